@@ -1,0 +1,1 @@
+"""spawnkit.cli: the spawnkit command line."""

@@ -1,0 +1,1 @@
+"""spawnkit.core: task descriptions, the task life cycle, the scheduler."""

@@ -1,0 +1,1 @@
+"""The task life cycle: descriptions, runtime state, the state machine."""

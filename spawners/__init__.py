@@ -1,0 +1,1 @@
+"""spawnkit.spawners: where tasks run (process, docker, podman)."""
