@@ -1,0 +1,64 @@
+"""The `spawnkit` command: one-line errors, exit 0 (passed), 1 (not passed), 2 (bad input)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from spawnkit.core.errors import SpawnkitError, TaskFileError
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="spawnkit")
+def cli() -> None:
+    """Run CI tasks in isolated places: a process, a Docker or a Podman container."""
+
+
+def _register() -> None:
+    from spawnkit.cli import run as _run  # noqa: F401  (commands register on import)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point. Everything after `--` is an ad hoc command for `spawnkit run`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in args:
+        cut = args.index("--")
+        args, command = args[:cut], args[cut + 1 :]
+    _register()
+    try:
+        code = cli.main(args=args, prog_name="spawnkit", standalone_mode=False,
+                        obj={"command": command})
+    except click.exceptions.Abort:
+        click.echo("spawnkit: aborted", err=True)
+        return 130
+    except click.UsageError as exc:
+        hint = f" (see 'spawnkit {exc.ctx.info_name} --help')" if exc.ctx else ""
+        if exc.ctx and exc.ctx.parent is None:
+            hint = " (see 'spawnkit --help')"
+        click.echo(f"spawnkit: error: {exc.format_message()}{hint}", err=True)
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        click.echo(f"spawnkit: error: {exc.format_message()}", err=True)
+        return EXIT_USAGE
+    except TaskFileError as exc:
+        for line in exc.lines():
+            click.echo(f"spawnkit: error: {line}", err=True)
+        return EXIT_USAGE
+    except SpawnkitError as exc:
+        click.echo(f"spawnkit: error: {exc}", err=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        click.echo("spawnkit: interrupted", err=True)
+        return 130
+    return code if isinstance(code, int) else EXIT_OK
+
+
+def entry() -> None:
+    sys.exit(main())

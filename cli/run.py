@@ -1,0 +1,123 @@
+"""`spawnkit run`: a task file, or one ad hoc command after `--`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
+from spawnkit.cli.report import print_summary
+from spawnkit.core.errors import UsageError
+from spawnkit.core.job import Job, JobSettings, make_job_dir, new_job_id
+from spawnkit.core.plan import run_order
+from spawnkit.core.results import JobResult
+from spawnkit.core.task.description import Task
+from spawnkit.core.task.statusrepo import StatusEntry
+from spawnkit.core.taskfile import load_taskfile
+from spawnkit.spawners.base import Spawner, SpawnerOptions
+from spawnkit.spawners.registry import DEFAULT_SPAWNER, get_spawner_class
+
+__all__ = ["run"]
+
+
+def _default_max_running() -> int:
+    return max(2, os.cpu_count() or 2)
+
+
+def make_spawner(name: str, options: SpawnerOptions) -> Spawner:
+    cls = get_spawner_class(name)
+    if name == "process":
+        from spawnkit.spawners.process import ProcessSpawner
+
+        # The command line owns its process: orphans of task groups are ours to reap.
+        return ProcessSpawner(options, subreaper=True)
+    return cls(options)
+
+
+def _progress_line(total: int) -> object:
+    done = 0
+
+    def listener(entry: StatusEntry) -> None:
+        nonlocal done
+        if entry.status == "started":
+            click.echo(f"started  {entry.task_id}", err=True)
+        elif "result" in entry.data:
+            done += 1
+            reason = entry.data.get("reason")
+            tail = f" ({reason})" if reason else ""
+            click.echo(f"[{done}/{total}] {entry.data['result']:<11} {entry.task_id}{tail}",
+                       err=True)
+
+    return listener
+
+
+@cli.command()
+@click.argument("taskfile", required=False, type=click.Path(dir_okay=False))
+@click.option("--spawner", "spawner_name", envvar="SPAWNKIT_SPAWNER", default=DEFAULT_SPAWNER,
+              show_default=True, help="Backend: process, docker, podman (or a plug-in).")
+@click.option("--max-running", type=click.IntRange(min=1), default=None,
+              help="Tasks running at once [default: number of cores, at least 2].")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Timeout in seconds for tasks that set none.")
+@click.option("--grace", "grace_period", type=click.FloatRange(min=0), default=5.0,
+              show_default=True, help="Seconds between SIGTERM and SIGKILL.")
+@click.option("--failfast", is_flag=True, help="Stop everything at the first task that fails.")
+@click.option("--results", "results_root", type=click.Path(file_okay=False, path_type=Path),
+              envvar="SPAWNKIT_RESULTS", default=Path("spawnkit-results"), show_default=True,
+              help="Folder that receives one job folder per run.")
+@click.option("--image", default=None, help="Image for tasks that name none (containers).")
+@click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")
+@click.option("--keep-containers", is_flag=True, help="Do not remove ended containers.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the summary.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    taskfile: str | None,
+    spawner_name: str,
+    max_running: int | None,
+    timeout: float | None,
+    grace_period: float,
+    failfast: bool,
+    results_root: Path,
+    image: str | None,
+    engine_url: str | None,
+    keep_containers: bool,
+    quiet: bool,
+) -> int:
+    """Run the tasks of TASKFILE, or one command: spawnkit run [OPTIONS] -- COMMAND [ARGS]."""
+    command: list[str] = ctx.obj.get("command", []) if ctx.obj else []
+    if taskfile and command:
+        raise UsageError("give a task file or a command after '--', not both")
+    if command:
+        tasks = [Task.make("command", command, image=image)]
+        task_file = None
+    elif taskfile:
+        loaded = load_taskfile(taskfile)
+        tasks, task_file = run_order(loaded.tasks), taskfile
+    else:
+        raise UsageError("give a task file, or a command after '--' (see 'spawnkit run --help')")
+    options = SpawnerOptions(
+        engine_url=engine_url, image=image, keep_containers=keep_containers,
+        grace_period=grace_period,
+    )
+    spawner = make_spawner(spawner_name, options)
+    job_id = new_job_id()
+    job_dir = make_job_dir(results_root, job_id)
+    settings = JobSettings(
+        max_running=max_running or _default_max_running(),
+        task_timeout=timeout,
+        failfast=failfast,
+        grace_period=grace_period,
+        task_file=task_file,
+    )
+    listeners = [] if quiet else [_progress_line(len(tasks))]
+    job = Job(tasks, spawner, job_dir, job_id, settings, listeners=listeners)  # type: ignore[arg-type]
+    result: JobResult = asyncio.run(job.run())
+    job.write_results(result)
+    print_summary(result, sys.stdout)
+    click.echo(f"results: {job_dir}", err=True)
+    return EXIT_OK if result.passed else EXIT_FAILED

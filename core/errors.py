@@ -1,0 +1,76 @@
+"""Errors that carry data: what failed, on which handle, and what the engine said."""
+
+from __future__ import annotations
+
+__all__ = [
+    "EngineUnavailable",
+    "RequirementError",
+    "SpawnError",
+    "SpawnerError",
+    "SpawnkitError",
+    "TaskFileError",
+    "UsageError",
+]
+
+
+class SpawnkitError(Exception):
+    """Base of every error spawnkit raises on purpose."""
+
+
+class UsageError(SpawnkitError):
+    """Bad input on the command line; reported as one line, exit 2."""
+
+
+class TaskFileError(SpawnkitError):
+    """A task file that cannot be used. Each problem is one line naming file and task."""
+
+    def __init__(self, path: str, problems: list[tuple[str | None, str]]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(path, problems)
+
+    def lines(self) -> list[str]:
+        out = []
+        for task_id, problem in self.problems:
+            where = f"{self.path}: task '{task_id}'" if task_id is not None else self.path
+            out.append(f"{where}: {problem}")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+class SpawnerError(SpawnkitError):
+    """A backend failed. `handle` is the task's spawner handle when there is one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        spawner: str | None = None,
+        handle: str | None = None,
+        engine_message: str | None = None,
+    ) -> None:
+        self.message = message
+        self.spawner = spawner
+        self.handle = handle
+        self.engine_message = engine_message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.engine_message and self.engine_message not in text:
+            text = f"{text}: {self.engine_message}"
+        return text
+
+
+class EngineUnavailable(SpawnerError):
+    """The engine cannot be reached at all: nothing can run."""
+
+
+class RequirementError(SpawnerError):
+    """A task's requirement (an image, say) is not met: FAIL_TRIAGE."""
+
+
+class SpawnError(SpawnerError):
+    """The backend could not start a task: FAIL_START."""

@@ -1,0 +1,121 @@
+"""One job: a job folder, a state machine, a worker and a spawner, from start to results."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spawnkit.core.paths import safe_name
+from spawnkit.core.results import JobResult, build_results, write_json
+from spawnkit.core.task.description import Task
+from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
+from spawnkit.core.task.statemachine import TaskStateMachine, Worker
+from spawnkit.core.task.statusrepo import StatusEntry, StatusRepo
+from spawnkit.spawners.base import JobContext, Spawner
+
+__all__ = ["Job", "JobSettings", "make_job_dir", "new_job_id", "runner_owner"]
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def runner_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def make_job_dir(results_root: Path, job_id: str) -> Path:
+    job_dir = results_root / job_id
+    (job_dir / "tasks").mkdir(parents=True, exist_ok=False)
+    latest = results_root / "latest"
+    tmp = results_root / f".latest-{job_id}"
+    with contextlib.suppress(OSError):
+        tmp.symlink_to(job_id)
+        os.replace(tmp, latest)
+    return job_dir
+
+
+@dataclass
+class JobSettings:
+    max_running: int | None = None
+    max_triaging: int | None = None
+    task_timeout: float | None = None
+    failfast: bool = False
+    grace_period: float = 5.0
+    task_file: str | None = None
+
+
+@dataclass
+class Job:
+    """Runs tasks (in a valid order: dependencies first) with one spawner."""
+
+    tasks: Sequence[Task]
+    spawner: Spawner
+    job_dir: Path
+    job_id: str
+    settings: JobSettings = field(default_factory=JobSettings)
+    listeners: list[Callable[[StatusEntry], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.status_repo = StatusRepo()
+        for listener in self.listeners:
+            self.status_repo.add_listener(listener)
+        self.runtime_tasks = [RuntimeTask(t) for t in self.tasks]
+        for rt in self.runtime_tasks:
+            rt.output_dir = self.job_dir / "tasks" / safe_name(rt.identifier)
+        self.state_machine: TaskStateMachine | None = None
+        self.worker: Worker | None = None
+        self.start: float | None = None
+        self.end: float | None = None
+
+    def context(self) -> JobContext:
+        return JobContext(self.job_id, self.job_dir, runner_owner())
+
+    async def run(self) -> JobResult:
+        """Open the spawner (EngineUnavailable propagates before any task starts), run, close."""
+        s = self.settings
+        await self.spawner.open(self.context())
+        try:
+            self.start = time.time()
+            self.state_machine = TaskStateMachine(self.runtime_tasks, self.status_repo)
+            self.worker = Worker(
+                self.state_machine,
+                self.spawner,
+                max_triaging=s.max_triaging,
+                max_running=s.max_running,
+                task_timeout=s.task_timeout,
+                failfast=s.failfast,
+                grace_period=s.grace_period,
+            )
+            await self.worker.run()
+        finally:
+            self.end = time.time()
+            await asyncio.shield(self.spawner.close())
+        return self.results()
+
+    async def interrupt(self) -> None:
+        if self.worker is not None:
+            await self.worker.interrupt(RuntimeTaskStatus.INTERRUPTED)
+
+    def results(self) -> JobResult:
+        return build_results(
+            self.job_id,
+            self.tasks,
+            (e.as_dict() for e in self.status_repo.entries),
+            task_file=self.settings.task_file,
+            spawner=self.spawner.name,
+            start=self.start,
+            end=self.end,
+        )
+
+    def write_results(self, result: JobResult) -> Path:
+        path = self.job_dir / "results.json"
+        write_json(path, result.as_dict())
+        return path

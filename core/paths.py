@@ -1,0 +1,25 @@
+"""Safe folder names for task ids: nothing a task id holds can write outside the job folder."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+__all__ = ["safe_name"]
+
+_MAX = 80
+
+
+def safe_name(task_id: str) -> str:
+    """A folder name for a task id: ASCII letters, digits, `._-`; unique per id.
+
+    An id that had to change (or was cut) gets a short hash of the original, so two ids
+    that map to the same text still get two folders.
+    """
+    text = unicodedata.normalize("NFKD", task_id).encode("ascii", "ignore").decode()
+    text = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:_MAX]
+    if text != task_id or not text:
+        digest = hashlib.sha256(task_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        text = f"{text}-{digest}" if text else f"task-{digest}"
+    return text

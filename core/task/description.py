@@ -1,0 +1,94 @@
+"""The immutable description of one task, as a task file or the API gives it."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["Limits", "Mount", "Task"]
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host folder mounted into a container task."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource and isolation settings. None means: the backend's default."""
+
+    cpus: float | None = None
+    memory: int | None = None  # bytes
+    pids: int | None = None
+    network: str | None = None
+    user: str | None = None
+    read_only: bool | None = None
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] | None = None
+    mounts: tuple[Mount, ...] = ()
+    workspace: str | None = None
+    workspace_read_only: bool = False
+
+    def given(self) -> dict[str, object]:
+        """The settings that differ from the defaults, for results and warnings."""
+        out: dict[str, object] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if value not in (None, False, ()):
+                out[name] = [m.__dict__ for m in value] if name == "mounts" else value
+        return out
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: what to run and where. Immutable; identified by `id`."""
+
+    id: str
+    command: tuple[str, ...] | str
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: str | None = None
+    timeout: float | None = None
+    depends_on: tuple[str, ...] = ()
+    image: str | None = None
+    teardown: bool = False
+    secrets: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def make(
+        cls,
+        id: str,
+        command: list[str] | tuple[str, ...] | str,
+        *,
+        env: Mapping[str, str] | None = None,
+        **kwargs: object,
+    ) -> Task:
+        """Build a task from friendlier types (a list command, an env dict)."""
+        cmd = command if isinstance(command, str) else tuple(command)
+        pairs = tuple(sorted((env or {}).items()))
+        return cls(id=id, command=cmd, env=pairs, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def identifier(self) -> str:
+        """The original's name for the task's id."""
+        return self.id
+
+    @property
+    def argv(self) -> list[str]:
+        """The command as an argv list; a shell string runs through `sh -c`."""
+        if isinstance(self.command, str):
+            return ["sh", "-c", self.command]
+        return list(self.command)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return dict(self.env)
+
+    def display_command(self) -> str:
+        return self.command if isinstance(self.command, str) else shlex.join(self.command)

@@ -1,0 +1,420 @@
+"""The task life cycle: queues a task moves through, and the Worker that moves it.
+
+requested -> triaging -> ready -> started -> finished. Each queue move happens under
+`TaskStateMachine.lock`. One Worker monitors all its started tasks, so `max_running` alone
+bounds concurrency; spawning, termination and collection run as background coroutines so a
+slow engine call or a grace period never stalls the other tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from spawnkit.core.task.outcome import judge
+from spawnkit.core.task.runtime import ExitResult, RuntimeTask, RuntimeTaskStatus, TaskResult
+from spawnkit.core.task.statusrepo import StatusRepo
+
+if TYPE_CHECKING:
+    from spawnkit.spawners.base import Spawner
+
+__all__ = ["TaskStateMachine", "Worker"]
+
+LOG = logging.getLogger(__name__)
+
+_QUEUES = ("requested", "triaging", "ready", "started", "finished")
+
+
+class TaskStateMachine:
+    """Represents all phases that a task can go through its life."""
+
+    def __init__(self, tasks: Iterable[RuntimeTask], status_repo: StatusRepo) -> None:
+        self._requested: collections.deque[RuntimeTask] = collections.deque(tasks)
+        self._triaging: list[RuntimeTask] = []
+        self._ready: list[RuntimeTask] = []
+        self._started: list[RuntimeTask] = []
+        self._finished: list[RuntimeTask] = []
+        self._lock = asyncio.Lock()
+        self._status_repo = status_repo
+        self._by_id = {rt.identifier: rt for rt in self._requested}
+        for rt in self._requested:
+            self._record(rt, "requested")
+
+    @property
+    def requested(self) -> collections.deque[RuntimeTask]:
+        return self._requested
+
+    @property
+    def triaging(self) -> list[RuntimeTask]:
+        return self._triaging
+
+    @property
+    def ready(self) -> list[RuntimeTask]:
+        return self._ready
+
+    @property
+    def started(self) -> list[RuntimeTask]:
+        return self._started
+
+    @property
+    def finished(self) -> list[RuntimeTask]:
+        return self._finished
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        return self._lock
+
+    @property
+    def status_repo(self) -> StatusRepo:
+        return self._status_repo
+
+    @property
+    def tasks(self) -> list[RuntimeTask]:
+        """Every task, in the order given."""
+        return list(self._by_id.values())
+
+    def get(self, task_id: str) -> RuntimeTask | None:
+        return self._by_id.get(task_id)
+
+    @property
+    async def complete(self) -> bool:
+        """True when nothing is left to do (awaited, as in the original)."""
+        async with self._lock:
+            return not (self._requested or self._triaging or self._ready or self._started)
+
+    def _record(self, runtime_task: RuntimeTask, status: str, **data: Any) -> None:
+        self._status_repo.record(runtime_task.identifier, status, **data)
+
+    def record(self, runtime_task: RuntimeTask, status: str, **data: Any) -> None:
+        """Record a status change of a task (moves between queues are recorded too)."""
+        self._record(runtime_task, status, **data)
+
+    async def finish_task(
+        self,
+        runtime_task: RuntimeTask,
+        status_reason: RuntimeTaskStatus | None = None,
+        *,
+        exit: ExitResult | None = None,
+        error: BaseException | None = None,
+        result: TaskResult | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Include a task (already popped from its queue) in `finished`, once.
+
+        Takes no lock: it does no await between its checks and its move, so callers may
+        hold `lock` or not.
+        """
+        if runtime_task in self._finished:
+            return
+        status = status_reason or RuntimeTaskStatus.FINISHED
+        runtime_task.status = status
+        if exit is not None:
+            runtime_task.exit = exit
+        if result is None:
+            result, reason = judge(runtime_task, status, exit=exit, error=error, reason=reason)
+        runtime_task.result = result
+        runtime_task.reason = reason
+        runtime_task.ended_at = time.time()
+        self._finished.append(runtime_task)
+        data: dict[str, Any] = {"result": result.value, "reason": reason}
+        if exit is not None:
+            data.update(exit_code=exit.exit_code, signal=exit.signal, oom=exit.oom)
+        self._record(runtime_task, status.name.lower(), **data)
+
+    async def abort_queue(
+        self, queue_name: str, status_reason: RuntimeTaskStatus | None = None
+    ) -> None:
+        """Abort all tasks inside a specific queue, finishing each with the reason."""
+        if queue_name not in _QUEUES[:-1]:
+            raise ValueError(f"no such queue: {queue_name}")
+        queue: collections.deque[RuntimeTask] | list[RuntimeTask] = getattr(self, queue_name)
+        while queue:
+            runtime_task = queue.popleft() if isinstance(queue, collections.deque) else queue.pop(0)
+            await self.finish_task(runtime_task, status_reason)
+
+    async def abort(self, status_reason: RuntimeTaskStatus | None = None) -> None:
+        """Abort all non-started tasks."""
+        for queue_name in ("requested", "triaging", "ready"):
+            await self.abort_queue(queue_name, status_reason)
+
+
+class Worker:
+    """Pushes tasks through the state machine with one spawner."""
+
+    def __init__(
+        self,
+        state_machine: TaskStateMachine,
+        spawner: Spawner,
+        max_triaging: int | None = None,
+        max_running: int | None = None,
+        task_timeout: float | None = None,
+        failfast: bool = False,
+        *,
+        grace_period: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._state_machine = state_machine
+        self._spawner = spawner
+        self._max_triaging = max_triaging
+        self._max_running = max_running
+        self._task_timeout = task_timeout
+        self._failfast = failfast
+        self._grace_period = grace_period
+        self._clock = clock
+        self._busy: set[RuntimeTask] = set()  # spawning, terminating or being collected
+        self._background: set[asyncio.Task[None]] = set()
+        self._stopping: RuntimeTaskStatus | None = None
+        self._wake = asyncio.Event()
+        self._slots: dict[RuntimeTask, int] = {}  # concurrency slot of each started task
+
+    # -- the four phases -------------------------------------------------------------------
+
+    async def bootstrap(self) -> bool:
+        """Reads from requested, moves into triaging."""
+        sm = self._state_machine
+        async with sm.lock:
+            # Tasks waiting on dependencies do not count: else they could fill every
+            # triage slot while what they wait for sits in `requested`.
+            active = sum(
+                1 for rt in sm.triaging if rt.status is not RuntimeTaskStatus.WAIT_DEPENDENCIES
+            )
+            if not sm.requested or (
+                self._max_triaging is not None and active >= self._max_triaging
+            ):
+                return False
+            runtime_task = sm.requested.popleft()
+            runtime_task.status = RuntimeTaskStatus.WAIT
+            sm.triaging.append(runtime_task)
+        sm.record(runtime_task, "triaging")
+        return True
+
+    async def triage(self) -> bool:
+        """Reads from triaging, moves into either: ready or finished."""
+        sm = self._state_machine
+        async with sm.lock:
+            if not sm.triaging:
+                return False
+            runtime_task = sm.triaging.pop(0)
+        if runtime_task.status is not RuntimeTaskStatus.WAIT_DEPENDENCIES:
+            try:
+                await self._spawner.check_task_requirements(runtime_task)
+            except Exception as exc:
+                await sm.finish_task(runtime_task, RuntimeTaskStatus.FAIL_TRIAGE, error=exc)
+                await self._after_finish(runtime_task)
+                return True
+        waiting, failed = self._dependency_state(runtime_task)
+        if failed is not None:
+            dep = sm.get(failed)
+            dep_result = dep.result.value if dep and dep.result else "unknown"
+            await sm.finish_task(
+                runtime_task,
+                RuntimeTaskStatus.FAIL_TRIAGE,
+                result=TaskResult.SKIPPED,
+                reason=f"dependency '{failed}' did not pass ({dep_result})",
+            )
+            await self._after_finish(runtime_task)
+            return True
+        async with sm.lock:
+            if waiting:
+                progressed = runtime_task.status is not RuntimeTaskStatus.WAIT_DEPENDENCIES
+                runtime_task.status = RuntimeTaskStatus.WAIT_DEPENDENCIES
+                sm.triaging.append(runtime_task)
+                return progressed
+            runtime_task.status = RuntimeTaskStatus.WAIT
+            sm.ready.append(runtime_task)
+        sm.record(runtime_task, "ready")
+        return True
+
+    def _dependency_state(self, runtime_task: RuntimeTask) -> tuple[bool, str | None]:
+        """(still waiting?, id of a dependency that did not pass)."""
+        waiting = False
+        for dep_id in runtime_task.dependencies:
+            dep = self._state_machine.get(dep_id)
+            if dep is None:
+                return False, dep_id
+            if dep.result is None:
+                waiting = True
+            elif not dep.result.ok and not runtime_task.task.teardown:
+                # A teardown runs whatever its dependencies' results: it stops what they began.
+                return False, dep_id
+        return waiting, None
+
+    async def start(self) -> bool:
+        """Reads from ready, moves into either: started or finished."""
+        sm = self._state_machine
+        async with sm.lock:
+            if not sm.ready:
+                return False
+            if self._max_running is not None and len(sm.started) >= self._max_running:
+                return False
+            runtime_task = sm.ready.pop(0)
+            sm.started.append(runtime_task)
+            self._busy.add(runtime_task)
+            taken = set(self._slots.values())
+            self._slots[runtime_task] = next(i for i in range(len(taken) + 1) if i not in taken)
+        timeout = runtime_task.task.timeout or self._task_timeout
+        runtime_task.execution_timeout = None if timeout is None else self._clock() + timeout
+        runtime_task.spawner_name = self._spawner.name
+        self._in_background(self._spawn(runtime_task))
+        return True
+
+    async def _spawn(self, runtime_task: RuntimeTask) -> None:
+        sm = self._state_machine
+        try:
+            runtime_task.started_at = time.time()
+            await self._spawner.spawn_task(runtime_task)
+        except Exception as exc:
+            await self._leave_started(runtime_task, RuntimeTaskStatus.FAIL_START, error=exc)
+            return
+        finally:
+            self._busy.discard(runtime_task)
+        runtime_task.status = RuntimeTaskStatus.STARTED
+        sm.record(
+            runtime_task,
+            "started",
+            handle=runtime_task.spawner_handle,
+            spawner=self._spawner.name,
+            spawning_result=runtime_task.spawning_result,
+            slot=self._slots.get(runtime_task),
+        )
+        if self._stopping is not None:
+            # Stopped while the spawn was in flight: end it like the others.
+            self._terminate(runtime_task, self._stopping)
+
+    async def monitor(self) -> bool:
+        """Reads from started, moves into finished."""
+        sm = self._state_machine
+        async with sm.lock:
+            watched = [rt for rt in sm.started if rt not in self._busy]
+        if not watched:
+            return False
+        await self._spawner.refresh(watched)
+        progressed = False
+        now = self._clock()
+        for runtime_task in watched:
+            if await self._spawner.is_task_alive(runtime_task):
+                deadline = runtime_task.execution_timeout
+                if deadline is not None and now >= deadline:
+                    self._terminate(runtime_task, RuntimeTaskStatus.TIMEOUT)
+                    progressed = True
+                continue
+            self._busy.add(runtime_task)
+            self._in_background(self._collect(runtime_task, RuntimeTaskStatus.FINISHED))
+            progressed = True
+        return progressed
+
+    async def run(self) -> None:
+        """Pushes Tasks forward and makes them do something with their lives."""
+        idle = 0.001
+        try:
+            while not await self._state_machine.complete:
+                progressed = await self.bootstrap()
+                progressed = await self.triage() or progressed
+                progressed = await self.start() or progressed
+                progressed = await self.monitor() or progressed
+                if progressed:
+                    idle = 0.001
+                    await asyncio.sleep(0)
+                    continue
+                # Nothing moved: wait for a background move or the next poll.
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), idle)
+                idle = min(idle * 2, self._spawner.poll_interval)
+        finally:
+            await self._drain()
+
+    # -- stopping --------------------------------------------------------------------------
+
+    async def interrupt(self, status: RuntimeTaskStatus = RuntimeTaskStatus.INTERRUPTED) -> None:
+        """Finish everything not started and terminate everything running."""
+        self._stopping = self._stopping or status
+        sm = self._state_machine
+        async with sm.lock:
+            await sm.abort(status)
+            running = [rt for rt in sm.started if rt not in self._busy]
+        for runtime_task in running:
+            self._terminate(runtime_task, status)
+        self._wake.set()
+
+    async def _after_finish(self, runtime_task: RuntimeTask) -> None:
+        result = runtime_task.result
+        if self._failfast and result is not None and not result.ok and self._stopping is None:
+            if result is not TaskResult.SKIPPED:
+                await self.interrupt(RuntimeTaskStatus.FAILFAST)
+        self._wake.set()
+
+    # -- background moves ------------------------------------------------------------------
+
+    def _in_background(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            LOG.error("internal error in a worker move", exc_info=task.exception())
+        self._wake.set()
+
+    def _terminate(self, runtime_task: RuntimeTask, status: RuntimeTaskStatus) -> None:
+        if runtime_task in self._busy or runtime_task.spawner_handle is None:
+            return
+        self._busy.add(runtime_task)
+        self._in_background(self._terminate_and_collect(runtime_task, status))
+
+    async def _terminate_and_collect(
+        self, runtime_task: RuntimeTask, status: RuntimeTaskStatus
+    ) -> None:
+        reason = None
+        if status is RuntimeTaskStatus.TIMEOUT:
+            timeout = runtime_task.task.timeout or self._task_timeout
+            reason = f"timed out after {timeout:g} s"
+        self._state_machine.record(runtime_task, "terminating", why=status.name.lower())
+        try:
+            await self._spawner.terminate_task(runtime_task, self._grace_period)
+        except Exception as exc:
+            LOG.warning("terminating %s: %s", runtime_task.identifier, exc)
+        await self._collect(runtime_task, status, reason=reason)
+
+    async def _collect(
+        self, runtime_task: RuntimeTask, status: RuntimeTaskStatus, reason: str | None = None
+    ) -> None:
+        try:
+            exit = await self._spawner.collect_task(runtime_task)
+        except Exception as exc:
+            await self._leave_started(runtime_task, status, error=exc)
+            return
+        finally:
+            self._busy.discard(runtime_task)
+        if status is RuntimeTaskStatus.FINISHED and self._stopping is not None and exit.signal:
+            # Killed by our own stop, not by itself.
+            status = self._stopping
+        await self._leave_started(runtime_task, status, exit=exit, reason=reason)
+
+    async def _leave_started(
+        self,
+        runtime_task: RuntimeTask,
+        status: RuntimeTaskStatus,
+        *,
+        exit: ExitResult | None = None,
+        error: BaseException | None = None,
+        reason: str | None = None,
+    ) -> None:
+        sm = self._state_machine
+        async with sm.lock:
+            if runtime_task in sm.started:
+                sm.started.remove(runtime_task)
+            self._slots.pop(runtime_task, None)
+            await sm.finish_task(runtime_task, status, exit=exit, error=error, reason=reason)
+        await self._after_finish(runtime_task)
+
+    async def _drain(self) -> None:
+        """Never leave a spawn or a kill half done, even when run() is cancelled."""
+        while self._background:
+            await asyncio.shield(asyncio.gather(*self._background, return_exceptions=True))

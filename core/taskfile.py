@@ -1,0 +1,262 @@
+"""Task files (TOML): loading and validation. Every problem is one line naming file and task."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spawnkit.core.errors import TaskFileError
+from spawnkit.core.task.description import Limits, Mount, Task
+
+__all__ = ["TaskFile", "load_taskfile", "parse_memory", "parse_taskfile"]
+
+Problems = list[tuple[str | None, str]]
+Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
+
+
+def _is_str(v: Any) -> str | None:
+    return None if isinstance(v, str) and v != "" else "must be a non-empty string"
+
+
+def _is_bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
+def _is_pos_number(v: Any) -> str | None:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+    return None if ok else "must be a number greater than 0"
+
+
+def _is_pos_int(v: Any) -> str | None:
+    ok = isinstance(v, int) and not isinstance(v, bool) and v > 0
+    return None if ok else "must be a whole number greater than 0"
+
+
+def _is_str_list(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(isinstance(x, str) and x for x in v)
+    return None if ok else "must be a list of strings"
+
+
+def _is_command(v: Any) -> str | None:
+    if isinstance(v, str):
+        return None if v.strip() else "must not be empty"
+    if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+        return None
+    return "must be a string or a non-empty list of strings"
+
+
+def _is_env(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return "must be a table of NAME = \"value\""
+    for name, value in v.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            return f"'{name}' is not a valid variable name"
+        if not isinstance(value, str | int | float | bool):
+            return f"value of '{name}' must be a string"
+    return None
+
+
+def _is_memory(v: Any) -> str | None:
+    try:
+        parse_memory(v)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _is_network(v: Any) -> str | None:
+    return None if v in ("none", "bridge", "host") else "must be one of: none, bridge, host"
+
+
+def _is_user(v: Any) -> str | None:
+    ok = isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?", v)
+    return None if ok else "must be \"UID\", \"UID:GID\" or a user name"
+
+
+def _is_mounts(v: Any) -> str | None:
+    if not isinstance(v, list):
+        return "must be a list of \"SOURCE:TARGET[:ro]\""
+    for item in v:
+        if not (isinstance(item, str) and re.fullmatch(r"[^:]+:/[^:]*(:ro|:rw)?", item)):
+            return f"'{item}' is not \"SOURCE:/TARGET[:ro]\""
+    return None
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_memory(value: Any) -> int:
+    """`256m`, `1g`, `512k` or bytes as an integer."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+)\s*([bkmg]?)i?b?\s*", value.lower())
+        if m and int(m.group(1)) > 0:
+            return int(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError("must be a size such as \"256m\" or \"1g\"")
+
+
+COMMON_KEYS: dict[str, Check] = {
+    "env": _is_env,
+    "cwd": _is_str,
+    "timeout": _is_pos_number,
+    "image": _is_str,
+    "secrets": _is_str_list,
+    "cpus": _is_pos_number,
+    "memory": _is_memory,
+    "pids": _is_pos_int,
+    "network": _is_network,
+    "user": _is_user,
+    "read_only": _is_bool,
+    "privileged": _is_bool,
+    "cap_add": _is_str_list,
+    "cap_drop": _is_str_list,
+    "mounts": _is_mounts,
+    "workspace": _is_str,
+    "workspace_read_only": _is_bool,
+}
+TASK_KEYS: dict[str, Check] = {
+    "id": _is_str,
+    "command": _is_command,
+    "depends_on": _is_str_list,
+    "teardown": _is_bool,
+    **COMMON_KEYS,
+}
+TOP_KEYS = ("defaults", "task")
+
+
+@dataclass
+class TaskFile:
+    path: str
+    tasks: list[Task]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+def load_taskfile(path: str | Path) -> TaskFile:
+    """Read and validate a task file; raise TaskFileError with every problem found."""
+    name = str(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise TaskFileError(name, [(None, "no such file")]) from None
+    except IsADirectoryError:
+        raise TaskFileError(name, [(None, "is a folder, not a task file")]) from None
+    except UnicodeDecodeError:
+        raise TaskFileError(name, [(None, "is not UTF-8 text")]) from None
+    except OSError as exc:
+        raise TaskFileError(name, [(None, f"cannot read: {exc.strerror}")]) from None
+    return parse_taskfile(text, name, base_dir=Path(path).resolve().parent)
+
+
+def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = None) -> TaskFile:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TaskFileError(name, [(None, f"invalid TOML: {exc}")]) from None
+    problems: Problems = []
+    for key in data:
+        if key not in TOP_KEYS:
+            problems.append((None, f"unknown key '{key}' (expected [defaults] and [[task]])"))
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        problems.append((None, "[defaults] must be a table"))
+        defaults = {}
+    problems += [(None, f"[defaults]: {p}") for p in _check_keys(defaults, COMMON_KEYS)]
+    raw_tasks = data.get("task", [])
+    if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
+        raise TaskFileError(name, [*problems, (None, "tasks must be [[task]] tables")])
+    if not raw_tasks:
+        problems.append((None, "no tasks: add at least one [[task]]"))
+    tasks: list[Task] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_tasks, 1):
+        tid = raw.get("id")
+        label = tid if isinstance(tid, str) and tid else f"#{index}"
+        own = _check_keys(raw, TASK_KEYS)
+        if "id" not in raw:
+            own.append("missing 'id'")
+        if "command" not in raw:
+            own.append("missing 'command'")
+        if isinstance(tid, str) and tid in seen:
+            own.append("duplicate id")
+        if isinstance(tid, str):
+            seen.add(tid)
+        problems += [(label, p) for p in own]
+        if not own:
+            tasks.append(_build(raw, defaults if isinstance(defaults, dict) else {}, base_dir))
+    ids = {t.id for t in tasks} | seen
+    for task in tasks:
+        for dep in task.depends_on:
+            if dep == task.id:
+                problems.append((task.id, "depends on itself"))
+            elif dep not in ids:
+                problems.append((task.id, f"depends_on: unknown task '{dep}'"))
+    if problems:
+        raise TaskFileError(name, problems)
+    return TaskFile(name, tasks, dict(defaults))
+
+
+def _check_keys(table: Mapping[str, Any], allowed: Mapping[str, Check]) -> list[str]:
+    out = []
+    for key, value in table.items():
+        check = allowed.get(key)
+        if check is None:
+            out.append(f"unknown key '{key}'")
+            continue
+        problem = check(value)
+        if problem:
+            out.append(f"{key}: {problem}")
+    return out
+
+
+def _path(value: str, base_dir: Path | None) -> str:
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() or base_dir is None else (base_dir / p))
+
+
+def _build(raw: Mapping[str, Any], defaults: Mapping[str, Any], base_dir: Path | None) -> Task:
+    merged = {**defaults, **raw}
+    env = {**defaults.get("env", {}), **raw.get("env", {})}
+    mounts = []
+    for item in merged.get("mounts", []):
+        parts = item.split(":")
+        mounts.append(
+            Mount(_path(parts[0], base_dir), parts[1], read_only=parts[2:] == ["ro"])
+        )
+    limits = Limits(
+        cpus=merged.get("cpus"),
+        memory=parse_memory(merged["memory"]) if "memory" in merged else None,
+        pids=merged.get("pids"),
+        network=merged.get("network"),
+        user=merged.get("user"),
+        read_only=merged.get("read_only"),
+        privileged=merged.get("privileged", False),
+        cap_add=tuple(merged.get("cap_add", ())),
+        cap_drop=tuple(merged["cap_drop"]) if "cap_drop" in merged else None,
+        mounts=tuple(mounts),
+        workspace=_path(merged["workspace"], base_dir) if "workspace" in merged else None,
+        workspace_read_only=merged.get("workspace_read_only", False),
+    )
+    command = merged["command"]
+    return Task(
+        id=raw["id"],
+        command=command if isinstance(command, str) else tuple(command),
+        env=tuple(sorted((k, _env_str(v)) for k, v in env.items())),
+        cwd=merged.get("cwd"),
+        timeout=float(merged["timeout"]) if "timeout" in merged else None,
+        depends_on=tuple(raw.get("depends_on", ())),
+        image=merged.get("image"),
+        teardown=bool(raw.get("teardown", False)),
+        secrets=tuple(dict.fromkeys([*defaults.get("secrets", []), *raw.get("secrets", [])])),
+        limits=limits,
+    )
+
+
+def _env_str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,146 @@
+"""The process backend: each task a process in its own session; handle = PID."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+from collections.abc import Sequence
+
+from spawnkit.core.errors import SpawnError
+from spawnkit.core.task.runtime import ExitResult, RuntimeTask
+from spawnkit.spawners.base import Spawner, SpawnerOptions
+from spawnkit.spawners.procgroup import (
+    become_subreaper,
+    group_alive,
+    kill_group,
+    proc_start_time,
+)
+
+__all__ = ["ProcessSpawner"]
+
+
+class ProcessSpawner(Spawner):
+    """Runs a task as a local process group. The embedded default: needs no engine."""
+
+    name = "process"
+    poll_interval = 0.01
+
+    def __init__(self, options: SpawnerOptions | None = None, *, subreaper: bool = False) -> None:
+        super().__init__(options)
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._status: dict[str, int] = {}  # handle -> raw wait status
+        self._subreaper = subreaper and become_subreaper()
+
+    async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:
+        return None
+
+    async def spawn_task(self, runtime_task: RuntimeTask) -> None:
+        task = runtime_task.task
+        out_dir = runtime_task.output_dir
+        if out_dir is None:
+            raise SpawnError("task has no output folder", spawner=self.name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(task.environment)
+        try:
+            with open(out_dir / "stdout", "wb") as out, open(out_dir / "stderr", "wb") as err:
+                proc = subprocess.Popen(
+                    task.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    cwd=task.cwd,
+                    env=env,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            raise SpawnError(
+                f"cannot start {task.argv[0]!r}", spawner=self.name, engine_message=str(exc)
+            ) from exc
+        handle = str(proc.pid)
+        self._procs[handle] = proc
+        runtime_task.spawner_handle = handle
+        runtime_task.spawning_result = {
+            "pid": proc.pid,
+            "pgid": proc.pid,
+            "start_time": proc_start_time(proc.pid),
+        }
+
+    def _reap(self, handle: str, *, block: bool = False) -> bool:
+        """Reap the task's main process if it ended; True once it has."""
+        if handle in self._status:
+            return True
+        proc = self._procs.get(handle)
+        if proc is None:
+            return True
+        try:
+            pid, status = os.waitpid(proc.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            pid, status = proc.pid, 0
+        if pid == 0:
+            return False
+        self._status[handle] = status
+        # Tell Popen it is reaped, so its finaliser never waits on a reused PID.
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        return True
+
+    def _reap_orphans(self) -> None:
+        """As a subreaper, orphans of task groups become ours: reap them, never a task."""
+        tracked = {p.pid for h, p in self._procs.items() if h not in self._status}
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or info.si_pid in tracked:
+                return
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(info.si_pid, 0)
+
+    async def refresh(self, runtime_tasks: Sequence[RuntimeTask]) -> None:
+        for rt in runtime_tasks:
+            if rt.spawner_handle is not None:
+                self._reap(rt.spawner_handle)
+        if self._subreaper:
+            self._reap_orphans()
+
+    async def is_task_alive(self, runtime_task: RuntimeTask) -> bool:
+        handle = runtime_task.spawner_handle
+        return handle is not None and not self._reap(handle)
+
+    async def wait_task(self, runtime_task: RuntimeTask) -> None:
+        handle = runtime_task.spawner_handle
+        while handle is not None and not self._reap(handle):
+            await asyncio.sleep(self.poll_interval)
+
+    async def terminate_task(self, runtime_task: RuntimeTask, grace_period: float) -> None:
+        handle = runtime_task.spawner_handle
+        if handle is None:
+            return
+        await kill_group(int(handle), grace_period)
+        await self.wait_task(runtime_task)
+
+    async def collect_task(self, runtime_task: RuntimeTask) -> ExitResult:
+        handle = runtime_task.spawner_handle
+        if handle is None:
+            return ExitResult(exit_code=None, error="task was never started")
+        await self.wait_task(runtime_task)
+        # The main process is gone; what it left in its group (a `cmd &`) goes too.
+        if group_alive(int(handle)):
+            await kill_group(int(handle), self.options.grace_period)
+        if self._subreaper:
+            self._reap_orphans()
+        self._procs.pop(handle, None)
+        status = self._status.pop(handle, 0)
+        if os.WIFSIGNALED(status):
+            return ExitResult(exit_code=None, signal=os.WTERMSIG(status))
+        return ExitResult(exit_code=os.waitstatus_to_exitcode(status))
+
+    def unenforced(self, runtime_task: RuntimeTask) -> list[str]:
+        task = runtime_task.task
+        given = [k for k in task.limits.given() if k != "workspace"]
+        if task.image:
+            given.append("image")
+        return given

@@ -1,0 +1,93 @@
+"""Process groups on Linux: is anything of the group alive, signal it, know a PID's start."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import time
+from pathlib import Path
+
+__all__ = [
+    "become_subreaper",
+    "group_alive",
+    "group_members",
+    "kill_group",
+    "proc_start_time",
+    "signal_group",
+]
+
+_PROC = Path("/proc")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def proc_start_time(pid: int) -> int | None:
+    """The PID's start time in clock ticks since boot, so a reused PID is told apart."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a group."""
+    members = []
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # killpg(0) also answers for zombies: look closer.
+    return bool(group_members(pgid))
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Signal the group; False when it is already gone."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def kill_group(pgid: int, grace_period: float, *, poll: float = 0.02) -> None:
+    """TERM the whole group, wait up to `grace_period`, then KILL what is left."""
+    if not signal_group(pgid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace_period
+    while time.monotonic() < deadline:
+        if not group_alive(pgid):
+            return
+        await asyncio.sleep(poll)
+    signal_group(pgid, signal.SIGKILL)
+    # A KILLed process is gone once the kernel tears it down: bounded wait, no hang.
+    deadline = time.monotonic() + 5.0
+    while group_alive(pgid) and time.monotonic() < deadline:
+        await asyncio.sleep(poll)
+
+
+def become_subreaper() -> bool:
+    """Make orphaned grandchildren of tasks ours to reap (Linux PR_SET_CHILD_SUBREAPER)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(36, 1, 0, 0, 0) == 0)
+    return False
