@@ -97,7 +97,7 @@ class TaskStateMachine:
     async def finish_task(
         self,
         runtime_task: RuntimeTask,
-        status_reason: RuntimeTaskStatus | None = None,
+        status_reason: RuntimeTaskStatus | str | None = None,
         *,
         exit: ExitResult | None = None,
         error: BaseException | None = None,
@@ -111,7 +111,7 @@ class TaskStateMachine:
         """
         if runtime_task in self._finished:
             return
-        status = status_reason or RuntimeTaskStatus.FINISHED
+        status, reason = _as_status(status_reason, reason)
         runtime_task.status = status
         if exit is not None:
             runtime_task.exit = exit
@@ -127,7 +127,7 @@ class TaskStateMachine:
         self._record(runtime_task, status.name.lower(), **data)
 
     async def abort_queue(
-        self, queue_name: str, status_reason: RuntimeTaskStatus | None = None
+        self, queue_name: str, status_reason: RuntimeTaskStatus | str | None = None
     ) -> None:
         """Abort all tasks inside a specific queue, finishing each with the reason."""
         if queue_name not in _QUEUES[:-1]:
@@ -137,10 +137,24 @@ class TaskStateMachine:
             runtime_task = queue.popleft() if isinstance(queue, collections.deque) else queue.pop(0)
             await self.finish_task(runtime_task, status_reason)
 
-    async def abort(self, status_reason: RuntimeTaskStatus | None = None) -> None:
+    async def abort(self, status_reason: RuntimeTaskStatus | str | None = None) -> None:
         """Abort all non-started tasks."""
         for queue_name in ("requested", "triaging", "ready"):
             await self.abort_queue(queue_name, status_reason)
+
+
+def _as_status(
+    status_reason: RuntimeTaskStatus | str | None, reason: str | None
+) -> tuple[RuntimeTaskStatus, str | None]:
+    """The original takes a status or a plain string reason; a string finishes as interrupted."""
+    if status_reason is None:
+        return RuntimeTaskStatus.FINISHED, reason
+    if isinstance(status_reason, RuntimeTaskStatus):
+        return status_reason, reason
+    for status in RuntimeTaskStatus:
+        if status_reason in (status.name, status.value):
+            return status, reason
+    return RuntimeTaskStatus.INTERRUPTED, reason or status_reason
 
 
 class Worker:

@@ -1,0 +1,70 @@
+"""Shared fixtures: run the real command line, read a job's results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CliRun:
+    code: int
+    stdout: str
+    stderr: str
+    results_root: Path
+
+    @property
+    def job_dir(self) -> Path:
+        return (self.results_root / "latest").resolve()
+
+    @property
+    def results(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.job_dir / "results.json").read_text())
+        return data
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        for t in self.results["tasks"]:
+            if t["id"] == task_id:
+                return dict(t)
+        raise KeyError(task_id)
+
+
+RunCli = Callable[..., CliRun]
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> RunCli:
+    """Run `spawnkit ARGS` in a child process, with results under tmp_path."""
+
+    def _run(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
+             cwd: Path | None = None) -> CliRun:
+        root = tmp_path / "results"
+        full_env = {**os.environ, "SPAWNKIT_RESULTS": str(root), **(env or {})}
+        proc = subprocess.run(
+            [sys.executable, "-m", "spawnkit.cli", *args],
+            capture_output=True, text=True, timeout=timeout, env=full_env,
+            cwd=cwd or tmp_path,
+        )
+        return CliRun(proc.returncode, proc.stdout, proc.stderr, root)
+
+    return _run
+
+
+@pytest.fixture
+def taskfile(tmp_path: Path) -> Callable[[str], Path]:
+    def _write(text: str, name: str = "tasks.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return _write

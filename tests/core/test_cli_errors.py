@@ -1,0 +1,55 @@
+"""Bad input: one clear line on stderr, exit 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli
+
+CASES = {
+    "missing file": (None, "no such file"),
+    "bad toml": ("[[task]\nid=", "invalid TOML"),
+    "no command": ('[[task]]\nid = "a"\n', "task 'a': missing 'command'"),
+    "unknown key": ('[[task]]\nid = "a"\ncommand = "true"\ncolour = 1\n', "unknown key 'colour'"),
+    "wrong type": ('[[task]]\nid = "a"\ncommand = "true"\ntimeout = "soon"\n',
+                   "timeout: must be a number"),
+    "unknown dependency": ('[[task]]\nid = "a"\ncommand = "true"\ndepends_on = ["zz"]\n',
+                           "unknown task 'zz'"),
+    "self dependency": ('[[task]]\nid = "a"\ncommand = "true"\ndepends_on = ["a"]\n',
+                        "depends on itself"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_task_file_is_one_line_and_exit_2(run_cli: RunCli, tmp_path: Path, case: str) -> None:
+    text, expected = CASES[case]
+    path = tmp_path / "tasks.toml"
+    if text is not None:
+        path.write_text(text)
+    run = run_cli("run", str(path))
+    assert run.code == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith(f"spawnkit: error: {path}")
+    assert expected in lines[0]
+    assert not (run.results_root / "latest").exists()  # nothing ran
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "--spawner", "nosuch", "--", "true"], "unknown spawner 'nosuch'"),
+        (["run", "--max-running", "0", "--", "true"], "--max-running"),
+        (["run", "--bogus"], "No such option '--bogus'"),
+        (["run"], "give a task file"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+    ],
+)
+def test_bad_command_line_is_one_line_and_exit_2(run_cli: RunCli, args: list[str],
+                                                 expected: str) -> None:
+    run = run_cli(*args)
+    assert run.code == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], run.stderr

@@ -1,0 +1,183 @@
+"""The life cycle end to end on the process backend, through the real command line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import REPO, RunCli
+
+
+def _alive(pid: int) -> bool:
+    """True if the PID exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _pids(path: Path) -> list[int]:
+    return [int(x) for x in path.read_text().split()]
+
+
+def test_example_job_passes_with_one_entry_per_task(run_cli: RunCli) -> None:
+    run = run_cli("run", str(REPO / "examples" / "basic.toml"))
+    assert run.code == 0, run.stderr
+    ids = [t["id"] for t in run.results["tasks"]]
+    assert sorted(ids) == ["lint", "package", "prepare", "unit"]
+    assert all(t["result"] == "passed" for t in run.results["tasks"])
+    prepare = run.task("prepare")
+    assert prepare["handle"].isdigit() and prepare["spawner"] == "process"
+    assert "hello from" in (run.job_dir / prepare["stdout"]).read_text()
+    assert (run.job_dir / run.task("lint")["stderr"]).read_text() == "no warnings\n"
+
+
+def test_exit_status_one_when_a_task_fails(run_cli: RunCli, taskfile) -> None:  # type: ignore[no-untyped-def]
+    path = taskfile('[[task]]\nid = "ok"\ncommand = "true"\n'
+                    '[[task]]\nid = "bad"\ncommand = "exit 7"\n')
+    run = run_cli("run", str(path))
+    assert run.code == 1
+    bad = run.task("bad")
+    assert (bad["result"], bad["exit_code"], bad["reason"]) == ("failed", 7, "exit code 7")
+    assert run.task("ok")["result"] == "passed"
+
+
+def test_timeout_kills_the_whole_group(run_cli: RunCli, taskfile, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pids = tmp_path / "pids"
+    # Both sleeps are children of sh; only killing the group reaches them.
+    cmd = f"sleep 100 & echo $! >> {pids}; sleep 100 & echo $! >> {pids}; wait"
+    path = taskfile(f'[[task]]\nid = "slow"\ntimeout = 2\ncommand = ["sh", "-c", "{cmd}"]\n')
+    began = time.monotonic()
+    run = run_cli("run", "--grace", "1", str(path))
+    elapsed = time.monotonic() - began
+    slow = run.task("slow")
+    assert run.code == 1
+    assert slow["result"] == "timed_out" and slow["reason"] == "timed out after 2 s"
+    assert slow["duration"] <= 2 + 1 + 1
+    assert elapsed < 2 + 1 + 1 + 5  # the interpreter's own start-up on a busy machine
+    assert len(_pids(pids)) == 2
+    assert not [p for p in _pids(pids) if _alive(p)]
+
+
+def test_timeout_kills_children_that_ignore_sigterm(run_cli: RunCli, taskfile, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pids = tmp_path / "pids"
+    # An ignored signal stays ignored across fork and exec: every process here ignores TERM.
+    cmd = f"trap '' TERM; sleep 100 & echo $! >> {pids}; echo $$ >> {pids}; wait"
+    path = taskfile(f'[[task]]\nid = "stubborn"\ntimeout = 1\ncommand = ["sh", "-c", "{cmd}"]\n')
+    run = run_cli("run", "--grace", "1", str(path))
+    stubborn = run.task("stubborn")
+    assert stubborn["result"] == "timed_out"
+    assert stubborn["duration"] <= 1 + 1 + 1
+    assert not [p for p in _pids(pids) if _alive(p)]
+
+
+def test_process_killed_from_outside_ends_promptly_as_failed(tmp_path: Path) -> None:
+    marker = tmp_path / "pid"
+    path = tmp_path / "tasks.toml"
+    path.write_text(
+        f'[[task]]\nid = "victim"\ntimeout = 60\n'
+        f'command = ["sh", "-c", "echo $$ > {marker}.tmp; mv {marker}.tmp {marker}; sleep 60"]\n'
+    )
+    env = {**os.environ, "SPAWNKIT_RESULTS": str(tmp_path / "results")}
+    proc = subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "run", str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():  # a marker file, not a guess at timing
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+        killed_at = time.monotonic()
+        code = proc.wait(timeout=20)
+        assert time.monotonic() - killed_at < 5
+    finally:
+        proc.kill()
+        proc.communicate()
+    import json
+
+    job = (tmp_path / "results" / "latest" / "results.json").read_text()
+    victim = json.loads(job)["tasks"][0]
+    assert code == 1
+    assert (victim["result"], victim["signal"]) == ("failed", 9)
+    assert victim["reason"] == "killed by signal 9 (SIGKILL)"
+
+
+def test_failfast_stops_everything(run_cli: RunCli, taskfile, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pids = tmp_path / "pids"
+    ready = tmp_path / "ready"
+    # "long" records its PID then waits; "bad" fails only once "long" is surely running.
+    path = taskfile(
+        '[[task]]\nid = "long"\n'
+        f'command = ["sh", "-c", "echo $$ > {pids}; touch {ready}; sleep 100"]\n'
+        '[[task]]\nid = "bad"\n'
+        f'command = ["sh", "-c", "while [ ! -e {ready} ]; do sleep 0.01; done; exit 1"]\n'
+        + "".join(f'[[task]]\nid = "later{i}"\ncommand = "true"\ndepends_on = ["bad"]\n'
+                  for i in range(2))
+        + '[[task]]\nid = "queued"\ncommand = "true"\ndepends_on = ["long"]\n'
+    )
+    began = time.monotonic()
+    run = run_cli("run", "--failfast", "--grace", "1", "--max-running", "2", str(path))
+    assert run.code == 1
+    assert time.monotonic() - began < 20
+    results = {t["id"]: t["result"] for t in run.results["tasks"]}
+    assert results["bad"] == "failed"
+    assert results["long"] == "interrupted"
+    assert results["queued"] == "not_run"
+    assert {results["later0"], results["later1"]} <= {"skipped", "not_run"}
+    assert not _alive(_pids(pids)[0])
+
+
+def test_dependency_that_did_not_pass_skips_with_reason(run_cli: RunCli, taskfile) -> None:  # type: ignore[no-untyped-def]
+    path = taskfile('[[task]]\nid = "build"\ncommand = "exit 2"\n'
+                    '[[task]]\nid = "test"\ncommand = "true"\ndepends_on = ["build"]\n'
+                    '[[task]]\nid = "deploy"\ncommand = "true"\ndepends_on = ["test"]\n')
+    run = run_cli("run", str(path))
+    assert run.task("test")["result"] == "skipped"
+    assert run.task("test")["reason"] == "dependency 'build' did not pass (failed)"
+    assert run.task("deploy")["reason"] == "dependency 'test' did not pass (skipped)"
+    assert run.task("test")["handle"] is None
+
+
+def test_dependencies_run_in_order(run_cli: RunCli, taskfile, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "log"
+    path = taskfile(
+        f'[[task]]\nid = "c"\ncommand = "echo c >> {log}"\ndepends_on = ["b"]\n'
+        f'[[task]]\nid = "b"\ncommand = "echo b >> {log}"\ndepends_on = ["a"]\n'
+        f'[[task]]\nid = "a"\ncommand = "sleep 0.2; echo a >> {log}"\n'
+    )
+    run = run_cli("run", str(path))
+    assert run.code == 0
+    assert log.read_text().split() == ["a", "b", "c"]
+
+
+def test_adhoc_command_after_double_dash(run_cli: RunCli) -> None:
+    run = run_cli("run", "--", "sh", "-c", "echo adhoc; exit 4")
+    assert run.code == 1
+    task = run.results["tasks"][0]
+    assert task["exit_code"] == 4
+    assert (run.job_dir / task["stdout"]).read_text() == "adhoc\n"
+
+
+def test_spawn_failure_is_an_error_not_a_crash(run_cli: RunCli, taskfile) -> None:  # type: ignore[no-untyped-def]
+    path = taskfile('[[task]]\nid = "ghost"\ncommand = ["/no/such/program"]\n')
+    run = run_cli("run", str(path))
+    assert run.code == 1
+    ghost = run.task("ghost")
+    assert ghost["result"] == "error" and ghost["status"] == "fail_start"
+    assert "/no/such/program" in ghost["reason"]
+    assert "Traceback" not in run.stderr
+
+
+def test_max_running_bounds_concurrency(run_cli: RunCli, taskfile) -> None:  # type: ignore[no-untyped-def]
+    path = taskfile("".join(f'[[task]]\nid = "t{i}"\ncommand = "sleep 0.1"\n' for i in range(8)))
+    run = run_cli("run", "--max-running", "3", str(path))
+    assert run.code == 0
+    spans = [(t["start"], t["end"]) for t in run.results["tasks"]]
+    peak = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert peak <= 3
+    assert {t["slot"] for t in run.results["tasks"]} <= {0, 1, 2}
