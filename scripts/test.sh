@@ -6,7 +6,11 @@ cd "$(dirname "$0")/.."
 root=$PWD
 py=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$py" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+log=$(mktemp)
+if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' >"$log" 2>&1; then
+    cat "$log"; exit 1
+fi
+rm -f "$log"
 
 echo "== ruff"
 .venv/bin/ruff check .

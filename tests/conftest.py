@@ -40,19 +40,24 @@ class CliRun:
 
 
 RunCli = Callable[..., CliRun]
+WriteTaskfile = Callable[[str], Path]
 
 
 @pytest.fixture
 def run_cli(tmp_path: Path) -> RunCli:
     """Run `spawnkit ARGS` in a child process, with results under tmp_path."""
 
-    def _run(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
-             cwd: Path | None = None) -> CliRun:
+    def _run(
+        *args: str, timeout: float = 120, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> CliRun:
         root = tmp_path / "results"
         full_env = {**os.environ, "SPAWNKIT_RESULTS": str(root), **(env or {})}
         proc = subprocess.run(
             [sys.executable, "-m", "spawnkit.cli", *args],
-            capture_output=True, text=True, timeout=timeout, env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
             cwd=cwd or tmp_path,
         )
         return CliRun(proc.returncode, proc.stdout, proc.stderr, root)
@@ -61,7 +66,7 @@ def run_cli(tmp_path: Path) -> RunCli:
 
 
 @pytest.fixture
-def taskfile(tmp_path: Path) -> Callable[[str], Path]:
+def taskfile(tmp_path: Path) -> WriteTaskfile:
     def _write(text: str, name: str = "tasks.toml") -> Path:
         path = tmp_path / name
         path.write_text(text)

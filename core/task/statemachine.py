@@ -358,9 +358,9 @@ class Worker:
 
     async def _after_finish(self, runtime_task: RuntimeTask) -> None:
         result = runtime_task.result
-        if self._failfast and result is not None and not result.ok and self._stopping is None:
-            if result is not TaskResult.SKIPPED:
-                await self.interrupt(RuntimeTaskStatus.FAILFAST)
+        failed = result is not None and not result.ok and result is not TaskResult.SKIPPED
+        if self._failfast and failed and self._stopping is None:
+            await self.interrupt(RuntimeTaskStatus.FAILFAST)
         self._wake.set()
 
     # -- background moves ------------------------------------------------------------------

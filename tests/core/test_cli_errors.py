@@ -13,12 +13,18 @@ CASES = {
     "bad toml": ("[[task]\nid=", "invalid TOML"),
     "no command": ('[[task]]\nid = "a"\n', "task 'a': missing 'command'"),
     "unknown key": ('[[task]]\nid = "a"\ncommand = "true"\ncolour = 1\n', "unknown key 'colour'"),
-    "wrong type": ('[[task]]\nid = "a"\ncommand = "true"\ntimeout = "soon"\n',
-                   "timeout: must be a number"),
-    "unknown dependency": ('[[task]]\nid = "a"\ncommand = "true"\ndepends_on = ["zz"]\n',
-                           "unknown task 'zz'"),
-    "self dependency": ('[[task]]\nid = "a"\ncommand = "true"\ndepends_on = ["a"]\n',
-                        "depends on itself"),
+    "wrong type": (
+        '[[task]]\nid = "a"\ncommand = "true"\ntimeout = "soon"\n',
+        "timeout: must be a number",
+    ),
+    "unknown dependency": (
+        '[[task]]\nid = "a"\ncommand = "true"\ndepends_on = ["zz"]\n',
+        "unknown task 'zz'",
+    ),
+    "self dependency": (
+        '[[task]]\nid = "a"\ncommand = "true"\ndepends_on = ["a"]\n',
+        "depends on itself",
+    ),
 }
 
 
@@ -47,8 +53,9 @@ def test_bad_task_file_is_one_line_and_exit_2(run_cli: RunCli, tmp_path: Path, c
         (["frobnicate"], "No such command 'frobnicate'"),
     ],
 )
-def test_bad_command_line_is_one_line_and_exit_2(run_cli: RunCli, args: list[str],
-                                                 expected: str) -> None:
+def test_bad_command_line_is_one_line_and_exit_2(
+    run_cli: RunCli, args: list[str], expected: str
+) -> None:
     run = run_cli(*args)
     assert run.code == 2
     lines = run.stderr.strip().splitlines()

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import REPO, RunCli
+from tests.conftest import REPO, RunCli, WriteTaskfile
 
 
 def _alive(pid: int) -> bool:
@@ -37,9 +37,10 @@ def test_example_job_passes_with_one_entry_per_task(run_cli: RunCli) -> None:
     assert (run.job_dir / run.task("lint")["stderr"]).read_text() == "no warnings\n"
 
 
-def test_exit_status_one_when_a_task_fails(run_cli: RunCli, taskfile) -> None:  # type: ignore[no-untyped-def]
-    path = taskfile('[[task]]\nid = "ok"\ncommand = "true"\n'
-                    '[[task]]\nid = "bad"\ncommand = "exit 7"\n')
+def test_exit_status_one_when_a_task_fails(run_cli: RunCli, taskfile: WriteTaskfile) -> None:
+    path = taskfile(
+        '[[task]]\nid = "ok"\ncommand = "true"\n[[task]]\nid = "bad"\ncommand = "exit 7"\n'
+    )
     run = run_cli("run", str(path))
     assert run.code == 1
     bad = run.task("bad")
@@ -47,7 +48,9 @@ def test_exit_status_one_when_a_task_fails(run_cli: RunCli, taskfile) -> None:  
     assert run.task("ok")["result"] == "passed"
 
 
-def test_timeout_kills_the_whole_group(run_cli: RunCli, taskfile, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_timeout_kills_the_whole_group(
+    run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
     pids = tmp_path / "pids"
     # Both sleeps are children of sh; only killing the group reaches them.
     cmd = f"sleep 100 & echo $! >> {pids}; sleep 100 & echo $! >> {pids}; wait"
@@ -64,7 +67,9 @@ def test_timeout_kills_the_whole_group(run_cli: RunCli, taskfile, tmp_path: Path
     assert not [p for p in _pids(pids) if _alive(p)]
 
 
-def test_timeout_kills_children_that_ignore_sigterm(run_cli: RunCli, taskfile, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_timeout_kills_children_that_ignore_sigterm(
+    run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
     pids = tmp_path / "pids"
     # An ignored signal stays ignored across fork and exec: every process here ignores TERM.
     cmd = f"trap '' TERM; sleep 100 & echo $! >> {pids}; echo $$ >> {pids}; wait"
@@ -84,8 +89,13 @@ def test_process_killed_from_outside_ends_promptly_as_failed(tmp_path: Path) -> 
         f'command = ["sh", "-c", "echo $$ > {marker}.tmp; mv {marker}.tmp {marker}; sleep 60"]\n'
     )
     env = {**os.environ, "SPAWNKIT_RESULTS": str(tmp_path / "results")}
-    proc = subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "run", str(path)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spawnkit.cli", "run", str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not marker.exists():  # a marker file, not a guess at timing
@@ -107,7 +117,9 @@ def test_process_killed_from_outside_ends_promptly_as_failed(tmp_path: Path) -> 
     assert victim["reason"] == "killed by signal 9 (SIGKILL)"
 
 
-def test_failfast_stops_everything(run_cli: RunCli, taskfile, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_failfast_stops_everything(
+    run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
     pids = tmp_path / "pids"
     ready = tmp_path / "ready"
     # "long" records its PID then waits; "bad" fails only once "long" is surely running.
@@ -116,8 +128,9 @@ def test_failfast_stops_everything(run_cli: RunCli, taskfile, tmp_path: Path) ->
         f'command = ["sh", "-c", "echo $$ > {pids}; touch {ready}; sleep 100"]\n'
         '[[task]]\nid = "bad"\n'
         f'command = ["sh", "-c", "while [ ! -e {ready} ]; do sleep 0.01; done; exit 1"]\n'
-        + "".join(f'[[task]]\nid = "later{i}"\ncommand = "true"\ndepends_on = ["bad"]\n'
-                  for i in range(2))
+        + "".join(
+            f'[[task]]\nid = "later{i}"\ncommand = "true"\ndepends_on = ["bad"]\n' for i in range(2)
+        )
         + '[[task]]\nid = "queued"\ncommand = "true"\ndepends_on = ["long"]\n'
     )
     began = time.monotonic()
@@ -132,10 +145,14 @@ def test_failfast_stops_everything(run_cli: RunCli, taskfile, tmp_path: Path) ->
     assert not _alive(_pids(pids)[0])
 
 
-def test_dependency_that_did_not_pass_skips_with_reason(run_cli: RunCli, taskfile) -> None:  # type: ignore[no-untyped-def]
-    path = taskfile('[[task]]\nid = "build"\ncommand = "exit 2"\n'
-                    '[[task]]\nid = "test"\ncommand = "true"\ndepends_on = ["build"]\n'
-                    '[[task]]\nid = "deploy"\ncommand = "true"\ndepends_on = ["test"]\n')
+def test_dependency_that_did_not_pass_skips_with_reason(
+    run_cli: RunCli, taskfile: WriteTaskfile
+) -> None:
+    path = taskfile(
+        '[[task]]\nid = "build"\ncommand = "exit 2"\n'
+        '[[task]]\nid = "test"\ncommand = "true"\ndepends_on = ["build"]\n'
+        '[[task]]\nid = "deploy"\ncommand = "true"\ndepends_on = ["test"]\n'
+    )
     run = run_cli("run", str(path))
     assert run.task("test")["result"] == "skipped"
     assert run.task("test")["reason"] == "dependency 'build' did not pass (failed)"
@@ -143,7 +160,9 @@ def test_dependency_that_did_not_pass_skips_with_reason(run_cli: RunCli, taskfil
     assert run.task("test")["handle"] is None
 
 
-def test_dependencies_run_in_order(run_cli: RunCli, taskfile, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_dependencies_run_in_order(
+    run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
     log = tmp_path / "log"
     path = taskfile(
         f'[[task]]\nid = "c"\ncommand = "echo c >> {log}"\ndepends_on = ["b"]\n'
@@ -163,7 +182,7 @@ def test_adhoc_command_after_double_dash(run_cli: RunCli) -> None:
     assert (run.job_dir / task["stdout"]).read_text() == "adhoc\n"
 
 
-def test_spawn_failure_is_an_error_not_a_crash(run_cli: RunCli, taskfile) -> None:  # type: ignore[no-untyped-def]
+def test_spawn_failure_is_an_error_not_a_crash(run_cli: RunCli, taskfile: WriteTaskfile) -> None:
     path = taskfile('[[task]]\nid = "ghost"\ncommand = ["/no/such/program"]\n')
     run = run_cli("run", str(path))
     assert run.code == 1
@@ -173,7 +192,7 @@ def test_spawn_failure_is_an_error_not_a_crash(run_cli: RunCli, taskfile) -> Non
     assert "Traceback" not in run.stderr
 
 
-def test_max_running_bounds_concurrency(run_cli: RunCli, taskfile) -> None:  # type: ignore[no-untyped-def]
+def test_max_running_bounds_concurrency(run_cli: RunCli, taskfile: WriteTaskfile) -> None:
     path = taskfile("".join(f'[[task]]\nid = "t{i}"\ncommand = "sleep 0.1"\n' for i in range(8)))
     run = run_cli("run", "--max-running", "3", str(path))
     assert run.code == 0

@@ -28,8 +28,12 @@ def test_worker_signature_matches_the_seed() -> None:
     seed = ["state_machine", "spawner", "max_triaging", "max_running", "task_timeout", "failfast"]
     assert [p.name for p in params[: len(seed)]] == seed
     defaults = {p.name: p.default for p in params[2 : len(seed)]}
-    assert defaults == {"max_triaging": None, "max_running": None, "task_timeout": None,
-                        "failfast": False}
+    assert defaults == {
+        "max_triaging": None,
+        "max_running": None,
+        "task_timeout": None,
+        "failfast": False,
+    }
     for phase in ("bootstrap", "triage", "start", "monitor", "run"):
         assert inspect.iscoroutinefunction(getattr(Worker, phase))
 
