@@ -6,7 +6,6 @@ import sys
 from collections.abc import Sequence
 
 import click
-
 from spawnkit.core.errors import SpawnkitError, TaskFileError
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
@@ -21,7 +20,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from spawnkit.cli import run as _run  # noqa: F401  (commands register on import)
+    from spawnkit.cli import list as _list  # noqa: F401  (commands register on import)
+    from spawnkit.cli import run as _run  # noqa: F401
+    from spawnkit.cli import validate as _validate  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None) -> int:

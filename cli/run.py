@@ -8,15 +8,16 @@ import sys
 from pathlib import Path
 
 import click
-
 from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
+from spawnkit.cli.progress import make_progress
 from spawnkit.cli.report import print_summary
+from spawnkit.cli.selection import apply_selection, selection_options
 from spawnkit.core.errors import UsageError
 from spawnkit.core.job import Job, JobSettings, make_job_dir, new_job_id
+from spawnkit.core.outputs import write_extra_outputs, write_job_outputs
 from spawnkit.core.plan import run_order
 from spawnkit.core.results import JobResult
 from spawnkit.core.task.description import Task
-from spawnkit.core.task.statusrepo import StatusEntry
 from spawnkit.core.taskfile import load_taskfile
 from spawnkit.spawners.base import Spawner, SpawnerOptions
 from spawnkit.spawners.registry import DEFAULT_SPAWNER, get_spawner_class
@@ -38,23 +39,6 @@ def make_spawner(name: str, options: SpawnerOptions) -> Spawner:
     return cls(options)
 
 
-def _progress_line(total: int) -> object:
-    done = 0
-
-    def listener(entry: StatusEntry) -> None:
-        nonlocal done
-        if entry.status == "started":
-            click.echo(f"started  {entry.task_id}", err=True)
-        elif "result" in entry.data:
-            done += 1
-            reason = entry.data.get("reason")
-            tail = f" ({reason})" if reason else ""
-            click.echo(f"[{done}/{total}] {entry.data['result']:<11} {entry.task_id}{tail}",
-                       err=True)
-
-    return listener
-
-
 @cli.command()
 @click.argument("taskfile", required=False, type=click.Path(dir_okay=False))
 @click.option("--spawner", "spawner_name", envvar="SPAWNKIT_SPAWNER", default=DEFAULT_SPAWNER,
@@ -72,7 +56,13 @@ def _progress_line(total: int) -> object:
 @click.option("--image", default=None, help="Image for tasks that name none (containers).")
 @click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")
 @click.option("--keep-containers", is_flag=True, help="Do not remove ended containers.")
-@click.option("-q", "--quiet", is_flag=True, help="Only the summary.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the JUnit XML report here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write results.json here.")
+@selection_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines: only the summary.")
+@click.option("-v", "--verbose", is_flag=True, help="More progress: commands, handles, stops.")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -86,18 +76,27 @@ def run(
     image: str | None,
     engine_url: str | None,
     keep_containers: bool,
+    junit_path: Path | None,
+    json_path: Path | None,
+    only: tuple[str, ...],
+    exclude: tuple[str, ...],
+    keywords: tuple[str, ...],
     quiet: bool,
+    verbose: bool,
 ) -> int:
     """Run the tasks of TASKFILE, or one command: spawnkit run [OPTIONS] -- COMMAND [ARGS]."""
     command: list[str] = ctx.obj.get("command", []) if ctx.obj else []
     if taskfile and command:
         raise UsageError("give a task file or a command after '--', not both")
+    if command and (only or exclude or keywords):
+        raise UsageError("--only, --exclude and -k select from a task file, not a command")
     if command:
         tasks = [Task.make("command", command, image=image)]
         task_file = None
     elif taskfile:
         loaded = load_taskfile(taskfile)
-        tasks, task_file = run_order(loaded.tasks), taskfile
+        chosen = apply_selection(loaded.tasks, only, exclude, keywords)
+        tasks, task_file = run_order(chosen), taskfile
     else:
         raise UsageError("give a task file, or a command after '--' (see 'spawnkit run --help')")
     options = SpawnerOptions(
@@ -114,10 +113,16 @@ def run(
         grace_period=grace_period,
         task_file=task_file,
     )
-    listeners = [] if quiet else [_progress_line(len(tasks))]
-    job = Job(tasks, spawner, job_dir, job_id, settings, listeners=listeners)  # type: ignore[arg-type]
-    result: JobResult = asyncio.run(job.run())
-    job.write_results(result)
+    progress = make_progress(tasks, quiet=quiet, verbose=verbose)
+    job = Job(tasks, spawner, job_dir, job_id, settings, listeners=[progress])
+    progress.start()
+    result: JobResult | None = None
+    try:
+        result = asyncio.run(job.run())
+    finally:
+        progress.close(result)
+    write_job_outputs(job_dir, result)
+    write_extra_outputs(job_dir, result, json_path=json_path, junit_path=junit_path)
     print_summary(result, sys.stdout)
     click.echo(f"results: {job_dir}", err=True)
     return EXIT_OK if result.passed else EXIT_FAILED

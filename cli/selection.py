@@ -1,0 +1,43 @@
+"""The selection options shared by `spawnkit run` and `spawnkit list`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import click
+from spawnkit.core.select import select_tasks, split_ids
+from spawnkit.core.task.description import Task
+
+__all__ = ["apply_selection", "selection_options"]
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def selection_options(func: F) -> F:
+    """Add `--only`, `--exclude` and `-k` (each may be given more than once)."""
+    func = click.option("-k", "keywords", multiple=True, metavar="SUBSTRING",
+                        help="Only tasks whose id contains SUBSTRING (repeat: any of them).")(func)
+    func = click.option("--exclude", multiple=True, metavar="ID[,ID]",
+                        help="Leave these tasks out, and what needs them.")(func)
+    func = click.option("--only", multiple=True, metavar="ID[,ID]",
+                        help="Only these tasks (and what they depend on).")(func)
+    return func
+
+
+def apply_selection(
+    tasks: Sequence[Task],
+    only: Sequence[str],
+    exclude: Sequence[str],
+    keywords: Sequence[str],
+    *,
+    notes: bool = True,
+) -> list[Task]:
+    """The selected tasks; each surprise (a pulled-in or left-out task) is a note on stderr."""
+    selection = select_tasks(
+        tasks, only=split_ids(only), exclude=split_ids(exclude), keywords=list(keywords)
+    )
+    if notes:
+        for note in selection.notes:
+            click.echo(f"spawnkit: note: {note}", err=True)
+    return selection.tasks

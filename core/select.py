@@ -1,0 +1,126 @@
+"""Which tasks of a task file a run takes: `--only`, `--exclude`, `-k`, and what they need."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from spawnkit.core.errors import UsageError
+from spawnkit.core.task.description import Task
+
+__all__ = ["Selection", "select_tasks", "split_ids"]
+
+
+@dataclass
+class Selection:
+    """The tasks to run (in file order) and one note for each choice a person may not expect."""
+
+    tasks: list[Task]
+    notes: list[str] = field(default_factory=list)
+
+
+def split_ids(values: Iterable[str]) -> list[str]:
+    """`--only a,b --only c` -> [a, b, c]; blanks dropped."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def select_tasks(
+    tasks: Sequence[Task],
+    *,
+    only: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    keywords: Sequence[str] = (),
+) -> Selection:
+    """Narrow `tasks` to the selection and the dependencies it needs.
+
+    `only` and `keywords` each narrow (both given: a task must pass both); a task matches the
+    keywords when its id contains any of them. Dependencies of a chosen task are pulled in
+    unless excluded; then the task is left out too, with a note saying why. A teardown task
+    comes along when something it cleans up after runs. Raises UsageError on an unknown id or
+    an empty selection.
+    """
+    by_id = {t.id: t for t in tasks}
+    unknown = [i for i in [*only, *exclude] if i not in by_id]
+    if unknown:
+        raise UsageError("no task with id " + ", ".join(f"'{i}'" for i in dict.fromkeys(unknown)))
+    excluded = set(exclude)
+    filtering = bool(only or keywords)
+    chosen = {
+        t.id
+        for t in tasks
+        if (not only or t.id in only)
+        and (not keywords or any(k in t.id for k in keywords))
+        and t.id not in excluded
+    }
+    if filtering and not chosen:
+        what = [f"--only {','.join(only)}"] if only else []
+        what += [f"-k {k}" for k in keywords]
+        raise UsageError(f"no task matches {' '.join(what)}" + _minus(excluded))
+    notes: list[str] = []
+    wanted = _with_dependencies(chosen, by_id, excluded, notes, filtering)
+    if filtering:
+        wanted |= _teardowns(tasks, wanted, excluded, notes)
+    if not wanted:
+        raise UsageError("nothing left to run" + _minus(excluded))
+    selected = [_narrowed(t, wanted) for t in tasks if t.id in wanted]
+    return Selection(selected, notes)
+
+
+def _minus(excluded: set[str]) -> str:
+    return f" once --exclude takes out {', '.join(sorted(excluded))}" if excluded else ""
+
+
+def _with_dependencies(
+    chosen: set[str], by_id: dict[str, Task], excluded: set[str], notes: list[str],
+    filtering: bool,
+) -> set[str]:
+    """`chosen` plus what it needs; a task whose needs are excluded is dropped."""
+    wanted: set[str] = set()
+    blocked: dict[str, str] = {}  # task -> excluded task it needs, maybe through others
+
+    def visit(task_id: str) -> str | None:
+        if task_id in wanted:
+            return None
+        if task_id in blocked:
+            return blocked[task_id]
+        if task_id in excluded:
+            return task_id
+        for dep in by_id[task_id].depends_on:
+            missing = visit(dep)
+            if missing is not None:
+                blocked[task_id] = missing
+                return missing
+        wanted.add(task_id)
+        return None
+
+    for task_id in sorted(chosen):
+        missing = visit(task_id)
+        if missing is not None:
+            notes.append(f"'{task_id}' is left out: it needs '{missing}', which is excluded")
+    if filtering:
+        pulled = sorted(wanted - chosen)
+        if pulled:
+            notes.append("pulled in as dependencies: " + ", ".join(pulled))
+    return wanted
+
+
+def _teardowns(
+    tasks: Sequence[Task], wanted: set[str], excluded: set[str], notes: list[str]
+) -> set[str]:
+    """Teardowns of what runs, so a narrowed run still cleans up after itself."""
+    found = {
+        t.id
+        for t in tasks
+        if t.teardown and t.id not in wanted and t.id not in excluded
+        and any(dep in wanted for dep in t.depends_on)
+    }
+    if found:
+        notes.append("teardown pulled in: " + ", ".join(sorted(found)))
+    return found
+
+
+def _narrowed(task: Task, wanted: set[str]) -> Task:
+    """A teardown pulled in waits only for what runs (the rest never starts)."""
+    kept = tuple(d for d in task.depends_on if d in wanted)
+    return task if kept == task.depends_on else dataclasses.replace(task, depends_on=kept)
