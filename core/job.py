@@ -6,12 +6,12 @@ import asyncio
 import contextlib
 import os
 import secrets
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spawnkit.core.owner import runner_owner
 from spawnkit.core.paths import safe_name
 from spawnkit.core.results import JobResult, build_results, write_json
 from spawnkit.core.task.description import Task
@@ -25,10 +25,6 @@ __all__ = ["Job", "JobSettings", "make_job_dir", "new_job_id", "runner_owner"]
 
 def new_job_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-
-
-def runner_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def make_job_dir(results_root: Path, job_id: str) -> Path:

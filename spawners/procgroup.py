@@ -10,6 +10,8 @@ import signal
 import time
 from pathlib import Path
 
+from spawnkit.core.owner import stat_fields
+
 __all__ = [
     "become_subreaper",
     "group_alive",
@@ -22,18 +24,9 @@ __all__ = [
 _PROC = Path("/proc")
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        raw = (_PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: split after the last ')'.
-    return raw[raw.rfind(")") + 2 :].split()
-
-
 def proc_start_time(pid: int) -> int | None:
     """The PID's start time in clock ticks since boot, so a reused PID is told apart."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return int(fields[19]) if fields else None
 
 
@@ -43,7 +36,7 @@ def group_members(pgid: int) -> list[int]:
     for entry in _PROC.iterdir():
         if not entry.name.isdigit():
             continue
-        fields = _stat_fields(int(entry.name))
+        fields = stat_fields(int(entry.name))
         if fields and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
             members.append(int(entry.name))
     return members
