@@ -112,6 +112,7 @@ def run(
         failfast=failfast,
         grace_period=grace_period,
         task_file=task_file,
+        handle_signals=True,
     )
     progress = make_progress(tasks, quiet=quiet, verbose=verbose)
     job = Job(tasks, spawner, job_dir, job_id, settings, listeners=[progress])
@@ -125,4 +126,6 @@ def run(
     write_extra_outputs(job_dir, result, json_path=json_path, junit_path=junit_path)
     print_summary(result, sys.stdout)
     click.echo(f"results: {job_dir}", err=True)
+    if job.stopped_by is not None:
+        return 128 + job.stopped_by  # 130 for SIGINT, 143 for SIGTERM, as shells report
     return EXIT_OK if result.passed else EXIT_FAILED

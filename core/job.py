@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import os
 import secrets
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spawnkit.core import runs
+from spawnkit.core.journal import JOURNAL_NAME, Journal
 from spawnkit.core.owner import runner_owner
 from spawnkit.core.paths import safe_name
 from spawnkit.core.results import JobResult, build_results, write_json
@@ -46,6 +49,8 @@ class JobSettings:
     failfast: bool = False
     grace_period: float = 5.0
     task_file: str | None = None
+    #: Stop on SIGINT/SIGTERM (the command line); a second signal kills at once.
+    handle_signals: bool = False
 
 
 @dataclass
@@ -70,16 +75,32 @@ class Job:
         self.worker: Worker | None = None
         self.start: float | None = None
         self.end: float | None = None
+        #: The signal that stopped the job, if one did.
+        self.stopped_by: int | None = None
+        self.owner = runner_owner()
+        self._pending: asyncio.Future[None] | None = None
 
     def context(self) -> JobContext:
-        return JobContext(self.job_id, self.job_dir, runner_owner())
+        return JobContext(self.job_id, self.job_dir, self.owner)
 
     async def run(self) -> JobResult:
         """Open the spawner (EngineUnavailable propagates before any task starts), run, close."""
         s = self.settings
         await self.spawner.open(self.context())
+        journal = Journal(self.job_dir / JOURNAL_NAME)
+        self.status_repo.add_listener(journal)
+        runs.register(self.job_id, self.job_dir)
+        self._install_signals()
         try:
             self.start = time.time()
+            journal.begin(
+                self.job_id,
+                self.tasks,
+                task_file=s.task_file,
+                spawner=self.spawner.name,
+                owner=self.owner,
+                start=self.start,
+            )
             self.state_machine = TaskStateMachine(self.runtime_tasks, self.status_repo)
             self.worker = Worker(
                 self.state_machine,
@@ -93,12 +114,41 @@ class Job:
             await self.worker.run()
         finally:
             self.end = time.time()
+            self._remove_signals()
             await asyncio.shield(self.spawner.close())
+            journal.end(time=self.end, signal=self.stopped_by)
+            journal.close()
+            runs.forget(self.job_id)
         return self.results()
 
-    async def interrupt(self) -> None:
+    async def interrupt(self, why: str = "the job was stopped") -> None:
         if self.worker is not None:
-            await self.worker.interrupt(RuntimeTaskStatus.INTERRUPTED)
+            await self.worker.interrupt(RuntimeTaskStatus.INTERRUPTED, why)
+
+    def _install_signals(self) -> None:
+        if not self.settings.handle_signals:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _remove_signals(self) -> None:
+        if not self.settings.handle_signals:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: int) -> None:
+        if self.worker is None:
+            return
+        if self.stopped_by is None:
+            self.stopped_by = sig
+            name = signal.Signals(sig).name
+            self._pending = asyncio.ensure_future(self.interrupt(f"{name} received"))
+        else:
+            # A second signal: no more grace.
+            self.worker.kill_now()
 
     def results(self) -> JobResult:
         return build_results(

@@ -183,6 +183,7 @@ class Worker:
         self._busy: set[RuntimeTask] = set()  # spawning, terminating or being collected
         self._background: set[asyncio.Task[None]] = set()
         self._stopping: RuntimeTaskStatus | None = None
+        self._stop_why: str | None = None
         self._wake = asyncio.Event()
         self._slots: dict[RuntimeTask, int] = {}  # concurrency slot of each started task
 
@@ -345,23 +346,41 @@ class Worker:
 
     # -- stopping --------------------------------------------------------------------------
 
-    async def interrupt(self, status: RuntimeTaskStatus = RuntimeTaskStatus.INTERRUPTED) -> None:
+    async def interrupt(
+        self, status: RuntimeTaskStatus = RuntimeTaskStatus.INTERRUPTED, why: str | None = None
+    ) -> None:
         """Finish everything not started and terminate everything running."""
-        self._stopping = self._stopping or status
+        if self._stopping is None:
+            self._stopping, self._stop_why = status, why
         sm = self._state_machine
         async with sm.lock:
-            await sm.abort(status)
+            for queue_name in ("requested", "triaging", "ready"):
+                queue = getattr(sm, queue_name)
+                while queue:
+                    runtime_task = queue.popleft() if queue_name == "requested" else queue.pop(0)
+                    reason = f"not run: {why}" if why else None
+                    await sm.finish_task(runtime_task, status, reason=reason)
             running = [rt for rt in sm.started if rt not in self._busy]
         for runtime_task in running:
             self._terminate(runtime_task, status)
         self._wake.set()
 
+    def kill_now(self) -> None:
+        """No more grace: kill every running task at once (a second interrupt)."""
+        self._grace_period = 0.0
+        for runtime_task in list(self._state_machine.started):
+            if runtime_task.spawner_handle is not None:
+                self._in_background(self._spawner.terminate_task(runtime_task, 0.0))
+        self._wake.set()
+
     async def _after_finish(self, runtime_task: RuntimeTask) -> None:
         result = runtime_task.result
-        failed = result is not None and not result.ok and result is not TaskResult.SKIPPED
-        if self._failfast and failed and self._stopping is None:
-            await self.interrupt(RuntimeTaskStatus.FAILFAST)
         self._wake.set()
+        if result is None or result.ok or result is TaskResult.SKIPPED:
+            return
+        if self._failfast and self._stopping is None:
+            why = f"--failfast after '{runtime_task.identifier}' {result.value}"
+            await self.interrupt(RuntimeTaskStatus.FAILFAST, why)
 
     # -- background moves ------------------------------------------------------------------
 
@@ -389,6 +408,8 @@ class Worker:
         if status is RuntimeTaskStatus.TIMEOUT:
             timeout = runtime_task.task.timeout or self._task_timeout
             reason = f"timed out after {timeout:g} s"
+        elif self._stop_why:
+            reason = f"interrupted: {self._stop_why}"
         self._state_machine.record(runtime_task, "terminating", why=status.name.lower())
         try:
             await self._spawner.terminate_task(runtime_task, self._grace_period)
