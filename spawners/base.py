@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from spawnkit.core.errors import EngineUnavailable, RequirementError, SpawnError, SpawnerError
+from spawnkit.core.errors import EngineUnavailable, RequirementError, SpawnerError, SpawnError
 from spawnkit.core.task.runtime import ExitResult, RuntimeTask
 
 __all__ = [
@@ -94,6 +94,13 @@ class Spawner(abc.ABC):
 
         Also releases what the task held (a container is removed here).
         """
+
+    async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
+        """Remove what runners that died left behind (`spawnkit gc`); say what, one line each.
+
+        Never touches anything whose runner is alive or that spawnkit did not make.
+        """
+        return []
 
     def unenforced(self, runtime_task: RuntimeTask) -> list[str]:
         """Settings of the task that this backend cannot enforce (said, never ignored)."""
