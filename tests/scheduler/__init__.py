@@ -1,0 +1,1 @@
+"""Tests of spawnkit.core's scheduler, dependency graph and clock."""
