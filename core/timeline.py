@@ -11,6 +11,7 @@ import html
 import math
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from spawnkit.core.junit import xml_text
@@ -155,8 +156,7 @@ def timeline_html(result: JobResult) -> str:
         svg.append(f'<text class="tick" x="{x:.1f}" y="{_AXIS - 10}" '
                    f'text-anchor="middle">{_fmt_seconds(k * step)}</text>')
         k += 1
-    for t in tasks:
-        svg.append(_bar(t, rows[t.id], row_of, len(slot_rows), x_of, t1))
+    svg += _bars(_boxes(tasks, rows, row_of, x_of, t1), _WIDTH - 4)
     svg.append("</svg>")
 
     counts = ", ".join(f"{n} {word}" for word, n in result.counts.items() if n)
@@ -181,41 +181,76 @@ def timeline_html(result: JobResult) -> str:
     )
 
 
-def _bar(
-    t: TaskRecord,
-    slot: int | None,
+@dataclass
+class _Box:
+    task: TaskRecord
+    row: int
+    x: float
+    width: float
+    lost: bool
+
+
+def _boxes(
+    tasks: Sequence[TaskRecord],
+    rows: dict[str, int | None],
     row_of: dict[int, int],
-    n_slots: int,
     x_of: Callable[[float], float],
     t_last: float,
-) -> str:
-    row = row_of[slot] if slot is not None else n_slots
-    y = _AXIS + row * _ROW + (_ROW - _BAR) / 2
+) -> list[_Box]:
+    out = []
+    for t in tasks:
+        slot = rows[t.id]
+        row = row_of[slot] if slot is not None else len(row_of)
+        if t.start is not None:
+            end = t.end if t.end is not None else t_last  # lost: ran until we know no more
+            x, x_end = x_of(t.start), x_of(end)
+        else:
+            # Never started (skipped, not run, failed to start): a thin mark when decided.
+            x = x_end = x_of(t.end if t.end is not None else t_last)
+        out.append(_Box(t, row, x, max(x_end - x, 3.0), t.start is not None and t.end is None))
+    return out
+
+
+def _fitted(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: room - 1] + "\u2026"
+
+
+def _bar(box: _Box, next_x: float) -> str:
+    """One task's group: tooltip, bar, and its id inside the bar or, if short, beside it."""
+    t = box.task
+    y = _AXIS + box.row * _ROW + (_ROW - _BAR) / 2
     fill = RESULT_FILL.get(t.result, "#6e7781")
-    classes = f"bar r-{t.result}"
-    if t.start is not None:
-        end = t.end if t.end is not None else t_last  # lost: ran until we know no more
-        x, x_end = x_of(t.start), x_of(end)
-        if t.end is None:
-            classes += " lost"
-    else:
-        # Never started (skipped, not run, failed to start): a thin mark when it was decided.
-        x = x_of(t.end if t.end is not None else t_last)
-        x_end = x
-    width = max(x_end - x, 3.0)
+    classes = f"bar r-{t.result}" + (" lost" if box.lost else "")
     label = ""
-    room = int((width - 8) / _CHAR)
-    if room >= 3:
-        text = t.id if len(t.id) <= room else t.id[: room - 1] + "\u2026"
+    inside = int((box.width - 8) / _CHAR)
+    beside = int((next_x - (box.x + box.width) - 10) / _CHAR)
+    text_y = y + _BAR / 2 + 4
+    if inside >= 4 or (inside >= 3 and beside < 4):
         dark = " dark" if t.result in ("not_run", "skipped") else ""
-        label = (f'<text class="label{dark}" x="{x + 4:.1f}" y="{y + _BAR / 2 + 4:.1f}">'
-                 f"{_text(text)}</text>")
+        label = (f'<text class="label{dark}" x="{box.x + 4:.1f}" y="{text_y:.1f}">'
+                 f"{_text(_fitted(t.id, inside))}</text>")
+    elif beside >= 4:
+        label = (f'<text class="label dark" x="{box.x + box.width + 4:.1f}" y="{text_y:.1f}">'
+                 f"{_text(_fitted(t.id, beside))}</text>")
     return (
         f'<g class="task" data-task="{_text(t.id)}" data-result="{t.result}">'
         f"<title>{_tooltip(t)}</title>"
-        f'<rect class="{classes}" x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" '
+        f'<rect class="{classes}" x="{box.x:.1f}" y="{y:.1f}" width="{box.width:.1f}" '
         f'height="{_BAR}" rx="3" fill="{fill}"/>{label}</g>'
     )
+
+
+def _bars(boxes: list[_Box], right_edge: float) -> list[str]:
+    """Bars in task order; a label beside a short bar stops short of the next bar."""
+    next_x: dict[int, float] = {}
+    by_row: dict[int, list[_Box]] = {}
+    for box in boxes:
+        by_row.setdefault(box.row, []).append(box)
+    for row_boxes in by_row.values():
+        row_boxes.sort(key=lambda b: b.x)
+        for here, after in zip(row_boxes, [*row_boxes[1:], None], strict=True):
+            next_x[id(here)] = after.x if after is not None else right_edge
+    return [_bar(box, next_x[id(box)]) for box in boxes]
 
 
 def write_timeline(path: Path, result: JobResult) -> None:
