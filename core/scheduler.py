@@ -170,7 +170,8 @@ class TaskRunner:
         """Start the task and run it to completion.
 
         Sleeps zero seconds before the second step, then ``wait_time`` seconds between the
-        later ones. See :meth:`as_task` for the other arguments.
+        later ones; ``wait_time=None`` never sleeps at all, as in the original. See
+        :meth:`as_task` for the other arguments.
         """
         assert not self.started(), "Task already started"
 
@@ -178,7 +179,7 @@ class TaskRunner:
         for _ in self.as_task(
             timeout=timeout, progress_callback=progress_callback, post_func=post_func
         ):
-            self._sleep(0 if first else wait_time)
+            self._sleep(0 if first and wait_time is not None else wait_time)
             first = False
 
     def start(self, timeout: float | None = None) -> None:

