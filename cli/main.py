@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -20,7 +21,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from spawnkit.cli import list as _list  # noqa: F401  (commands register on import)
+    from spawnkit.cli import gc as _gc  # noqa: F401  (commands register on import)
+    from spawnkit.cli import list as _list  # noqa: F401
+    from spawnkit.cli import results as _results  # noqa: F401
     from spawnkit.cli import run as _run  # noqa: F401
     from spawnkit.cli import validate as _validate  # noqa: F401
 
@@ -33,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cut = args.index("--")
         args, command = args[:cut], args[cut + 1 :]
     _register()
+    # Library warnings (a retried engine call, an orphan reaped) as one line each on stderr.
+    logging.basicConfig(format="spawnkit: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
         code = cli.main(args=args, prog_name="spawnkit", standalone_mode=False,
                         obj={"command": command})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -63,6 +64,7 @@ def make_spawner(name: str, options: SpawnerOptions) -> Spawner:
 @selection_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines: only the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="More progress: commands, handles, stops.")
+@click.option("--no-gc", is_flag=True, help="Do not reap what dead runners left first.")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -83,8 +85,11 @@ def run(
     keywords: tuple[str, ...],
     quiet: bool,
     verbose: bool,
+    no_gc: bool,
 ) -> int:
     """Run the tasks of TASKFILE, or one command: spawnkit run [OPTIONS] -- COMMAND [ARGS]."""
+    if verbose:
+        logging.getLogger("spawnkit").setLevel(logging.INFO)
     command: list[str] = ctx.obj.get("command", []) if ctx.obj else []
     if taskfile and command:
         raise UsageError("give a task file or a command after '--', not both")
@@ -113,6 +118,7 @@ def run(
         grace_period=grace_period,
         task_file=task_file,
         handle_signals=True,
+        reap_orphans=not no_gc,
     )
     progress = make_progress(tasks, quiet=quiet, verbose=verbose)
     job = Job(tasks, spawner, job_dir, job_id, settings, listeners=[progress])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -24,6 +25,8 @@ from spawnkit.core.task.statusrepo import StatusEntry, StatusRepo
 from spawnkit.spawners.base import JobContext, Spawner
 
 __all__ = ["Job", "JobSettings", "make_job_dir", "new_job_id", "runner_owner"]
+
+LOG = logging.getLogger(__name__)
 
 
 def new_job_id() -> str:
@@ -51,6 +54,8 @@ class JobSettings:
     task_file: str | None = None
     #: Stop on SIGINT/SIGTERM (the command line); a second signal kills at once.
     handle_signals: bool = False
+    #: Reap what dead runners left on this backend before starting (`--no-gc` turns it off).
+    reap_orphans: bool = False
 
 
 @dataclass
@@ -87,6 +92,9 @@ class Job:
         """Open the spawner (EngineUnavailable propagates before any task starts), run, close."""
         s = self.settings
         await self.spawner.open(self.context())
+        if s.reap_orphans:
+            for line in await self.spawner.reap_orphans():
+                LOG.warning("removed %s, left by a runner that died", line)
         journal = Journal(self.job_dir / JOURNAL_NAME)
         self.status_repo.add_listener(journal)
         runs.register(self.job_id, self.job_dir)

@@ -138,6 +138,11 @@ class ProcessSpawner(Spawner):
             return ExitResult(exit_code=None, signal=os.WTERMSIG(status))
         return ExitResult(exit_code=os.waitstatus_to_exitcode(status))
 
+    async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
+        from spawnkit.spawners.process_gc import reap_dead_runs
+
+        return await reap_dead_runs(dry_run=dry_run, grace_period=self.options.grace_period)
+
     def unenforced(self, runtime_task: RuntimeTask) -> list[str]:
         task = runtime_task.task
         given = [k for k in task.limits.given() if k != "workspace"]

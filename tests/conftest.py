@@ -40,6 +40,12 @@ class CliRun:
 
 
 RunCli = Callable[..., CliRun]
+
+
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Results and the runs index under tmp_path: tests never see each other's jobs."""
+    return {"SPAWNKIT_RESULTS": str(tmp_path / "results"),
+            "SPAWNKIT_STATE_DIR": str(tmp_path / "state")}
 WriteTaskfile = Callable[[str], Path]
 
 
@@ -51,7 +57,7 @@ def run_cli(tmp_path: Path) -> RunCli:
         *args: str, timeout: float = 120, env: dict[str, str] | None = None, cwd: Path | None = None
     ) -> CliRun:
         root = tmp_path / "results"
-        full_env = {**os.environ, "SPAWNKIT_RESULTS": str(root), **(env or {})}
+        full_env = {**os.environ, **cli_env(tmp_path), **(env or {})}
         proc = subprocess.run(
             [sys.executable, "-m", "spawnkit.cli", *args],
             capture_output=True,

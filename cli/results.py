@@ -1,0 +1,33 @@
+"""`spawnkit results JOB_DIR`: rebuild a job's result files from its journal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
+from spawnkit.cli.report import print_summary
+from spawnkit.core.errors import UsageError
+from spawnkit.core.journal import JOURNAL_NAME, rebuild_results
+from spawnkit.core.outputs import write_job_outputs
+
+__all__ = ["results"]
+
+
+@cli.command()
+@click.argument("job_dir", type=click.Path(path_type=Path))
+def results(job_dir: Path) -> int:
+    """Rebuild results.json, results.xml and timeline.html of JOB_DIR from its journal.
+
+    Tasks that were still running when the runner stopped are marked as lost.
+    """
+    if not (job_dir / JOURNAL_NAME).is_file():
+        raise UsageError(f"{job_dir}: no {JOURNAL_NAME} here (is it a job folder?)")
+    try:
+        result = rebuild_results(job_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    write_job_outputs(job_dir, result)
+    print_summary(result, sys.stdout)
+    return EXIT_OK if result.passed else EXIT_FAILED

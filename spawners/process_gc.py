@@ -1,0 +1,59 @@
+"""Orphaned task process groups of dead runners, found through their journals."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from spawnkit.core import runs
+from spawnkit.core.journal import JOURNAL_NAME, read_journal
+from spawnkit.core.owner import owner_alive
+from spawnkit.spawners.procgroup import group_alive, kill_group, proc_start_time
+
+__all__ = ["reap_dead_runs"]
+
+_FINAL = {"finished", "timeout", "failfast", "fail_start", "interrupted", "fail_triage"}
+
+
+def _orphan_groups(job_dir: Path) -> tuple[bool, list[tuple[str, int]]]:
+    """(the runner is dead, [(task id, pgid) of tasks it left running])."""
+    try:
+        header, entries, end = read_journal(job_dir / JOURNAL_NAME)
+    except (OSError, ValueError):
+        return False, []
+    if end is not None:
+        return True, []
+    if header.get("spawner") != "process" or owner_alive(str(header.get("owner", ""))):
+        return False, []
+    done = {e["task"] for e in entries if e["status"] in _FINAL}
+    groups = []
+    for entry in entries:
+        if entry["status"] != "started" or entry["task"] in done:
+            continue
+        spawned = entry.get("spawning_result") or {}
+        pgid, start = spawned.get("pgid"), spawned.get("start_time")
+        if not isinstance(pgid, int):
+            continue
+        leader_start = proc_start_time(pgid)
+        # Leader alive: it must be the same process (start time), not a reused PID. Leader
+        # gone but the group alive: Linux never reuses a PID still used as a group id, so
+        # the members are the task's own.
+        if leader_start is not None and leader_start != start:
+            continue
+        if group_alive(pgid):
+            groups.append((str(entry["task"]), pgid))
+    return True, groups
+
+
+async def reap_dead_runs(*, dry_run: bool = False, grace_period: float = 1.0) -> list[str]:
+    said = []
+    for job_id, job_dir in sorted(runs.registered().items()):
+        dead, groups = _orphan_groups(job_dir)
+        for task_id, pgid in groups:
+            said.append(f"process group {pgid} (job {job_id}, task {task_id})")
+            if not dry_run:
+                await kill_group(pgid, grace_period)
+        if dead and not dry_run:
+            with contextlib.suppress(OSError):
+                runs.forget(job_id)
+    return said

@@ -1,0 +1,142 @@
+"""Interruption and a runner's death on the process backend: nothing lost, nothing left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, cli_env
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _job_with_markers(tmp_path: Path, n: int, *, ignore_term: bool = False) -> Path:
+    """n tasks that each record their PID in a marker file, then wait; one more queued."""
+    trap = "trap '' TERM; " if ignore_term else ""
+    text = ""
+    for i in range(n):
+        marker = tmp_path / f"pid{i}"
+        text += (f'[[task]]\nid = "t{i}"\n'
+                 f'command = ["sh", "-c", "{trap}echo $$ > {marker}.tmp; mv {marker}.tmp {marker};'
+                 f' sleep 100"]\n')
+    text += '[[task]]\nid = "queued"\ncommand = "true"\ndepends_on = ["t0"]\n'
+    path = tmp_path / "tasks.toml"
+    path.write_text(text)
+    return path
+
+
+def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "spawnkit.cli", "run", *args],
+        env={**os.environ, **cli_env(tmp_path)}, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _wait_markers(tmp_path: Path, n: int, proc: subprocess.Popen[str]) -> list[int]:
+    deadline = time.monotonic() + 30
+    markers = [tmp_path / f"pid{i}" for i in range(n)]
+    while not all(m.exists() for m in markers):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "tasks did not start"
+        time.sleep(0.01)
+    return [int(m.read_text()) for m in markers]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_the_job_and_keeps_every_result(tmp_path: Path, sig: int, code: int) -> None:
+    grace = 1.0
+    proc = _start(tmp_path, "--grace", str(grace), "--max-running", "3",
+                  str(_job_with_markers(tmp_path, 3, ignore_term=True)))
+    pids = _wait_markers(tmp_path, 3, proc)
+    proc.send_signal(sig)
+    sent = time.monotonic()
+    _out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent <= grace + 2, err
+    assert proc.returncode == code, err
+    results = json.loads((tmp_path / "results" / "latest" / "results.json").read_text())
+    by_id = {t["id"]: t for t in results["tasks"]}
+    assert len(by_id) == 4
+    assert {by_id[f"t{i}"]["result"] for i in range(3)} == {"interrupted"}
+    assert by_id["queued"]["result"] == "not_run"
+    name = signal.Signals(sig).name
+    assert by_id["t0"]["reason"] == f"interrupted: {name} received"
+    assert not [p for p in pids if _alive(p)]
+
+
+def test_second_signal_kills_at_once(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "--grace", "60", str(_job_with_markers(tmp_path, 2, ignore_term=True)))
+    pids = _wait_markers(tmp_path, 2, proc)
+    proc.send_signal(signal.SIGINT)
+    # The first signal is in once the journal shows a task terminating; then the second.
+    journal = tmp_path / "results" / "latest" / "journal.jsonl"
+    deadline = time.monotonic() + 10
+    while '"terminating"' not in journal.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 5  # far below the 60 s grace
+    assert proc.returncode == 130
+    assert not [p for p in pids if _alive(p)]
+
+
+def test_runner_killed_then_gc_and_results_rebuild(tmp_path: Path, run_cli: RunCli) -> None:
+    proc = _start(tmp_path, "--max-running", "4", str(_job_with_markers(tmp_path, 4)))
+    pids = _wait_markers(tmp_path, 4, proc)
+    proc.kill()
+    proc.communicate()
+    job_dir = (tmp_path / "results" / "latest").resolve()
+    assert all(_alive(p) for p in pids)  # the orphans gc is for
+    assert not (job_dir / "results.json").exists()
+
+    dry = run_cli("gc", "--spawner", "process", "--dry-run")
+    assert dry.code == 0 and dry.stdout.count("would remove process group") == 4
+    assert all(_alive(p) for p in pids)
+
+    gc = run_cli("gc", "--spawner", "process")
+    assert gc.code == 0, gc.stderr
+    assert gc.stdout.count("removed process group") == 4
+    assert not [p for p in pids if _alive(p)]
+
+    rebuilt = run_cli("results", str(job_dir))
+    assert rebuilt.code == 1
+    data = json.loads((job_dir / "results.json").read_text())
+    by_id = {t["id"]: t["result"] for t in data["tasks"]}
+    assert by_id == {"t0": "lost", "t1": "lost", "t2": "lost", "t3": "lost", "queued": "not_run"}
+    assert (job_dir / "results.xml").exists()
+
+    again = run_cli("gc", "--spawner", "process")
+    assert again.stdout.strip().endswith("0 items removed")
+
+
+def test_gc_never_touches_a_live_runner(tmp_path: Path, run_cli: RunCli) -> None:
+    proc = _start(tmp_path, str(_job_with_markers(tmp_path, 2)))
+    try:
+        pids = _wait_markers(tmp_path, 2, proc)
+        gc = run_cli("gc", "--spawner", "process")
+        assert gc.code == 0 and "0 items removed" in gc.stdout
+        assert all(_alive(p) for p in pids)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
+def test_results_of_a_folder_without_journal_is_one_line(run_cli: RunCli, tmp_path: Path) -> None:
+    run = run_cli("results", str(tmp_path))
+    assert run.code == 2
+    assert len(run.stderr.strip().splitlines()) == 1 and "journal.jsonl" in run.stderr
