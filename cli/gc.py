@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import click
+
 from spawnkit.cli.main import EXIT_OK, cli
 from spawnkit.cli.run import make_spawner
 from spawnkit.core.errors import EngineUnavailable

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import click
+
 from spawnkit.cli.main import EXIT_OK, cli
 from spawnkit.cli.selection import apply_selection, selection_options
-from spawnkit.core.plan import run_order
+from spawnkit.core.plan import plan
 from spawnkit.core.taskfile import load_taskfile
 
 __all__ = ["list_tasks"]
@@ -24,7 +25,7 @@ def list_tasks(
 ) -> int:
     """List the tasks of TASKFILE (narrowed as `spawnkit run` would with the same options)."""
     loaded = load_taskfile(taskfile)
-    tasks = run_order(apply_selection(loaded.tasks, only, exclude, keywords))
+    tasks = plan(apply_selection(loaded.tasks, only, exclude, keywords))
     if ids_only:
         for task in tasks:
             click.echo(task.id)

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 import click
+
 from spawnkit.core.errors import SpawnkitError, TaskFileError
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "cli", "main"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 import click
+
 from spawnkit.core.results import JobResult
 
 __all__ = ["RESULT_COLOURS", "print_summary"]

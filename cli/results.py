@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
 from spawnkit.cli.report import print_summary
 from spawnkit.core.errors import UsageError

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
 from spawnkit.cli.progress import make_progress
 from spawnkit.cli.report import print_summary
@@ -16,7 +17,7 @@ from spawnkit.cli.selection import apply_selection, selection_options
 from spawnkit.core.errors import UsageError
 from spawnkit.core.job import Job, JobSettings, make_job_dir, new_job_id
 from spawnkit.core.outputs import write_extra_outputs, write_job_outputs
-from spawnkit.core.plan import run_order
+from spawnkit.core.plan import plan
 from spawnkit.core.results import JobResult
 from spawnkit.core.task.description import Task
 from spawnkit.core.taskfile import load_taskfile
@@ -101,7 +102,7 @@ def run(
     elif taskfile:
         loaded = load_taskfile(taskfile)
         chosen = apply_selection(loaded.tasks, only, exclude, keywords)
-        tasks, task_file = run_order(chosen), taskfile
+        tasks, task_file = plan(chosen), taskfile
     else:
         raise UsageError("give a task file, or a command after '--' (see 'spawnkit run --help')")
     options = SpawnerOptions(

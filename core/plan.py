@@ -1,25 +1,107 @@
-"""The order tasks are requested in: every task after what it depends on, else as written."""
+"""From a task file's tasks to what the worker is given: checked for cycles, teardowns
+ordered, in a run order where every task comes after what it depends on.
+
+The graph is the scheduler's `Dependencies`, so task files and `DependencyTaskGroup` agree
+on what a dependency means.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
+from spawnkit.core.dependencies import CircularDependencyException, Dependencies
 from spawnkit.core.task.description import Task
 
-__all__ = ["run_order"]
+__all__ = ["dependency_graph", "find_cycle", "plan", "run_order"]
+
+
+def dependency_graph(tasks: Sequence[Task]) -> Dependencies:
+    deps = Dependencies([(t.id, None) for t in tasks])
+    for task in tasks:
+        for required in task.depends_on:
+            deps += (task.id, required)
+    return deps
+
+
+def find_cycle(tasks: Sequence[Task]) -> list[str] | None:
+    """A cycle as a path (`[a, b, a]`), or None. Self-dependencies count."""
+    try:
+        list(dependency_graph(tasks))
+    except CircularDependencyException:
+        pass
+    else:
+        return None
+    requires = {t.id: t.depends_on for t in tasks}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(key: str) -> list[str] | None:
+        state[key] = 1
+        path.append(key)
+        for dep in requires.get(key, ()):
+            if state.get(dep) == 1:
+                return [*path[path.index(dep) :], dep]
+            if dep not in state and (found := visit(dep)):
+                return found
+        path.pop()
+        state[key] = 2
+        return None
+
+    for task in tasks:
+        if task.id not in state and (found := visit(task.id)):
+            return found
+    return None
+
+
+def _with_teardown_order(tasks: Sequence[Task]) -> list[Task]:
+    """Teardowns wait for everything that uses what they tear down, and for the teardowns
+    of what depends on it: services stop in reverse dependency order, whatever the results.
+    """
+    teardowns = [t for t in tasks if t.teardown]
+    if not teardowns:
+        return list(tasks)
+    deps = dependency_graph(tasks)
+    is_teardown = {t.id: t.teardown for t in tasks}
+
+    def users(target: str) -> set[str]:
+        return {k for k in deps[target] if k != target and not is_teardown[k]}
+
+    out = []
+    for task in tasks:
+        if not task.teardown:
+            out.append(task)
+            continue
+        after: set[str] = set()
+        for target in task.depends_on:
+            after |= users(target)
+        for other in teardowns:
+            if other.id == task.id:
+                continue
+            # The other tears down something built on ours: it stops first.
+            if any(o in users(t) for t in task.depends_on for o in other.depends_on):
+                after.add(other.id)
+        after -= set(deps[task.id])  # never wait on what waits on us
+        extra = tuple(t.id for t in tasks if t.id in after and t.id not in task.depends_on)
+        out.append(dataclasses.replace(task, depends_on=task.depends_on + extra))
+    return out
 
 
 def run_order(tasks: Sequence[Task]) -> list[Task]:
-    """Stable topological order. Assumes a validated file (no cycle, no unknown id)."""
+    """Stable topological order: as written, but never before a dependency."""
     placed: set[str] = set()
     pending = list(tasks)
     order: list[Task] = []
     while pending:
-        for index, task in enumerate(pending):
-            if all(dep in placed for dep in task.depends_on):
-                order.append(pending.pop(index))
-                placed.add(task.id)
-                break
-        else:
-            raise ValueError("circular dependency among: " + ", ".join(t.id for t in pending))
+        ready = next((t for t in pending if all(d in placed for d in t.depends_on)), None)
+        if ready is None:
+            raise CircularDependencyException(cycle=str(dependency_graph(pending).graph()))
+        pending.remove(ready)
+        order.append(ready)
+        placed.add(ready.id)
     return order
+
+
+def plan(tasks: Sequence[Task]) -> list[Task]:
+    """What the worker runs: teardowns ordered, dependencies first."""
+    return run_order(_with_teardown_order(tasks))

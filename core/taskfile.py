@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from spawnkit.core.errors import TaskFileError
+from spawnkit.core.plan import find_cycle
 from spawnkit.core.task.description import Limits, Mount, Task
 
 __all__ = ["TaskFile", "load_taskfile", "parse_memory", "parse_taskfile"]
@@ -173,6 +174,9 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
         problems.append((None, "no tasks: add at least one [[task]]"))
     tasks: list[Task] = []
     seen: set[str] = set()
+    # Every task's dependencies, also of tasks with other problems: a typo in depends_on is
+    # worth reporting in the same pass as a typo elsewhere in the task.
+    needs: list[tuple[str, list[str]]] = []
     for index, raw in enumerate(raw_tasks, 1):
         tid = raw.get("id")
         label = tid if isinstance(tid, str) and tid else f"#{index}"
@@ -186,17 +190,20 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
         if isinstance(tid, str):
             seen.add(tid)
         problems += [(label, p) for p in own]
+        if _is_str_list(raw.get("depends_on", [])) is None:
+            needs.append((label, list(raw.get("depends_on", []))))
         if not own:
             tasks.append(_build(raw, defaults if isinstance(defaults, dict) else {}, base_dir))
-    ids = {t.id for t in tasks} | seen
-    for task in tasks:
-        for dep in task.depends_on:
-            if dep == task.id:
-                problems.append((task.id, "depends on itself"))
-            elif dep not in ids:
-                problems.append((task.id, f"depends_on: unknown task '{dep}'"))
+    for label, deps in needs:
+        for dep in deps:
+            if dep == label:
+                problems.append((label, "depends on itself"))
+            elif dep not in seen:
+                problems.append((label, f"depends_on: unknown task '{dep}'"))
     for cycle in _cycles(tasks):
         problems.append((cycle[0], "circular dependency: " + " -> ".join([*cycle, cycle[0]])))
+    if not problems and (cycle := find_cycle(tasks)):
+        problems.append((cycle[0], "circular dependency: " + " -> ".join(cycle)))
     if problems:
         raise TaskFileError(name, problems)
     return TaskFile(name, tasks, dict(defaults))

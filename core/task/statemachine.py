@@ -297,7 +297,7 @@ class Worker:
             spawning_result=runtime_task.spawning_result,
             slot=self._slots.get(runtime_task),
         )
-        if self._stopping is not None:
+        if self._stops(runtime_task):
             # Stopped while the spawn was in flight: end it like the others.
             self._terminate(runtime_task, self._stopping)
 
@@ -353,17 +353,26 @@ class Worker:
         if self._stopping is None:
             self._stopping, self._stop_why = status, why
         sm = self._state_machine
+        # failfast spares teardowns: a CI job must still stop the services it started.
         async with sm.lock:
             for queue_name in ("requested", "triaging", "ready"):
                 queue = getattr(sm, queue_name)
-                while queue:
-                    runtime_task = queue.popleft() if queue_name == "requested" else queue.pop(0)
+                kept = [rt for rt in queue if not self._stops(rt)]
+                for runtime_task in [rt for rt in queue if self._stops(rt)]:
                     reason = f"not run: {why}" if why else None
                     await sm.finish_task(runtime_task, status, reason=reason)
-            running = [rt for rt in sm.started if rt not in self._busy]
+                queue.clear()
+                queue.extend(kept)
+            running = [rt for rt in sm.started if rt not in self._busy and self._stops(rt)]
         for runtime_task in running:
             self._terminate(runtime_task, status)
         self._wake.set()
+
+    def _stops(self, runtime_task: RuntimeTask) -> bool:
+        """Is this task to be stopped? failfast spares teardowns; nothing else is spared."""
+        if self._stopping is RuntimeTaskStatus.FAILFAST:
+            return not runtime_task.task.teardown
+        return self._stopping is not None
 
     def kill_now(self) -> None:
         """No more grace: kill every running task at once (a second interrupt)."""
@@ -427,7 +436,7 @@ class Worker:
             return
         finally:
             self._busy.discard(runtime_task)
-        if status is RuntimeTaskStatus.FINISHED and self._stopping is not None and exit.signal:
+        if status is RuntimeTaskStatus.FINISHED and self._stops(runtime_task) and exit.signal:
             # Killed by our own stop, not by itself.
             status = self._stopping
         await self._leave_started(runtime_task, status, exit=exit, reason=reason)
