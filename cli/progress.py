@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 import click
+
 from spawnkit.cli.report import RESULT_COLOURS
 from spawnkit.core.results import JobResult
 from spawnkit.core.task.description import Task
@@ -86,6 +87,7 @@ class Progress:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._drawn = False
+        self._last_line = ""
 
     @property
     def mode(self) -> Mode:
@@ -124,7 +126,7 @@ class Progress:
             self._ticker.join(timeout=2 * _TICK)
         with self._lock:
             if self._drawn:
-                self._write(_CLEAR)
+                self._write("", _CLEAR)
                 self._drawn = False
         if result is not None and self._summary_path is not None:
             try:
@@ -173,7 +175,7 @@ class Progress:
         stamp = f"[{self._elapsed():7.1f}s] "
         prefix = _CLEAR if self._drawn else ""
         self._drawn = False
-        self._write(f"{prefix}{stamp}{text}\n")
+        self._write(f"{stamp}{text}\n", prefix)
 
     def live_line(self) -> str:
         """Counts per state, the running ids, elapsed time: fitted to the terminal."""
@@ -200,12 +202,17 @@ class Progress:
     def _draw(self) -> None:
         if self._mode is not Mode.LIVE or self._stop.is_set():
             return
-        self._write(_CLEAR + self.live_line())
-        self._drawn = True
+        line = self.live_line()
+        if self._drawn and line == self._last_line:
+            return  # most entries (requested, triaging, ready) change nothing on the line
+        self._write(line, _CLEAR)
+        self._drawn, self._last_line = True, line
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, control: str = "") -> None:
+        """`control` (cursor codes) goes out as it is; colour only when colour is on."""
+        body = text if self._color else click.unstyle(text)
         try:
-            click.echo(text, self._out, nl=False, color=self._color)
+            self._out.write(control + body)
             self._out.flush()
         except (OSError, ValueError):
             # A closed or broken terminal must not stop the run.

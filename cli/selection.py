@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import click
+
 from spawnkit.core.select import select_tasks, split_ids
 from spawnkit.core.task.description import Task
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from spawnkit.cli.main import EXIT_OK, cli
 from spawnkit.core.taskfile import load_taskfile
 

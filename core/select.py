@@ -62,7 +62,8 @@ def select_tasks(
     if filtering:
         wanted |= _teardowns(tasks, wanted, excluded, notes)
     if not wanted:
-        raise UsageError("nothing left to run" + _minus(excluded))
+        why = "".join(f"; {note}" for note in notes)
+        raise UsageError(f"nothing left to run{_minus(excluded)}{why}")
     selected = [_narrowed(t, wanted) for t in tasks if t.id in wanted]
     return Selection(selected, notes)
 

@@ -200,39 +200,11 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
                 problems.append((label, "depends on itself"))
             elif dep not in seen:
                 problems.append((label, f"depends_on: unknown task '{dep}'"))
-    for cycle in _cycles(tasks):
-        problems.append((cycle[0], "circular dependency: " + " -> ".join([*cycle, cycle[0]])))
     if not problems and (cycle := find_cycle(tasks)):
         problems.append((cycle[0], "circular dependency: " + " -> ".join(cycle)))
     if problems:
         raise TaskFileError(name, problems)
     return TaskFile(name, tasks, dict(defaults))
-
-
-def _cycles(tasks: list[Task]) -> list[list[str]]:
-    """Each dependency cycle once, as the ids along it (self-dependencies are told apart)."""
-    needs = {t.id: [d for d in t.depends_on if d != t.id] for t in tasks}
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
-    found: list[list[str]] = []
-
-    def visit(task_id: str) -> None:
-        state[task_id] = 1
-        path.append(task_id)
-        for dep in needs.get(task_id, []):
-            if dep not in needs:
-                continue  # unknown: reported on its own
-            if state.get(dep) == 1:
-                found.append(path[path.index(dep) :])
-            elif dep not in state:
-                visit(dep)
-        path.pop()
-        state[task_id] = 2
-
-    for task_id in needs:
-        if task_id not in state:
-            visit(task_id)
-    return found
 
 
 def _check_keys(table: Mapping[str, Any], allowed: Mapping[str, Check]) -> list[str]:
