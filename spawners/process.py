@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Sequence
 
 from spawnkit.core.errors import SpawnError
+from spawnkit.core.secrets import secret_env
 from spawnkit.core.task.runtime import ExitResult, RuntimeTask
 from spawnkit.spawners.base import Spawner, SpawnerOptions
 from spawnkit.spawners.procgroup import (
@@ -44,6 +45,7 @@ class ProcessSpawner(Spawner):
         out_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.update(task.environment)
+        env.update(secret_env(task))
         try:
             with open(out_dir / "stdout", "wb") as out, open(out_dir / "stderr", "wb") as err:
                 proc = subprocess.Popen(

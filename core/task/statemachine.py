@@ -12,10 +12,12 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from spawnkit.core.secrets import mask_file, secret_env
 from spawnkit.core.task.outcome import judge
 from spawnkit.core.task.runtime import ExitResult, RuntimeTask, RuntimeTaskStatus, TaskResult
 from spawnkit.core.task.statusrepo import StatusRepo
@@ -217,6 +219,7 @@ class Worker:
             runtime_task = sm.triaging.pop(0)
         if runtime_task.status is not RuntimeTaskStatus.WAIT_DEPENDENCIES:
             try:
+                secret_env(runtime_task.task)
                 await self._spawner.check_task_requirements(runtime_task)
             except Exception as exc:
                 await sm.finish_task(runtime_task, RuntimeTaskStatus.FAIL_TRIAGE, error=exc)
@@ -431,6 +434,7 @@ class Worker:
     ) -> None:
         try:
             exit = await self._spawner.collect_task(runtime_task)
+            self._mask_secrets(runtime_task)
         except Exception as exc:
             await self._leave_started(runtime_task, status, error=exc)
             return
@@ -440,6 +444,14 @@ class Worker:
             # Killed by our own stop, not by itself.
             status = self._stopping
         await self._leave_started(runtime_task, status, exit=exit, reason=reason)
+
+    def _mask_secrets(self, runtime_task: RuntimeTask) -> None:
+        """What the task printed may hold its secrets: masked here, for every backend."""
+        if not runtime_task.task.secrets or runtime_task.output_dir is None:
+            return
+        values = [v for k, v in os.environ.items() if k in runtime_task.task.secrets]
+        for name in ("stdout", "stderr"):
+            mask_file(runtime_task.output_dir / name, values)
 
     async def _leave_started(
         self,
