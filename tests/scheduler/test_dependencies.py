@@ -24,6 +24,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from spawnkit.core import dependencies
 
 from . import common
