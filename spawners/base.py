@@ -58,8 +58,11 @@ class Spawner(abc.ABC):
         self.options = options or SpawnerOptions()
         self.job: JobContext | None = None
 
-    async def open(self, job: JobContext) -> None:
-        """Connect and check the engine; raise EngineUnavailable before anything runs."""
+    async def open(self, job: JobContext | None) -> None:
+        """Connect and check the engine; raise EngineUnavailable before anything runs.
+
+        `job` is None when no job runs (garbage collection, image builds).
+        """
         self.job = job
 
     async def close(self) -> None:  # noqa: B027 - optional hook
