@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -41,6 +42,21 @@ def make_spawner(name: str, options: SpawnerOptions) -> Spawner:
     return cls(options)
 
 
+def check_enforced(spawner: Spawner, tasks: Sequence[Task], *, strict: bool) -> None:
+    """Say which settings the backend cannot enforce; with --strict, refuse to run."""
+    missing: dict[str, list[str]] = {}
+    for task in tasks:
+        for setting in spawner.unenforced(task):
+            missing.setdefault(setting, []).append(task.id)
+    if not missing:
+        return
+    what = ", ".join(f"{k} ({', '.join(ids)})" for k, ids in sorted(missing.items()))
+    text = f"the {spawner.name} backend cannot enforce: {what}"
+    if strict:
+        raise UsageError(f"{text}; use a container backend, or drop --strict")
+    logging.getLogger("spawnkit").warning("%s: ignored", text)
+
+
 @cli.command()
 @click.argument("taskfile", required=False, type=click.Path(dir_okay=False))
 @click.option("--spawner", "spawner_name", envvar="SPAWNKIT_SPAWNER", default=DEFAULT_SPAWNER,
@@ -66,6 +82,8 @@ def make_spawner(name: str, options: SpawnerOptions) -> Spawner:
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines: only the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="More progress: commands, handles, stops.")
 @click.option("--no-gc", is_flag=True, help="Do not reap what dead runners left first.")
+@click.option("--strict", is_flag=True,
+              help="Refuse settings the backend cannot enforce, instead of a warning.")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -87,6 +105,7 @@ def run(
     quiet: bool,
     verbose: bool,
     no_gc: bool,
+    strict: bool,
 ) -> int:
     """Run the tasks of TASKFILE, or one command: spawnkit run [OPTIONS] -- COMMAND [ARGS]."""
     if verbose:
@@ -110,6 +129,7 @@ def run(
         grace_period=grace_period,
     )
     spawner = make_spawner(spawner_name, options)
+    check_enforced(spawner, tasks, strict=strict)
     job_id = new_job_id()
     job_dir = make_job_dir(results_root, job_id)
     settings = JobSettings(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from spawnkit.core.errors import EngineUnavailable, RequirementError, SpawnerError, SpawnError
+from spawnkit.core.task.description import Task
 from spawnkit.core.task.runtime import ExitResult, RuntimeTask
 
 __all__ = [
@@ -105,6 +106,6 @@ class Spawner(abc.ABC):
         """
         return []
 
-    def unenforced(self, runtime_task: RuntimeTask) -> list[str]:
+    def unenforced(self, task: Task) -> list[str]:
         """Settings of the task that this backend cannot enforce (said, never ignored)."""
         return []

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from spawnkit.core.errors import SpawnError
 from spawnkit.core.secrets import secret_env
+from spawnkit.core.task.description import Task
 from spawnkit.core.task.runtime import ExitResult, RuntimeTask
 from spawnkit.spawners.base import Spawner, SpawnerOptions
 from spawnkit.spawners.procgroup import (
@@ -145,9 +146,7 @@ class ProcessSpawner(Spawner):
 
         return await reap_dead_runs(dry_run=dry_run, grace_period=self.options.grace_period)
 
-    def unenforced(self, runtime_task: RuntimeTask) -> list[str]:
-        task = runtime_task.task
-        given = [k for k in task.limits.given() if k != "workspace"]
-        if task.image:
-            given.append("image")
-        return given
+    def unenforced(self, task: Task) -> list[str]:
+        # A process shares the runner's host: no limit, mount or user switch applies. The
+        # image is not a limit: a task file names one for the container backends.
+        return list(task.limits.given())
