@@ -23,6 +23,7 @@ def cli() -> None:
 
 def _register() -> None:
     from spawnkit.cli import gc as _gc  # noqa: F401  (commands register on import)
+    from spawnkit.cli import images as _images  # noqa: F401
     from spawnkit.cli import list as _list  # noqa: F401
     from spawnkit.cli import results as _results  # noqa: F401
     from spawnkit.cli import run as _run  # noqa: F401

@@ -1,0 +1,204 @@
+"""The Docker backend, on the `docker` SDK's low-level API client.
+
+The low-level client answers each call with one request: the high-level models inspect again
+after a create or for each listed container, which costs engine time on every task.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, BinaryIO
+
+import docker
+import docker.errors
+import docker.types
+import docker.utils
+
+from spawnkit.spawners.container import ContainerSpawner
+from spawnkit.spawners.engine import (
+    ContainerSpec,
+    ContainerState,
+    Engine,
+    EngineError,
+    ImageInfo,
+    status_code,
+)
+
+__all__ = ["DockerEngine", "DockerSpawner"]
+
+_DEFAULT_URL = "unix:///var/run/docker.sock"
+
+
+class DockerEngine(Engine):
+    """Docker Engine through its API (a local socket, or DOCKER_HOST with its TLS settings)."""
+
+    name = "docker"
+    url_variable = "DOCKER_HOST"
+
+    def __init__(self, url: str | None = None, *, pool_size: int = 32, timeout: float = 60.0):
+        super().__init__(url, pool_size=pool_size, timeout=timeout)
+        self._explicit_url = url
+        self._api: Any = None
+
+    @classmethod
+    def default_url(cls) -> str:
+        return os.environ.get(cls.url_variable) or _DEFAULT_URL
+
+    @property
+    def api(self) -> Any:
+        if self._api is None:
+            raise RuntimeError("DockerEngine used before open()")
+        return self._api
+
+    def open(self) -> None:
+        # DOCKER_HOST's companions (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) come along with it.
+        kwargs: dict[str, Any] = docker.utils.kwargs_from_env()
+        if self._explicit_url:
+            kwargs = {"base_url": self._explicit_url}
+        kwargs.setdefault("base_url", self.url)
+        try:
+            # version="auto" asks the engine for its API version: the first round trip.
+            self._api = docker.APIClient(
+                version="auto", timeout=self.timeout, max_pool_size=self.pool_size, **kwargs
+            )
+            self.retry(self._api.ping, idempotent=True)
+        except Exception as exc:
+            raise self.unavailable(exc) from exc
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+
+    # -- images -------------------------------------------------------------------------------
+
+    def image_exists(self, image: str) -> bool:
+        try:
+            self.api.inspect_image(image)
+        except docker.errors.NotFound:
+            return False
+        return True
+
+    def pull(self, image: str) -> None:
+        repository, tag = docker.utils.parse_repository_tag(image)
+        if tag is None:
+            tag = "latest"
+        for event in self.api.pull(repository, tag=tag, stream=True, decode=True):
+            if "error" in event:
+                raise EngineError(str(event["error"]))
+
+    def build(self, context: str, containerfile: str, tag: str) -> str:
+        image_id = ""
+        for event in self.api.build(
+            path=context, dockerfile=containerfile, tag=tag, rm=True, decode=True
+        ):
+            if "error" in event:
+                raise EngineError(str(event["error"]).strip())
+            aux = event.get("aux")
+            if isinstance(aux, dict) and "ID" in aux:
+                image_id = str(aux["ID"])
+        return image_id or str(self.api.inspect_image(tag)["Id"])
+
+    def images(self, label: str) -> list[ImageInfo]:
+        found = self.api.images(filters={"label": label})
+        return [
+            ImageInfo(
+                id=str(i["Id"]),
+                tags=tuple(i.get("RepoTags") or ()),
+                size=int(i.get("Size") or 0),
+                created=str(i.get("Created", "")),
+                labels=dict(i.get("Labels") or {}),
+            )
+            for i in found
+        ]
+
+    # -- containers ---------------------------------------------------------------------------
+
+    def create(self, spec: ContainerSpec) -> str:
+        mounts = [
+            docker.types.Mount(m.target, None, type="tmpfs")
+            if m.is_tmpfs
+            else docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only)
+            for m in spec.mounts
+        ]
+        host_config = self.api.create_host_config(
+            mem_limit=spec.memory,
+            memswap_limit=spec.memory,
+            nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
+            pids_limit=spec.pids,
+            network_mode=spec.network,
+            read_only=spec.read_only or None,
+            privileged=spec.privileged,
+            cap_add=list(spec.cap_add) or None,
+            cap_drop=list(spec.cap_drop) or None,
+            mounts=mounts or None,
+            security_opt=list(spec.security_opt) or None,
+        )
+        created = self.api.create_container(
+            spec.image,
+            spec.command,
+            name=spec.name,
+            environment=spec.env,
+            working_dir=spec.workdir,
+            labels=spec.labels,
+            user=spec.user,
+            host_config=host_config,
+            use_config_proxy=False,
+        )
+        return str(created["Id"])
+
+    def start(self, container_id: str) -> None:
+        self.api.start(container_id)
+
+    def states(self, label: str) -> dict[str, str]:
+        listed = self.api.containers(all=True, filters={"label": label})
+        return {str(c["Id"]): str(c.get("State", "")) for c in listed}
+
+    def inspect(self, container_id: str) -> ContainerState | None:
+        try:
+            attrs = self.api.inspect_container(container_id)
+        except docker.errors.NotFound:
+            return None
+        state = attrs.get("State") or {}
+        config = attrs.get("Config") or {}
+        host = attrs.get("HostConfig") or {}
+        return ContainerState(
+            id=str(attrs["Id"]),
+            status=str(state.get("Status", "")),
+            exit_code=state.get("ExitCode"),
+            oom_killed=bool(state.get("OOMKilled")),
+            error=state.get("Error") or None,
+            labels=dict(config.get("Labels") or {}),
+            memory_limit=host.get("Memory") or None,
+        )
+
+    def logs(self, container_id: str, stdout: BinaryIO, stderr: BinaryIO) -> None:
+        for out, want_stdout in ((stdout, True), (stderr, False)):
+            chunks = self.api.logs(
+                container_id, stdout=want_stdout, stderr=not want_stdout, stream=True, follow=False
+            )
+            for chunk in chunks:
+                out.write(chunk)
+
+    def kill(self, container_id: str, signal: str) -> bool:
+        try:
+            self.api.kill(container_id, signal=signal)
+        except docker.errors.APIError as exc:
+            if status_code(exc) in (404, 409):  # gone, or not running
+                return False
+            raise
+        return True
+
+    def remove(self, container_id: str) -> None:
+        try:
+            self.api.remove_container(container_id, force=True)
+        except docker.errors.APIError as exc:
+            # 409: a removal already in progress, the same end.
+            if status_code(exc) not in (404, 409):
+                raise
+
+
+class DockerSpawner(ContainerSpawner):
+    """Runs each task in a Docker container."""
+
+    name = "docker"
+    engine_class = DockerEngine

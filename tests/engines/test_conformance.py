@@ -1,0 +1,100 @@
+"""The same behaviour from every backend: process, docker and podman."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from spawnkit.core.task.description import Task
+from tests.engines.conftest import ENGINES, StartJob, containers_of, engine_cli, run_job
+
+
+def test_pass(spawner_name: str, start_job: StartJob, no_leftovers: None) -> None:
+    run = run_job(start_job, spawner_name, [Task.make("ok", ["echo", "hello"])])
+    rec = run.record("ok")
+    assert (rec.result, rec.exit_code, rec.reason) == ("passed", 0, None)
+    assert run.output("ok", "stdout") == "hello\n"
+
+
+def test_fail_keeps_exit_code(spawner_name: str, start_job: StartJob, no_leftovers: None) -> None:
+    run = run_job(start_job, spawner_name, [Task.make("bad", "echo before; exit 3")])
+    rec = run.record("bad")
+    assert (rec.result, rec.exit_code, rec.signal) == ("failed", 3, None)
+    assert rec.reason == "exit code 3"
+    assert run.output("bad", "stdout") == "before\n"
+
+
+def test_stdout_and_stderr_apart(
+    spawner_name: str, start_job: StartJob, no_leftovers: None
+) -> None:
+    cmd = "echo out1; echo err1 >&2; echo out2; echo err2 >&2"
+    run = run_job(start_job, spawner_name, [Task.make("io", cmd)])
+    assert run.output("io", "stdout") == "out1\nout2\n"
+    assert run.output("io", "stderr") == "err1\nerr2\n"
+
+
+def test_env_and_cwd(spawner_name: str, start_job: StartJob, no_leftovers: None) -> None:
+    task = Task.make("envcwd", 'echo "$GREETING|$OTHER|$(pwd)"',
+                     env={"GREETING": "hello world", "OTHER": "x=y"}, cwd="/tmp")
+    run = run_job(start_job, spawner_name, [task])
+    assert run.output("envcwd", "stdout") == "hello world|x=y|/tmp\n"
+
+
+def test_timeout_kills_and_leaves_nothing(
+    spawner_name: str, start_job: StartJob, no_leftovers: None
+) -> None:
+    run = start_job(spawner_name, [Task.make("slow", ["sleep", "100"], timeout=1.0)], grace=1.0)
+    handle = run.wait_started("slow")
+    result = run.wait()
+    rec = run.record("slow")
+    assert (rec.result, rec.reason) == ("timed_out", "timed out after 1 s")
+    # Timeout 1 s + grace 1 s + 1 s of slack for the engine.
+    assert rec.duration is not None and rec.duration < 3.0, rec.duration
+    assert result.counts["timed_out"] == 1
+    if spawner_name in ENGINES:
+        assert containers_of(spawner_name, run.job.job_id) == []
+    else:
+        assert not os.path.exists(f"/proc/{handle}")
+
+
+def test_killed_from_outside(spawner_name: str, start_job: StartJob, no_leftovers: None) -> None:
+    run = start_job(spawner_name, [Task.make("victim", ["sleep", "100"], timeout=60.0)])
+    handle = run.wait_started("victim")
+    killed_at = time.monotonic()
+    if spawner_name in ENGINES:
+        engine_cli(spawner_name, "kill", handle)
+    else:
+        os.kill(int(handle), signal.SIGKILL)
+    run.wait(timeout=30)
+    ended_after = time.monotonic() - killed_at
+    rec = run.record("victim")
+    assert rec.result == "failed"
+    assert rec.signal == signal.SIGKILL and not rec.oom
+    assert rec.reason == "killed by signal 9 (SIGKILL)"
+    assert ended_after < 5.0, f"the job took {ended_after:.1f} s to see the kill"
+
+
+def test_many_tasks_at_once(spawner_name: str, start_job: StartJob, no_leftovers: None) -> None:
+    tasks = [Task.make(f"t{i}", f"echo task {i}; exit {i % 2}") for i in range(8)]
+    run = run_job(start_job, spawner_name, tasks, max_running=4)
+    for i in range(8):
+        rec = run.record(f"t{i}")
+        assert rec.exit_code == i % 2
+        assert run.output(f"t{i}", "stdout") == f"task {i}\n"
+
+
+def test_failfast_stops_the_rest(
+    spawner_name: str, start_job: StartJob, no_leftovers: None
+) -> None:
+    tasks = [
+        Task.make("slow1", ["sleep", "100"]),
+        Task.make("slow2", ["sleep", "100"]),
+        Task.make("breaks", "exit 1"),
+    ]
+    run = run_job(start_job, spawner_name, tasks, failfast=True, max_running=3)
+    assert run.record("breaks").result == "failed"
+    for tid in ("slow1", "slow2"):
+        assert run.record(tid).result in ("interrupted", "not_run"), run.record(tid)
+    if spawner_name in ENGINES:
+        assert containers_of(spawner_name, run.job.job_id) == []
