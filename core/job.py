@@ -17,7 +17,7 @@ from spawnkit.core import runs
 from spawnkit.core.journal import JOURNAL_NAME, Journal
 from spawnkit.core.owner import runner_owner
 from spawnkit.core.paths import safe_name
-from spawnkit.core.results import JobResult, build_results, write_json
+from spawnkit.core.results import JobResult, build_results
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
 from spawnkit.core.task.statemachine import TaskStateMachine, Worker
@@ -168,8 +168,3 @@ class Job:
             start=self.start,
             end=self.end,
         )
-
-    def write_results(self, result: JobResult) -> Path:
-        path = self.job_dir / "results.json"
-        write_json(path, result.as_dict())
-        return path

@@ -16,7 +16,7 @@ from spawnkit.core.task.description import Task
 __all__ = ["dependency_graph", "find_cycle", "plan", "run_order"]
 
 
-def dependency_graph(tasks: Sequence[Task]) -> Dependencies:
+def dependency_graph(tasks: Sequence[Task]) -> Dependencies[str]:
     deps = Dependencies([(t.id, None) for t in tasks])
     for task in tasks:
         for required in task.depends_on:

@@ -300,7 +300,7 @@ class Worker:
             spawning_result=runtime_task.spawning_result,
             slot=self._slots.get(runtime_task),
         )
-        if self._stops(runtime_task):
+        if self._stopping is not None and self._stops(runtime_task):
             # Stopped while the spawn was in flight: end it like the others.
             self._terminate(runtime_task, self._stopping)
 
@@ -440,9 +440,10 @@ class Worker:
             return
         finally:
             self._busy.discard(runtime_task)
-        if status is RuntimeTaskStatus.FINISHED and self._stops(runtime_task) and exit.signal:
-            # Killed by our own stop, not by itself.
-            status = self._stopping
+        stopping = self._stopping
+        ours = stopping is not None and self._stops(runtime_task) and exit.signal is not None
+        if status is RuntimeTaskStatus.FINISHED and stopping is not None and ours:
+            status = stopping  # killed by our own stop, not by itself
         await self._leave_started(runtime_task, status, exit=exit, reason=reason)
 
     def _mask_secrets(self, runtime_task: RuntimeTask) -> None:
