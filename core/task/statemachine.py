@@ -183,6 +183,9 @@ class Worker:
         self._grace_period = grace_period
         self._clock = clock
         self._busy: set[RuntimeTask] = set()  # spawning, terminating or being collected
+        # What this worker started: several workers may share one state machine, each
+        # polling and collecting only its own tasks, through its own spawner.
+        self._mine: set[RuntimeTask] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._stopping: RuntimeTaskStatus | None = None
         self._stop_why: str | None = None
@@ -273,6 +276,7 @@ class Worker:
             runtime_task = sm.ready.pop(0)
             sm.started.append(runtime_task)
             self._busy.add(runtime_task)
+            self._mine.add(runtime_task)
             taken = set(self._slots.values())
             self._slots[runtime_task] = next(i for i in range(len(taken) + 1) if i not in taken)
         timeout = runtime_task.task.timeout or self._task_timeout
@@ -308,7 +312,7 @@ class Worker:
         """Reads from started, moves into finished."""
         sm = self._state_machine
         async with sm.lock:
-            watched = [rt for rt in sm.started if rt not in self._busy]
+            watched = [rt for rt in sm.started if rt in self._mine and rt not in self._busy]
         if not watched:
             return False
         await self._spawner.refresh(watched)
@@ -366,7 +370,7 @@ class Worker:
                     await sm.finish_task(runtime_task, status, reason=reason)
                 queue.clear()
                 queue.extend(kept)
-            running = [rt for rt in sm.started if rt not in self._busy and self._stops(rt)]
+            running = [rt for rt in self._mine if rt not in self._busy and self._stops(rt)]
         for runtime_task in running:
             self._terminate(runtime_task, status)
         self._wake.set()
@@ -380,7 +384,7 @@ class Worker:
     def kill_now(self) -> None:
         """No more grace: kill every running task at once (a second interrupt)."""
         self._grace_period = 0.0
-        for runtime_task in list(self._state_machine.started):
+        for runtime_task in list(self._mine):
             if runtime_task.spawner_handle is not None:
                 self._in_background(self._spawner.terminate_task(runtime_task, 0.0))
         self._wake.set()
@@ -468,6 +472,7 @@ class Worker:
             if runtime_task in sm.started:
                 sm.started.remove(runtime_task)
             self._slots.pop(runtime_task, None)
+            self._mine.discard(runtime_task)
             await sm.finish_task(runtime_task, status, exit=exit, error=error, reason=reason)
         await self._after_finish(runtime_task)
 

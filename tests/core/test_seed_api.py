@@ -98,3 +98,27 @@ def test_worker_runs_the_four_phases_to_completion(tmp_path) -> None:  # type: i
     assert by_id["t1"].exit.exit_code == 1  # type: ignore[union-attr]
     assert all(rt.status is RuntimeTaskStatus.FINISHED for rt in finished)
     assert all(rt.execution_timeout is not None for rt in finished)
+
+
+def test_several_workers_share_one_state_machine(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> tuple[list[RuntimeTask], StatusRepo]:
+        # Each task exits 3: a worker that collected another's task (through a spawner that
+        # never started it) could not know that.
+        tasks = [
+            RuntimeTask(Task.make(f"t{i}", ["sh", "-c", "sleep 0.05; exit 3"])) for i in range(8)
+        ]
+        for rt in tasks:
+            rt.output_dir = tmp_path / rt.identifier
+        repo = StatusRepo()
+        sm = TaskStateMachine(tasks, repo)
+        workers = [Worker(sm, ProcessSpawner(), max_running=2) for _ in range(3)]
+        await asyncio.gather(*(w.run() for w in workers))
+        assert await sm.complete
+        return sm.finished, repo
+
+    finished, repo = asyncio.run(scenario())
+    assert sorted(rt.identifier for rt in finished) == [f"t{i}" for i in range(8)]
+    assert all(rt.exit is not None and rt.exit.exit_code == 3 for rt in finished)
+    for i in range(8):
+        statuses = [e.status for e in repo.history(f"t{i}")]
+        assert statuses.count("started") == 1 and statuses.count("finished") == 1
