@@ -7,7 +7,7 @@ interface assumes nothing about where the engine is.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -58,6 +58,16 @@ class Spawner(abc.ABC):
     def __init__(self, options: SpawnerOptions | None = None) -> None:
         self.options = options or SpawnerOptions()
         self.job: JobContext | None = None
+        self._wakers: list[Callable[[], None]] = []
+
+    def add_waker(self, waker: Callable[[], None]) -> None:
+        """Register a callback run when a task may have ended (a worker polls at once)."""
+        self._wakers.append(waker)
+
+    def notify(self) -> None:
+        """A backend that learns of an exit by an event, not a poll, calls this."""
+        for waker in self._wakers:
+            waker()
 
     async def open(self, job: JobContext | None) -> None:
         """Connect and check the engine; raise EngineUnavailable before anything runs.

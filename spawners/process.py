@@ -27,7 +27,8 @@ class ProcessSpawner(Spawner):
     """Runs a task as a local process group. The embedded default: needs no engine."""
 
     name = "process"
-    poll_interval = 0.01
+    # Exits arrive as events (pidfd); the poll is only a safety net.
+    poll_interval = 0.25
 
     def __init__(self, options: SpawnerOptions | None = None, *, subreaper: bool = False) -> None:
         super().__init__(options)
@@ -64,12 +65,28 @@ class ProcessSpawner(Spawner):
             ) from exc
         handle = str(proc.pid)
         self._procs[handle] = proc
+        self._watch_exit(handle, proc.pid)
         runtime_task.spawner_handle = handle
         runtime_task.spawning_result = {
             "pid": proc.pid,
             "pgid": proc.pid,
             "start_time": proc_start_time(proc.pid),
         }
+
+    def _watch_exit(self, handle: str, pid: int) -> None:
+        """Wake the worker the moment the task's process ends (Linux pidfd, else polling)."""
+        try:
+            fd = os.pidfd_open(pid)
+            loop = asyncio.get_running_loop()
+        except (AttributeError, OSError, RuntimeError):
+            return
+
+        def exited() -> None:
+            loop.remove_reader(fd)
+            os.close(fd)
+            self.notify()
+
+        loop.add_reader(fd, exited)
 
     def _reap(self, handle: str, *, block: bool = False) -> bool:
         """Reap the task's main process if it ended; True once it has."""

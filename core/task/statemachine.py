@@ -191,6 +191,7 @@ class Worker:
         self._stop_why: str | None = None
         self._wake = asyncio.Event()
         self._slots: dict[RuntimeTask, int] = {}  # concurrency slot of each started task
+        spawner.add_waker(self._wake.set)
 
     # -- the four phases -------------------------------------------------------------------
 
@@ -343,13 +344,20 @@ class Worker:
                     idle = 0.001
                     await asyncio.sleep(0)
                     continue
-                # Nothing moved: wait for a background move or the next poll.
+                # Nothing moved: wait for a background move, an exit the spawner saw, the
+                # next poll, or the nearest deadline, whichever comes first.
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), idle)
+                    await asyncio.wait_for(self._wake.wait(), min(idle, self._until_deadline()))
                 idle = min(idle * 2, self._spawner.poll_interval)
         finally:
             await self._drain()
+
+    def _until_deadline(self) -> float:
+        deadlines = [rt.execution_timeout for rt in self._mine if rt.execution_timeout]
+        if not deadlines:
+            return float("inf")
+        return max(min(deadlines) - self._clock(), 0.0) + 0.001
 
     # -- stopping --------------------------------------------------------------------------
 
