@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -15,19 +16,32 @@ __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Command name -> module under spawnkit.cli that defines it. Imported only when used, so
+#: `spawnkit run` on the process backend never pays for the container SDKs' imports.
+COMMANDS = {
+    "run": "run",
+    "validate": "validate",
+    "list": "list",
+    "results": "results",
+    "gc": "gc",
+    "images": "images",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"spawnkit.cli.{COMMANDS[cmd_name]}")  # registers on import
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="spawnkit")
 def cli() -> None:
     """Run CI tasks in isolated places: a process, a Docker or a Podman container."""
-
-
-def _register() -> None:
-    from spawnkit.cli import gc as _gc  # noqa: F401  (commands register on import)
-    from spawnkit.cli import images as _images  # noqa: F401
-    from spawnkit.cli import list as _list  # noqa: F401
-    from spawnkit.cli import results as _results  # noqa: F401
-    from spawnkit.cli import run as _run  # noqa: F401
-    from spawnkit.cli import validate as _validate  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,7 +51,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in args:
         cut = args.index("--")
         args, command = args[:cut], args[cut + 1 :]
-    _register()
     # Library warnings (a retried engine call, an orphan reaped) as one line each on stderr.
     logging.basicConfig(format="spawnkit: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
