@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,9 +12,9 @@ import click
 
 from spawnkit.core.errors import SpawnkitError, TaskFileError
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 
 
 #: Command name -> module under spawnkit.cli that defines it. Imported only when used, so
@@ -78,6 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("spawnkit: interrupted", err=True)
         return 130
+    except Exception as exc:
+        # A bug of ours: still one line (the traceback with SPAWNKIT_DEBUG=1), and an exit
+        # status of its own so CI tells it from a failed task or bad input.
+        if os.environ.get("SPAWNKIT_DEBUG"):
+            raise
+        click.echo(f"spawnkit: internal error: {type(exc).__name__}: {exc} "
+                   "(SPAWNKIT_DEBUG=1 shows where)", err=True)
+        return EXIT_INTERNAL
     return code if isinstance(code, int) else EXIT_OK
 
 
