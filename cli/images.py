@@ -30,10 +30,8 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
 
 
-def _created(value: str) -> str:
-    if value.isdigit():
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(int(value)))
-    return value[:16].replace("T", " ")
+def _created(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch)) if epoch else "?"
 
 
 @cli.group()

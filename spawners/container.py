@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, TypeVar
 
 from spawnkit.core.errors import RequirementError, SpawnerError, SpawnError
+from spawnkit.core.owner import owner_alive
 from spawnkit.core.paths import safe_name
 from spawnkit.core.task.runtime import ExitResult, RuntimeTask
 from spawnkit.spawners.base import JobContext, Spawner, SpawnerOptions
@@ -59,6 +60,8 @@ class ContainerSpawner(Spawner):
     poll_interval = 0.25
     #: Bounded wait for a SIGKILLed container to be reported as ended.
     kill_wait: ClassVar[float] = 10.0
+    #: Containers younger than this are never reaped as orphans, whoever their owner.
+    orphan_grace: ClassVar[float] = 5.0
 
     def __init__(self, options: SpawnerOptions | None = None) -> None:
         super().__init__(options)
@@ -250,11 +253,12 @@ class ContainerSpawner(Spawner):
             if now - self._snapshot_taken < self.poll_interval * 0.9:
                 return
             try:
-                snapshot = await self._call(self.engine.states, self._job_label())
+                listed = await self._call(self.engine.containers, self._job_label())
             except Exception as exc:
                 LOG.warning("%s: listing the job's containers: %s", self.name, engine_message(exc))
                 return
-            self._snapshot, self._snapshot_taken = snapshot, now
+            self._snapshot = {c.id: c.status for c in listed}
+            self._snapshot_taken = now
 
     async def is_task_alive(self, runtime_task: RuntimeTask) -> bool:
         handle = runtime_task.spawner_handle
@@ -305,6 +309,24 @@ class ContainerSpawner(Spawner):
             raise self._error(
                 SpawnerError, f"cannot stop container {handle[:12]}", exc, handle
             ) from exc
+
+    # -- orphans ------------------------------------------------------------------------------
+
+    async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
+        """Remove spawnkit's containers whose runner died (on this host; see owner_alive)."""
+        listed = await self._call(self.engine.containers, f"{LABEL_MANAGED}=true")
+        said = []
+        now = time.time()
+        for container in listed:
+            owner = container.labels.get(LABEL_OWNER, "")
+            if not owner or owner_alive(owner) or now - container.created < self.orphan_grace:
+                continue
+            job_id = container.labels.get(LABEL_JOB, "?")
+            task_id = container.labels.get(LABEL_TASK, "?")
+            said.append(f"container {container.id[:12]} (job {job_id}, task {task_id})")
+            if not dry_run:
+                await self._call(self.engine.remove, container.id)
+        return said
 
     # -- collect ------------------------------------------------------------------------------
 

@@ -18,9 +18,11 @@ from spawnkit.spawners.container import ContainerSpawner
 from spawnkit.spawners.engine import (
     ContainerSpec,
     ContainerState,
+    ContainerSummary,
     Engine,
     EngineError,
     ImageInfo,
+    epoch_seconds,
     status_code,
 )
 
@@ -105,7 +107,7 @@ class DockerEngine(Engine):
                 id=str(i["Id"]),
                 tags=tuple(i.get("RepoTags") or ()),
                 size=int(i.get("Size") or 0),
-                created=str(i.get("Created", "")),
+                created=epoch_seconds(i.get("Created")),
                 labels=dict(i.get("Labels") or {}),
             )
             for i in found
@@ -149,9 +151,16 @@ class DockerEngine(Engine):
     def start(self, container_id: str) -> None:
         self.api.start(container_id)
 
-    def states(self, label: str) -> dict[str, str]:
-        listed = self.api.containers(all=True, filters={"label": label})
-        return {str(c["Id"]): str(c.get("State", "")) for c in listed}
+    def containers(self, label: str) -> list[ContainerSummary]:
+        return [
+            ContainerSummary(
+                id=str(c["Id"]),
+                status=str(c.get("State", "")),
+                labels=dict(c.get("Labels") or {}),
+                created=epoch_seconds(c.get("Created")),
+            )
+            for c in self.api.containers(all=True, filters={"label": label})
+        ]
 
     def inspect(self, container_id: str) -> ContainerState | None:
         try:

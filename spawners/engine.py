@@ -14,6 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, BinaryIO, ClassVar, TypeVar
 
 import requests
@@ -26,11 +27,13 @@ __all__ = [
     "ALIVE_STATES",
     "ContainerSpec",
     "ContainerState",
+    "ContainerSummary",
     "Engine",
     "EngineError",
     "ImageInfo",
     "MountSpec",
     "engine_message",
+    "epoch_seconds",
     "is_transient",
     "status_code",
 ]
@@ -104,14 +107,44 @@ class ContainerState:
 
 
 @dataclass(frozen=True)
+class ContainerSummary:
+    """One container of a listing: enough to poll it, or to tell whose it is."""
+
+    id: str
+    status: str
+    labels: dict[str, str]
+    created: float  # epoch seconds
+
+    @property
+    def running(self) -> bool:
+        return self.status in ALIVE_STATES
+
+
+@dataclass(frozen=True)
 class ImageInfo:
     """A local image, as `spawnkit images list` shows it."""
 
     id: str
     tags: tuple[str, ...]
     size: int
-    created: str
+    created: float  # epoch seconds
     labels: dict[str, str]
+
+
+def epoch_seconds(value: object) -> float:
+    """An engine's time stamp (epoch seconds, or RFC 3339 with nanoseconds) as epoch seconds;
+    0.0 when it cannot be read."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value or "")
+    if text.isdigit():
+        return float(text)
+    # Python reads at most microseconds: cut the fraction to six digits.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return 0.0
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -281,8 +314,8 @@ class Engine(abc.ABC):
     def start(self, container_id: str) -> None: ...
 
     @abc.abstractmethod
-    def states(self, label: str) -> dict[str, str]:
-        """ID -> state word of every container carrying `label` ("key=value"): one call."""
+    def containers(self, label: str) -> list[ContainerSummary]:
+        """Every container carrying `label` ("key=value"), running or not: one call."""
 
     @abc.abstractmethod
     def inspect(self, container_id: str) -> ContainerState | None:

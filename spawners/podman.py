@@ -20,10 +20,12 @@ from spawnkit.spawners.container import ContainerSpawner
 from spawnkit.spawners.engine import (
     ContainerSpec,
     ContainerState,
+    ContainerSummary,
     Engine,
     EngineError,
     ImageInfo,
     engine_message,
+    epoch_seconds,
     status_code,
 )
 
@@ -113,7 +115,7 @@ class PodmanEngine(Engine):
                     id=str(attrs.get("Id", "")),
                     tags=tuple(attrs.get("RepoTags") or attrs.get("Names") or ()),
                     size=int(attrs.get("Size") or 0),
-                    created=str(attrs.get("Created", "")),
+                    created=epoch_seconds(attrs.get("Created")),
                     labels=dict(attrs.get("Labels") or {}),
                 )
             )
@@ -167,10 +169,18 @@ class PodmanEngine(Engine):
     def start(self, container_id: str) -> None:
         self._container(container_id).start()
 
-    def states(self, label: str) -> dict[str, str]:
+    def containers(self, label: str) -> list[ContainerSummary]:
         # A string, not a list: this SDK turns a list value into the text "['...']".
         listed = self.client.containers.list(all=True, filters={"label": label}, sparse=True)
-        return {str(c.attrs["Id"]): str(c.attrs.get("State", "")) for c in listed}
+        return [
+            ContainerSummary(
+                id=str(c.attrs["Id"]),
+                status=str(c.attrs.get("State", "")),
+                labels=dict(c.attrs.get("Labels") or {}),
+                created=epoch_seconds(c.attrs.get("Created")),
+            )
+            for c in listed
+        ]
 
     def inspect(self, container_id: str) -> ContainerState | None:
         try:
