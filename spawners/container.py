@@ -31,7 +31,15 @@ from spawnkit.spawners.engine import (
     status_code,
 )
 
-__all__ = ["LABEL_JOB", "LABEL_MANAGED", "LABEL_OWNER", "LABEL_TASK", "ContainerSpawner"]
+__all__ = [
+    "LABEL_JOB",
+    "LABEL_KEEP",
+    "LABEL_MANAGED",
+    "LABEL_OWNER",
+    "LABEL_TASK",
+    "WORKSPACE_TARGET",
+    "ContainerSpawner",
+]
 
 LOG = logging.getLogger(__name__)
 
@@ -41,6 +49,8 @@ LABEL_MANAGED = "spawnkit.managed"
 LABEL_JOB = "spawnkit.job"
 LABEL_TASK = "spawnkit.task"
 LABEL_OWNER = "spawnkit.owner"
+#: On containers kept on purpose (--keep-containers): once ended, gc leaves them be.
+LABEL_KEEP = "spawnkit.keep"
 
 #: Where a task's `workspace` folder is mounted, and its working folder unless it sets `cwd`.
 WORKSPACE_TARGET = "/workspace"
@@ -171,18 +181,21 @@ class ContainerSpawner(Spawner):
         if limits.read_only:
             # A read-only root still needs somewhere to write scratch files.
             mounts.append(MountSpec("/tmp"))
+        labels = {
+            LABEL_MANAGED: "true",
+            LABEL_JOB: job.job_id,
+            LABEL_TASK: task.id,
+            LABEL_OWNER: job.owner,
+        }
+        if self.options.keep_containers:
+            labels[LABEL_KEEP] = "true"
         return ContainerSpec(
             image=image,
             command=task.argv,
             name=f"spawnkit-{job.job_id}-{safe_name(task.id)}",
             env=task.environment,
             workdir=workdir,
-            labels={
-                LABEL_MANAGED: "true",
-                LABEL_JOB: job.job_id,
-                LABEL_TASK: task.id,
-                LABEL_OWNER: job.owner,
-            },
+            labels=labels,
             cpus=limits.cpus,
             memory=limits.memory,
             pids=limits.pids,
@@ -300,8 +313,9 @@ class ContainerSpawner(Spawner):
             return
         self._terminated.add(handle)
         try:
-            running = await self._call(self.engine.kill, handle, "SIGTERM", idempotent=False)
-            if running and await self._wait_ended(handle, grace_period):
+            if not await self._call(self.engine.kill, handle, "SIGTERM", idempotent=False):
+                return  # ended already, or gone
+            if await self._wait_ended(handle, grace_period):
                 return
             await self._call(self.engine.kill, handle, "SIGKILL", idempotent=False)
             await self._wait_ended(handle, self.kill_wait)
@@ -320,6 +334,8 @@ class ContainerSpawner(Spawner):
         for container in listed:
             owner = container.labels.get(LABEL_OWNER, "")
             if not owner or owner_alive(owner) or now - container.created < self.orphan_grace:
+                continue
+            if container.labels.get(LABEL_KEEP) == "true" and not container.running:
                 continue
             job_id = container.labels.get(LABEL_JOB, "?")
             task_id = container.labels.get(LABEL_TASK, "?")

@@ -30,6 +30,11 @@ __all__ = ["DockerEngine", "DockerSpawner"]
 
 _DEFAULT_URL = "unix:///var/run/docker.sock"
 
+# Docker's default log driver, json-file, stores output as JSON text and so replaces bytes
+# that are not UTF-8; a daemon may also default to a driver that cannot be read back at all.
+# "local" keeps the bytes as written, up to max-size x max-file (1 GB) per stream.
+_LOG_CONFIG = docker.types.LogConfig(type="local", config={"max-size": "100m", "max-file": "10"})
+
 
 class DockerEngine(Engine):
     """Docker Engine through its API (a local socket, or DOCKER_HOST with its TLS settings)."""
@@ -134,6 +139,7 @@ class DockerEngine(Engine):
             cap_drop=list(spec.cap_drop) or None,
             mounts=mounts or None,
             security_opt=list(spec.security_opt) or None,
+            log_config=_LOG_CONFIG,
         )
         created = self.api.create_container(
             spec.image,

@@ -98,3 +98,26 @@ def test_failfast_stops_the_rest(
         assert run.record(tid).result in ("interrupted", "not_run"), run.record(tid)
     if spawner_name in ENGINES:
         assert containers_of(spawner_name, run.job.job_id) == []
+
+
+def test_output_kept_byte_for_byte(
+    spawner_name: str, start_job: StartJob, no_leftovers: None
+) -> None:
+    """No trailing newline, bytes that are not UTF-8, and more than one read's worth."""
+    cmd = r"printf 'a\377b'; head -c 300000 /dev/zero | tr '\0' x; printf 'end'; printf 'e\001' >&2"
+    run = run_job(start_job, spawner_name, [Task.make("bytes", cmd)])
+    out_dir = run.job.job_dir / "tasks" / "bytes"
+    assert (out_dir / "stdout").read_bytes() == b"a\xffb" + b"x" * 300000 + b"end"
+    assert (out_dir / "stderr").read_bytes() == b"e\x01"
+
+
+def test_timeout_asks_politely_first(
+    spawner_name: str, start_job: StartJob, no_leftovers: None
+) -> None:
+    """SIGTERM first: a task that handles it ends within the grace period, its way."""
+    cmd = "trap 'echo got TERM; exit 0' TERM; echo ready; sleep 100 & wait"
+    run = run_job(start_job, spawner_name, [Task.make("polite", cmd, timeout=1.0)], grace=10.0)
+    rec = run.record("polite")
+    assert rec.result == "timed_out"
+    assert rec.duration is not None and rec.duration < 5.0, rec.duration
+    assert run.output("polite", "stdout") == "ready\ngot TERM\n"

@@ -101,6 +101,7 @@ def test_handle_labels_and_keep(engine_name: str, start_job: StartJob) -> None:
         assert labels["spawnkit.job"] == run.job.job_id
         assert labels["spawnkit.task"] == "kept"
         assert labels["spawnkit.owner"] == run.job.owner
+        assert labels["spawnkit.keep"] == "true"  # so that gc leaves it be once ended
     finally:
         remove_containers(engine_name, [handle])
 
@@ -262,10 +263,13 @@ def test_reap_orphans_takes_only_dead_runners_containers(engine_name: str) -> No
         "alive": ["--label", "spawnkit.managed=true", "--label",
                   f"spawnkit.owner={runner_owner()}"],
         "foreign": ["--label", f"spawnkit.owner={dead}"],  # not spawnkit's
+        "kept": ["--label", "spawnkit.managed=true", "--label", f"spawnkit.owner={dead}",
+                 "--label", "spawnkit.keep=true"],  # --keep-containers, ended
     }
     ids = {k: engine_cli(engine_name, "create", *labels, TEST_IMAGE, "true").strip()
            for k, labels in made.items()}
     try:
+        engine_cli(engine_name, "start", "-a", ids["kept"])  # returns once it has ended
         spawner = make_spawner(engine_name, _options())
         assert isinstance(spawner, ContainerSpawner)
 
@@ -284,6 +288,6 @@ def test_reap_orphans_takes_only_dead_runners_containers(engine_name: str) -> No
         assert asyncio.run(reap(False, 0.0)) == said
         left = set(engine_cli(engine_name, "ps", "-a", "-q", "--no-trunc").split())
         assert ids["dead"] not in left
-        assert {ids["alive"], ids["foreign"]} <= left
+        assert {ids["alive"], ids["foreign"], ids["kept"]} <= left
     finally:
         remove_containers(engine_name, list(ids.values()))
