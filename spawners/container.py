@@ -284,14 +284,8 @@ class ContainerSpawner(Spawner):
         return state is not None and state in ALIVE_STATES
 
     async def wait_task(self, runtime_task: RuntimeTask) -> None:
-        handle = runtime_task.spawner_handle
-        if handle is None:
-            return
-        while True:
-            state = await self._call(self.engine.inspect, handle)
-            if state is None or not state.running:
-                return
-            await asyncio.sleep(self.poll_interval)
+        if runtime_task.spawner_handle is not None:
+            await self._wait_ended(runtime_task.spawner_handle, float("inf"))
 
     async def _wait_ended(self, handle: str, within: float) -> bool:
         """True once the container has ended (or is gone), False after `within` seconds."""
