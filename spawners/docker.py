@@ -22,7 +22,6 @@ from spawnkit.spawners.engine import (
     Engine,
     EngineError,
     ImageInfo,
-    epoch_seconds,
     status_code,
 )
 
@@ -106,17 +105,7 @@ class DockerEngine(Engine):
         return image_id or str(self.api.inspect_image(tag)["Id"])
 
     def images(self, label: str) -> list[ImageInfo]:
-        found = self.api.images(filters={"label": label})
-        return [
-            ImageInfo(
-                id=str(i["Id"]),
-                tags=tuple(i.get("RepoTags") or ()),
-                size=int(i.get("Size") or 0),
-                created=epoch_seconds(i.get("Created")),
-                labels=dict(i.get("Labels") or {}),
-            )
-            for i in found
-        ]
+        return [ImageInfo.from_listing(i) for i in self.api.images(filters={"label": label})]
 
     # -- containers ---------------------------------------------------------------------------
 
@@ -158,33 +147,14 @@ class DockerEngine(Engine):
         self.api.start(container_id)
 
     def containers(self, label: str) -> list[ContainerSummary]:
-        return [
-            ContainerSummary(
-                id=str(c["Id"]),
-                status=str(c.get("State", "")),
-                labels=dict(c.get("Labels") or {}),
-                created=epoch_seconds(c.get("Created")),
-            )
-            for c in self.api.containers(all=True, filters={"label": label})
-        ]
+        listed = self.api.containers(all=True, filters={"label": label})
+        return [ContainerSummary.from_listing(c) for c in listed]
 
     def inspect(self, container_id: str) -> ContainerState | None:
         try:
-            attrs = self.api.inspect_container(container_id)
+            return ContainerState.from_inspect(self.api.inspect_container(container_id))
         except docker.errors.NotFound:
             return None
-        state = attrs.get("State") or {}
-        config = attrs.get("Config") or {}
-        host = attrs.get("HostConfig") or {}
-        return ContainerState(
-            id=str(attrs["Id"]),
-            status=str(state.get("Status", "")),
-            exit_code=state.get("ExitCode"),
-            oom_killed=bool(state.get("OOMKilled")),
-            error=state.get("Error") or None,
-            labels=dict(config.get("Labels") or {}),
-            memory_limit=host.get("Memory") or None,
-        )
 
     def logs(self, container_id: str, stdout: BinaryIO, stderr: BinaryIO) -> None:
         for out, want_stdout in ((stdout, True), (stderr, False)):

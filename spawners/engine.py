@@ -105,6 +105,22 @@ class ContainerState:
     def running(self) -> bool:
         return self.status in ALIVE_STATES
 
+    @classmethod
+    def from_inspect(cls, attrs: dict[str, Any]) -> ContainerState:
+        """From an inspect answer: Docker's, or Podman's (the same shape for these fields)."""
+        state = attrs.get("State") or {}
+        config = attrs.get("Config") or {}
+        host = attrs.get("HostConfig") or {}
+        return cls(
+            id=str(attrs["Id"]),
+            status=str(state.get("Status", "")),
+            exit_code=state.get("ExitCode"),
+            oom_killed=bool(state.get("OOMKilled")),
+            error=state.get("Error") or None,
+            labels=dict(config.get("Labels") or {}),
+            memory_limit=host.get("Memory") or None,
+        )
+
 
 @dataclass(frozen=True)
 class ContainerSummary:
@@ -119,6 +135,16 @@ class ContainerSummary:
     def running(self) -> bool:
         return self.status in ALIVE_STATES
 
+    @classmethod
+    def from_listing(cls, item: dict[str, Any]) -> ContainerSummary:
+        """From one entry of a container listing, Docker's or Podman's."""
+        return cls(
+            id=str(item["Id"]),
+            status=str(item.get("State", "")),
+            labels=dict(item.get("Labels") or {}),
+            created=epoch_seconds(item.get("Created")),
+        )
+
 
 @dataclass(frozen=True)
 class ImageInfo:
@@ -129,6 +155,17 @@ class ImageInfo:
     size: int
     created: float  # epoch seconds
     labels: dict[str, str]
+
+    @classmethod
+    def from_listing(cls, item: dict[str, Any]) -> ImageInfo:
+        """From one entry of an image listing, Docker's or Podman's (which says Names)."""
+        return cls(
+            id=str(item.get("Id", "")),
+            tags=tuple(item.get("RepoTags") or item.get("Names") or ()),
+            size=int(item.get("Size") or 0),
+            created=epoch_seconds(item.get("Created")),
+            labels=dict(item.get("Labels") or {}),
+        )
 
 
 def epoch_seconds(value: object) -> float:

@@ -25,7 +25,6 @@ from spawnkit.spawners.engine import (
     EngineError,
     ImageInfo,
     engine_message,
-    epoch_seconds,
     status_code,
 )
 
@@ -107,19 +106,7 @@ class PodmanEngine(Engine):
 
     def images(self, label: str) -> list[ImageInfo]:
         found = self.client.images.list(filters={"label": label})
-        out = []
-        for image in found:
-            attrs = image.attrs
-            out.append(
-                ImageInfo(
-                    id=str(attrs.get("Id", "")),
-                    tags=tuple(attrs.get("RepoTags") or attrs.get("Names") or ()),
-                    size=int(attrs.get("Size") or 0),
-                    created=epoch_seconds(attrs.get("Created")),
-                    labels=dict(attrs.get("Labels") or {}),
-                )
-            )
-        return out
+        return [ImageInfo.from_listing(image.attrs) for image in found]
 
     # -- containers ---------------------------------------------------------------------------
 
@@ -172,33 +159,13 @@ class PodmanEngine(Engine):
     def containers(self, label: str) -> list[ContainerSummary]:
         # A string, not a list: this SDK turns a list value into the text "['...']".
         listed = self.client.containers.list(all=True, filters={"label": label}, sparse=True)
-        return [
-            ContainerSummary(
-                id=str(c.attrs["Id"]),
-                status=str(c.attrs.get("State", "")),
-                labels=dict(c.attrs.get("Labels") or {}),
-                created=epoch_seconds(c.attrs.get("Created")),
-            )
-            for c in listed
-        ]
+        return [ContainerSummary.from_listing(c.attrs) for c in listed]
 
     def inspect(self, container_id: str) -> ContainerState | None:
         try:
-            attrs = self._container(container_id).inspect()
+            return ContainerState.from_inspect(self._container(container_id).inspect())
         except podman.errors.NotFound:
             return None
-        state = attrs.get("State") or {}
-        config = attrs.get("Config") or {}
-        host = attrs.get("HostConfig") or {}
-        return ContainerState(
-            id=str(attrs["Id"]),
-            status=str(state.get("Status", "")),
-            exit_code=state.get("ExitCode"),
-            oom_killed=bool(state.get("OOMKilled")),
-            error=state.get("Error") or None,
-            labels=dict(config.get("Labels") or {}),
-            memory_limit=host.get("Memory") or None,
-        )
 
     def logs(self, container_id: str, stdout: BinaryIO, stderr: BinaryIO) -> None:
         container = self._container(container_id)
