@@ -291,3 +291,46 @@ def test_reap_orphans_takes_only_dead_runners_containers(engine_name: str) -> No
         assert {ids["alive"], ids["foreign"], ids["kept"]} <= left
     finally:
         remove_containers(engine_name, list(ids.values()))
+
+
+def test_retry_is_bounded_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import requests
+
+    from spawnkit.spawners.docker import DockerEngine
+
+    engine = DockerEngine("unix:///nonexistent.sock")
+    calls = {"n": 0}
+
+    def flaky() -> str:
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise requests.exceptions.ConnectionError(ConnectionResetError(104, "reset"))
+        return "ok"
+
+    with caplog.at_level(logging.INFO, logger="spawnkit"):
+        assert engine.retry(flaky, idempotent=False) == "ok"
+    assert calls["n"] == 3
+    assert len([r for r in caplog.records if "flaky failed" in r.getMessage()]) == 2
+
+    def always_down() -> None:
+        calls["n"] += 1
+        raise requests.exceptions.ConnectionError(ConnectionRefusedError(111, "refused"))
+
+    calls["n"] = 0
+    with pytest.raises(requests.exceptions.ConnectionError):
+        engine.retry(always_down, idempotent=True)
+    assert calls["n"] == engine.retry_attempts
+
+    class Permanent(Exception):
+        status_code = 400
+
+    def bad_request() -> None:
+        calls["n"] += 1
+        raise Permanent("bad")
+
+    calls["n"] = 0
+    with pytest.raises(Permanent):
+        engine.retry(bad_request, idempotent=True)
+    assert calls["n"] == 1
