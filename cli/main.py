@@ -61,10 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("spawnkit: aborted", err=True)
         return 130
     except click.UsageError as exc:
-        hint = f" (see 'spawnkit {exc.ctx.info_name} --help')" if exc.ctx else ""
-        if exc.ctx and exc.ctx.parent is None:
-            hint = " (see 'spawnkit --help')"
-        click.echo(f"spawnkit: error: {exc.format_message()}{hint}", err=True)
+        path = exc.ctx.command_path if exc.ctx else "spawnkit"
+        message = " ".join(exc.format_message().split())  # click wraps choices over lines
+        click.echo(f"spawnkit: error: {message} (see '{path} --help')", err=True)
         return EXIT_USAGE
     except click.ClickException as exc:
         click.echo(f"spawnkit: error: {exc.format_message()}", err=True)
