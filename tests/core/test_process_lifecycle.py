@@ -10,15 +10,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import REPO, RunCli, WriteTaskfile
-
-
-def _alive(pid: int) -> bool:
-    """True if the PID exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
+from tests.helpers import pid_alive
 
 
 def _pids(path: Path) -> list[int]:
@@ -64,7 +56,7 @@ def test_timeout_kills_the_whole_group(
     assert slow["duration"] <= 2 + 1 + 1
     assert elapsed < 2 + 1 + 1 + 5  # the interpreter's own start-up on a busy machine
     assert len(_pids(pids)) == 2
-    assert not [p for p in _pids(pids) if _alive(p)]
+    assert not [p for p in _pids(pids) if pid_alive(p)]
 
 
 def test_timeout_kills_children_that_ignore_sigterm(
@@ -78,7 +70,7 @@ def test_timeout_kills_children_that_ignore_sigterm(
     stubborn = run.task("stubborn")
     assert stubborn["result"] == "timed_out"
     assert stubborn["duration"] <= 1 + 1 + 1
-    assert not [p for p in _pids(pids) if _alive(p)]
+    assert not [p for p in _pids(pids) if pid_alive(p)]
 
 
 def test_process_killed_from_outside_ends_promptly_as_failed(tmp_path: Path) -> None:
@@ -142,7 +134,7 @@ def test_failfast_stops_everything(
     assert results["long"] == "interrupted"
     assert results["queued"] == "not_run"
     assert {results["later0"], results["later1"]} <= {"skipped", "not_run"}
-    assert not _alive(_pids(pids)[0])
+    assert not pid_alive(_pids(pids)[0])
 
 
 def test_dependency_that_did_not_pass_skips_with_reason(

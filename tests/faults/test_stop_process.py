@@ -13,14 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunCli, cli_env
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
+from tests.helpers import pid_alive
 
 
 def _job_with_markers(tmp_path: Path, n: int, *, ignore_term: bool = False) -> Path:
@@ -74,7 +67,7 @@ def test_signal_stops_the_job_and_keeps_every_result(tmp_path: Path, sig: int, c
     assert by_id["queued"]["result"] == "not_run"
     name = signal.Signals(sig).name
     assert by_id["t0"]["reason"] == f"interrupted: {name} received"
-    assert not [p for p in pids if _alive(p)]
+    assert not [p for p in pids if pid_alive(p)]
 
 
 def test_second_signal_kills_at_once(tmp_path: Path) -> None:
@@ -92,7 +85,7 @@ def test_second_signal_kills_at_once(tmp_path: Path) -> None:
     proc.communicate(timeout=30)
     assert time.monotonic() - sent < 5  # far below the 60 s grace
     assert proc.returncode == 130
-    assert not [p for p in pids if _alive(p)]
+    assert not [p for p in pids if pid_alive(p)]
 
 
 def test_runner_killed_then_gc_and_results_rebuild(tmp_path: Path, run_cli: RunCli) -> None:
@@ -101,17 +94,17 @@ def test_runner_killed_then_gc_and_results_rebuild(tmp_path: Path, run_cli: RunC
     proc.kill()
     proc.communicate()
     job_dir = (tmp_path / "results" / "latest").resolve()
-    assert all(_alive(p) for p in pids)  # the orphans gc is for
+    assert all(pid_alive(p) for p in pids)  # the orphans gc is for
     assert not (job_dir / "results.json").exists()
 
     dry = run_cli("gc", "--spawner", "process", "--dry-run")
     assert dry.code == 0 and dry.stdout.count("would remove process group") == 4
-    assert all(_alive(p) for p in pids)
+    assert all(pid_alive(p) for p in pids)
 
     gc = run_cli("gc", "--spawner", "process")
     assert gc.code == 0, gc.stderr
     assert gc.stdout.count("removed process group") == 4
-    assert not [p for p in pids if _alive(p)]
+    assert not [p for p in pids if pid_alive(p)]
 
     rebuilt = run_cli("results", str(job_dir))
     assert rebuilt.code == 1
@@ -130,7 +123,7 @@ def test_gc_never_touches_a_live_runner(tmp_path: Path, run_cli: RunCli) -> None
         pids = _wait_markers(tmp_path, 2, proc)
         gc = run_cli("gc", "--spawner", "process")
         assert gc.code == 0 and "0 items removed" in gc.stdout
-        assert all(_alive(p) for p in pids)
+        assert all(pid_alive(p) for p in pids)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)

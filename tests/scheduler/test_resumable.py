@@ -12,14 +12,7 @@ from spawnkit.core.dependencies import Dependencies
 from spawnkit.core.resumable import SpawnkitSteps, TaskNotPassed
 from spawnkit.core.task.description import Task
 from spawnkit.spawners.process import ProcessSpawner
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
+from tests.helpers import pid_alive
 
 
 @pytest.fixture(autouse=True)
@@ -76,4 +69,4 @@ def test_scheduler_timeout_terminates_the_task(tmp_path: Path) -> None:
             runner(wait_time=0.01, timeout=12)
         rt = steps.finished["slow"]
     assert rt.result is not None and rt.result.value == "interrupted"
-    assert not _alive(int(pidfile.read_text()))
+    assert not pid_alive(int(pidfile.read_text()))
