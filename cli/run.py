@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -57,6 +58,27 @@ def check_enforced(spawner: Spawner, tasks: Sequence[Task], *, strict: bool) -> 
     logging.getLogger("spawnkit").warning("%s: ignored", text)
 
 
+def warn_privileged(spawner: Spawner, tasks: Sequence[Task]) -> None:
+    """One line for the job naming the tasks that run privileged (only ever when written)."""
+    ids = [t.id for t in tasks if t.limits.privileged and "privileged" not in spawner.unenforced(t)]
+    if ids:
+        logging.getLogger("spawnkit").warning(
+            "privileged = true: %s: every capability and the host's devices, "
+            "no isolation from the host", ", ".join(ids),
+        )
+
+
+def with_network(tasks: Sequence[Task], network: str | None) -> list[Task]:
+    """--network for the tasks whose task file sets none, as --image is for images."""
+    if network is None:
+        return list(tasks)
+    return [
+        t if t.limits.network is not None
+        else replace(t, limits=replace(t.limits, network=network))
+        for t in tasks
+    ]
+
+
 @cli.command()
 @click.argument("taskfile", required=False, type=click.Path(dir_okay=False))
 @click.option("--spawner", "spawner_name", envvar="SPAWNKIT_SPAWNER", default=DEFAULT_SPAWNER,
@@ -74,6 +96,9 @@ def check_enforced(spawner: Spawner, tasks: Sequence[Task], *, strict: bool) -> 
 @click.option("--image", default=None, help="Image for tasks that name none (containers).")
 @click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")
 @click.option("--keep-containers", is_flag=True, help="Do not remove ended containers.")
+@click.option("--network", type=click.Choice(["none", "bridge", "host"]), default=None,
+              help="Network of the tasks that set none: a task's own 'network', else the one "
+                   "in [defaults], wins (as with --image) [default: the engine's, bridge].")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the JUnit XML report here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -97,6 +122,7 @@ def run(
     image: str | None,
     engine_url: str | None,
     keep_containers: bool,
+    network: str | None,
     junit_path: Path | None,
     json_path: Path | None,
     only: tuple[str, ...],
@@ -124,12 +150,14 @@ def run(
         tasks, task_file = plan(chosen), taskfile
     else:
         raise UsageError("give a task file, or a command after '--' (see 'spawnkit run --help')")
+    tasks = with_network(tasks, network)
     options = SpawnerOptions(
         engine_url=engine_url, image=image, keep_containers=keep_containers,
         grace_period=grace_period,
     )
     spawner = make_spawner(spawner_name, options)
     check_enforced(spawner, tasks, strict=strict)
+    warn_privileged(spawner, tasks)
     job_id = new_job_id()
     job_dir = make_job_dir(results_root, job_id)
     settings = JobSettings(

@@ -49,6 +49,8 @@ class TaskRecord:
     stdout: str
     stderr: str
     slot: int | None = None
+    # What the backend applied, its defaults included; `limits` is only what the task asked.
+    applied: dict[str, Any] | None = None
 
 
 @dataclass
@@ -123,6 +125,7 @@ def build_results(
         else:
             outcome, reason = TaskResult.NOT_RUN.value, "the runner stopped before the task began"
         folder = f"tasks/{safe_name(task.id)}"
+        spawned = (started.get("spawning_result") if started else None) or {}
         result.tasks.append(
             TaskRecord(
                 id=task.id,
@@ -144,6 +147,7 @@ def build_results(
                 stdout=f"{folder}/stdout",
                 stderr=f"{folder}/stderr",
                 slot=started.get("slot") if started else None,
+                applied=spawned.get("applied"),
             )
         )
     return result

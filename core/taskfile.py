@@ -78,6 +78,13 @@ def _is_user(v: Any) -> str | None:
     return None if ok else "must be \"UID\", \"UID:GID\" or a user name"
 
 
+def _is_caps(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(
+        isinstance(x, str) and re.fullmatch(r"[A-Za-z_]+", x) for x in v
+    )
+    return None if ok else "must be a list of capability names such as \"NET_RAW\" or \"ALL\""
+
+
 def _is_mounts(v: Any) -> str | None:
     if not isinstance(v, list):
         return "must be a list of \"SOURCE:TARGET[:ro]\""
@@ -114,8 +121,9 @@ COMMON_KEYS: dict[str, Check] = {
     "user": _is_user,
     "read_only": _is_bool,
     "privileged": _is_bool,
-    "cap_add": _is_str_list,
-    "cap_drop": _is_str_list,
+    "no_new_privileges": _is_bool,
+    "cap_add": _is_caps,
+    "cap_drop": _is_caps,
     "mounts": _is_mounts,
     "workspace": _is_str,
     "workspace_read_only": _is_bool,
@@ -242,6 +250,7 @@ def _build(raw: Mapping[str, Any], defaults: Mapping[str, Any], base_dir: Path |
         user=merged.get("user"),
         read_only=merged.get("read_only"),
         privileged=merged.get("privileged", False),
+        no_new_privileges=merged.get("no_new_privileges"),
         cap_add=tuple(merged.get("cap_add", ())),
         cap_drop=tuple(merged["cap_drop"]) if "cap_drop" in merged else None,
         mounts=tuple(mounts),

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 from spawnkit.core.errors import RequirementError, SpawnerError, SpawnError
 from spawnkit.core.owner import owner_alive
 from spawnkit.core.paths import safe_name
+from spawnkit.core.secrets import secret_env
 from spawnkit.core.task.runtime import ExitResult, RuntimeTask
 from spawnkit.spawners.base import JobContext, Spawner, SpawnerOptions
 from spawnkit.spawners.engine import (
@@ -30,6 +31,7 @@ from spawnkit.spawners.engine import (
     engine_message,
     status_code,
 )
+from spawnkit.spawners.isolation import applied_settings, isolation_of
 
 __all__ = [
     "LABEL_JOB",
@@ -166,7 +168,11 @@ class ContainerSpawner(Spawner):
     # -- spawn --------------------------------------------------------------------------------
 
     def container_spec(self, runtime_task: RuntimeTask) -> ContainerSpec:
-        """The container of a task: its command, environment, labels and limits."""
+        """The container of a task: its command, environment, labels, limits and isolation.
+
+        Secrets go into the container's environment and nowhere else: not its labels, name or
+        command.
+        """
         job = self._job()
         task = runtime_task.task
         limits = task.limits
@@ -189,23 +195,25 @@ class ContainerSpawner(Spawner):
         }
         if self.options.keep_containers:
             labels[LABEL_KEEP] = "true"
+        isolation = isolation_of(limits)
         return ContainerSpec(
             image=image,
             command=task.argv,
             name=f"spawnkit-{job.job_id}-{safe_name(task.id)}",
-            env=task.environment,
+            env={**task.environment, **secret_env(task)},
             workdir=workdir,
             labels=labels,
             cpus=limits.cpus,
             memory=limits.memory,
-            pids=limits.pids,
+            pids=isolation.pids,
             network=limits.network,
             user=limits.user,
             read_only=bool(limits.read_only),
-            privileged=limits.privileged,
-            cap_add=limits.cap_add,
-            cap_drop=limits.cap_drop or (),
+            privileged=isolation.privileged,
+            cap_add=isolation.cap_add,
+            cap_drop=isolation.cap_drop,
             mounts=tuple(mounts),
+            security_opt=isolation.security_opt,
         )
 
     async def spawn_task(self, runtime_task: RuntimeTask) -> None:
@@ -239,6 +247,7 @@ class ContainerSpawner(Spawner):
             "image": spec.image,
             "engine": self.engine.name,
             "engine_url": self.engine.url,
+            "applied": applied_settings(spec),
         }
 
     def _create(self, spec: ContainerSpec) -> str:

@@ -29,6 +29,7 @@ class Limits:
     user: str | None = None
     read_only: bool | None = None
     privileged: bool = False
+    no_new_privileges: bool | None = None
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] | None = None
     mounts: tuple[Mount, ...] = ()
