@@ -48,6 +48,10 @@ def cli() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point. Everything after `--` is an ad hoc command for `spawnkit run`."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if any("\x00" in arg for arg in args):
+        # No OS call takes such an argument (click would fail deep inside os.stat).
+        click.echo("spawnkit: error: an argument holds a NUL byte", err=True)
+        return EXIT_USAGE
     command: list[str] = []
     if "--" in args:
         cut = args.index("--")

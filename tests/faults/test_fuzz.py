@@ -4,9 +4,9 @@ task ids of any shape become folder names inside the job folder."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -101,9 +101,14 @@ _words = st.sampled_from(
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_words, max_size=6))
-def test_command_line_never_tracebacks(tmp_path: Path, capsys: object, argv: list[str]) -> None:
-    os.environ["SPAWNKIT_RESULTS"] = str(tmp_path / "results")
-    os.environ["SPAWNKIT_STATE_DIR"] = str(tmp_path / "state")
+def test_command_line_never_tracebacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+) -> None:
+    # Random `--json NAME` and the like write relative paths: keep them out of the checkout.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPAWNKIT_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SPAWNKIT_STATE_DIR", str(tmp_path / "state"))
     # No engine here: --spawner docker must fail cleanly too. The ad hoc command stays harmless.
     if "--" in argv:
         argv = [*argv[: argv.index("--") + 1], "true"]
@@ -112,7 +117,7 @@ def test_command_line_never_tracebacks(tmp_path: Path, capsys: object, argv: lis
     except SystemExit as exc:  # --help and --version exit through click
         code = exc.code if isinstance(exc.code, int) else 0
     assert code in (0, 1, 2, 130), (argv, code)
-    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    err = capsys.readouterr().err
     assert "Traceback" not in err
     if code == 2:
         assert err.strip().startswith("spawnkit: error:") or "Usage:" in err, err
@@ -128,7 +133,9 @@ def test_any_task_id_is_a_safe_folder_name(task_id: str) -> None:
     assert name.isascii()
 
 
-def test_hostile_ids_write_only_inside_the_job_folder(tmp_path: Path) -> None:
+def test_hostile_ids_write_only_inside_the_job_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ids = ["../escape", "/abs/path", "..", ".", "a/../../b", "x" * 500, "tab\tnew\nline",
            "émoji-🚀", "CON", "a b", "nul\u0000byte"]
     text = "".join(f'[[task]]\nid = {_toml(i)}\ncommand = "echo out; echo err >&2"\n'
@@ -137,7 +144,7 @@ def test_hostile_ids_write_only_inside_the_job_folder(tmp_path: Path) -> None:
     path.write_text(text)
     results = tmp_path / "results"
     before = set(tmp_path.rglob("*"))
-    os.environ["SPAWNKIT_STATE_DIR"] = str(tmp_path / "state")
+    monkeypatch.setenv("SPAWNKIT_STATE_DIR", str(tmp_path / "state"))
     assert main(["run", "-q", "--results", str(results), str(path)]) == 0
     job = (results / "latest").resolve()
     written = set(tmp_path.rglob("*")) - before
