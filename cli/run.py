@@ -96,6 +96,9 @@ def with_network(tasks: Sequence[Task], network: str | None) -> list[Task]:
 @click.option("--image", default=None, help="Image for tasks that name none (containers).")
 @click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")
 @click.option("--keep-containers", is_flag=True, help="Do not remove ended containers.")
+@click.option("--engine-down-after", type=click.FloatRange(min=0, min_open=True), default=20.0,
+              envvar="SPAWNKIT_ENGINE_DOWN_AFTER", show_default=True,
+              help="Seconds an engine may answer nothing before its running tasks end as error.")
 @click.option("--network", type=click.Choice(["none", "bridge", "host"]), default=None,
               help="Network of the tasks that set none: a task's own 'network', else the one "
                    "in [defaults], wins (as with --image) [default: the engine's, bridge].")
@@ -122,6 +125,7 @@ def run(
     image: str | None,
     engine_url: str | None,
     keep_containers: bool,
+    engine_down_after: float,
     network: str | None,
     junit_path: Path | None,
     json_path: Path | None,
@@ -153,7 +157,7 @@ def run(
     tasks = with_network(tasks, network)
     options = SpawnerOptions(
         engine_url=engine_url, image=image, keep_containers=keep_containers,
-        grace_period=grace_period,
+        grace_period=grace_period, engine_down_after=engine_down_after,
     )
     spawner = make_spawner(spawner_name, options)
     check_enforced(spawner, tasks, strict=strict)

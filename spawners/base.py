@@ -45,6 +45,8 @@ class SpawnerOptions:
     image: str | None = None
     keep_containers: bool = False
     grace_period: float = 5.0
+    #: Seconds an engine may go without answering before its running tasks end as error.
+    engine_down_after: float = 20.0
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -20,18 +20,21 @@ from spawnkit.core.errors import RequirementError, SpawnerError, SpawnError
 from spawnkit.core.owner import owner_alive
 from spawnkit.core.paths import safe_name
 from spawnkit.core.secrets import secret_env
+from spawnkit.core.task.outcome import signal_name
 from spawnkit.core.task.runtime import ExitResult, RuntimeTask
 from spawnkit.spawners.base import JobContext, Spawner, SpawnerOptions
 from spawnkit.spawners.engine import (
     ALIVE_STATES,
     ContainerSpec,
     ContainerState,
+    ContainerSummary,
     Engine,
     MountSpec,
     engine_message,
     status_code,
 )
 from spawnkit.spawners.isolation import applied_settings, isolation_of
+from spawnkit.spawners.outage import EngineWatch
 
 __all__ = [
     "LABEL_JOB",
@@ -62,6 +65,10 @@ ENGINE_THREADS = 32
 
 _SIGKILL_EXIT = 128 + 9
 
+#: Engine words for a container made but not started (Docker says created; Podman also
+#: configured or initialized on the way).
+BEING_MADE = frozenset({"created", "configured", "initialized"})
+
 
 class ContainerSpawner(Spawner):
     """Runs each task in a container of an `Engine`; handle = the full container ID."""
@@ -72,7 +79,8 @@ class ContainerSpawner(Spawner):
     poll_interval = 0.25
     #: Bounded wait for a SIGKILLed container to be reported as ended.
     kill_wait: ClassVar[float] = 10.0
-    #: Containers younger than this are never reaped as orphans, whoever their owner.
+    #: A container still being made (created, not started) is never reaped as an orphan
+    #: before this age, whoever its owner: its runner may be between create and start.
     orphan_grace: ClassVar[float] = 5.0
 
     def __init__(self, options: SpawnerOptions | None = None) -> None:
@@ -86,6 +94,13 @@ class ContainerSpawner(Spawner):
         self._spawned: dict[str, float] = {}  # handle -> monotonic time its start returned
         self._started_wall: dict[str, float] = {}  # handle -> epoch time before its start
         self._terminated: set[str] = set()  # handles this spawner signalled
+        self._watch = EngineWatch(self.options.engine_down_after)
+        self._listing: asyncio.Future[list[ContainerSummary]] | None = None  # asked, unanswered
+        self._listing_asked = float("-inf")
+        #: Set once the engine has answered no listing for engine_down_after seconds.
+        self._down: SpawnerError | None = None
+        #: Containers seen ending across an outage: handle -> what the engine said then.
+        self._outage_victims: dict[str, str] = {}
 
     # -- engine calls, off the event loop ----------------------------------------------------
 
@@ -115,6 +130,12 @@ class ContainerSpawner(Spawner):
         await self._call(self.engine.open, retry=False)
 
     async def close(self) -> None:
+        listing, self._listing = self._listing, None
+        if listing is not None:
+            # A listing nobody waits for now (a daemon that never replied): its failure, if
+            # any, is read here rather than reported as never retrieved.
+            listing.cancel()
+            listing.add_done_callback(lambda f: f.cancelled() or f.exception())
         if self._executor is not None:
             with contextlib.suppress(Exception):
                 await self._call(self.engine.close, retry=False)
@@ -217,6 +238,13 @@ class ContainerSpawner(Spawner):
         )
 
     async def spawn_task(self, runtime_task: RuntimeTask) -> None:
+        if self._down is not None:
+            # Each try would cost a round of retries, or hang on a daemon that never replies.
+            raise SpawnError(
+                f"not started: {self._down.message}",
+                spawner=self.name,
+                engine_message=self._down.engine_message,
+            )
         out_dir = runtime_task.output_dir
         if out_dir is None:
             raise SpawnError("task has no output folder", spawner=self.name)
@@ -274,18 +302,69 @@ class ContainerSpawner(Spawner):
             now = time.monotonic()
             if now - self._snapshot_taken < self.poll_interval * 0.9:
                 return
-            try:
-                listed = await self._call(self.engine.containers, self._job_label())
-            except Exception as exc:
-                LOG.warning("%s: listing the job's containers: %s", self.name, engine_message(exc))
-                return
-            self._snapshot = {c.id: c.status for c in listed}
-            self._snapshot_taken = now
+            if self._listing is None:
+                self._listing_asked = now
+                self._watch.asked(now)
+                self._listing = asyncio.ensure_future(
+                    self._call(self.engine.containers, self._job_label())
+                )
+                self._listing.add_done_callback(lambda _: self.notify())
+            listing = self._listing
+            # A daemon that never replies must not stall the worker's other moves: wait one
+            # poll at most, and look again at the next (the wait still counts towards down).
+            done, _ = await asyncio.wait({listing}, timeout=self.poll_interval)
+            if done:
+                self._listing = None
+                self._read_listing(listing)
+            self._check_down()
+
+    def _read_listing(self, listing: asyncio.Future[list[ContainerSummary]]) -> None:
+        try:
+            listed = listing.result()
+        except Exception as exc:
+            message = engine_message(exc)
+            if self._watch.current is None:
+                LOG.warning(
+                    "%s: the engine does not answer (%s); its running tasks end as error if "
+                    "it stays so for %g s", self.name, message, self._watch.down_after,
+                )
+            self._watch.failed(message)
+            return
+        fresh = {c.id: c.status for c in listed}
+        outage = self._watch.answered()
+        if outage is not None and outage.until is not None:
+            LOG.warning(
+                "%s: the engine answers again, after %.1f s", self.name, outage.until - outage.since
+            )
+            # A daemon's restart kills its containers: those alive before the outage and
+            # ended after it may have died of it, not of their own doing (see _collect).
+            for handle, status in self._snapshot.items():
+                if status in ALIVE_STATES and fresh.get(handle) not in ALIVE_STATES:
+                    self._outage_victims[handle] = outage.message
+        self._down = None
+        self._snapshot = fresh
+        self._snapshot_taken = self._listing_asked
+
+    def _check_down(self) -> None:
+        if self._down is not None:
+            return
+        outage = self._watch.down()
+        if outage is None:
+            return
+        self._down = SpawnerError(
+            f"the {self.engine.name} engine at {self.engine.url} has not answered for "
+            f"{self._watch.down_after:g} s ({outage.message})",
+            spawner=self.name,
+            engine_message=outage.message,
+        )
+        LOG.warning("%s: %s: its running tasks end as error", self.name, self._down)
 
     async def is_task_alive(self, runtime_task: RuntimeTask) -> bool:
         handle = runtime_task.spawner_handle
         if handle is None:
             return False
+        if self._down is not None:
+            return False  # collect_task says why
         # A container started after the listing was asked for is not in it yet.
         if self._spawned.get(handle, float("-inf")) >= self._snapshot_taken:
             return True
@@ -312,7 +391,9 @@ class ContainerSpawner(Spawner):
 
     async def terminate_task(self, runtime_task: RuntimeTask, grace_period: float) -> None:
         handle = runtime_task.spawner_handle
-        if handle is None:
+        if handle is None or self._down is not None:
+            # Down: nothing reaches the container now. collect_task says so, and `spawnkit gc`
+            # removes it once the engine is back (its runner is gone by then).
             return
         self._terminated.add(handle)
         try:
@@ -336,7 +417,11 @@ class ContainerSpawner(Spawner):
         now = time.time()
         for container in listed:
             owner = container.labels.get(LABEL_OWNER, "")
-            if not owner or owner_alive(owner) or now - container.created < self.orphan_grace:
+            if not owner or owner_alive(owner):
+                continue
+            # Only a container not yet started may be half made; a running or ended one of a
+            # dead runner goes at once.
+            if container.status in BEING_MADE and now - container.created < self.orphan_grace:
                 continue
             if container.labels.get(LABEL_KEEP) == "true" and not container.running:
                 continue
@@ -354,8 +439,23 @@ class ContainerSpawner(Spawner):
         if handle is None:
             return ExitResult(exit_code=None, error="task was never started")
         try:
+            if self._down is not None:
+                raise SpawnerError(
+                    f"{self._down.message}: container {handle[:12]} is removed by "
+                    "'spawnkit gc' once the engine is back",
+                    spawner=self.name,
+                    handle=handle,
+                    engine_message=self._down.engine_message,
+                )
             return await self._collect(runtime_task, handle)
+        except SpawnerError:
+            raise
+        except Exception as exc:
+            raise self._error(
+                SpawnerError, f"cannot read the outcome of container {handle[:12]}", exc, handle
+            ) from exc
         finally:
+            self._outage_victims.pop(handle, None)
             self._spawned.pop(handle, None)
             self._started_wall.pop(handle, None)
             self._terminated.discard(handle)
@@ -381,7 +481,15 @@ class ContainerSpawner(Spawner):
                 LOG.warning("%s: cannot remove %s: %s", self.name, handle[:12], engine_message(exc))
         code = state.exit_code
         signal = code - 128 if code is not None and 128 < code < 128 + 32 else None
-        return ExitResult(exit_code=code, signal=signal, oom=oom, error=state.error)
+        error = state.error
+        outage = self._outage_victims.get(handle)
+        if error is None and outage and signal and not oom and handle not in self._terminated:
+            error = (
+                f"container {handle[:12]} was killed ({signal_name(signal)}) during an outage of "
+                f"the {self.engine.name} engine ({outage}): an engine that stops or restarts "
+                "ends its containers"
+            )
+        return ExitResult(exit_code=code, signal=signal, oom=oom, error=error)
 
     async def _save_logs(self, runtime_task: RuntimeTask, handle: str) -> None:
         out_dir = runtime_task.output_dir

@@ -1,0 +1,96 @@
+"""A runner of container tasks stopped by a signal, or killed: nothing lost, nothing left.
+
+On the shared engines (docker and podman), through the real command line. "Nothing left"
+is looked for from outside: the engine's own listing by the job's label, and every process
+of the host (a task's by the job's token in its environment, a shim's or a conmon's by the
+container's ID on its command line).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli
+from tests.engines.conftest import TEST_IMAGE, containers_of
+from tests.faults.jobs import (
+    container_job,
+    job_dir_of,
+    job_processes,
+    read_results,
+    start_cli,
+    started_handles,
+    wait_running,
+    wait_until,
+)
+
+N = 8
+
+
+def test_runner_killed_then_gc_leaves_nothing(
+    engine_name: str, tmp_path: Path, run_cli: RunCli
+) -> None:
+    job = container_job(tmp_path, N, "exit_on_term", TEST_IMAGE)
+    proc = start_cli(tmp_path, "--spawner", engine_name, "--max-running", str(N), "--no-gc",
+                     str(job.path))
+    wait_running(job, proc)
+    proc.kill()
+    proc.communicate(timeout=30)
+    job_dir = job_dir_of(tmp_path)
+    job_id = job_dir.name
+    handles = started_handles(job_dir)
+    assert sorted(handles) == job.task_ids()
+    # What the dead runner left: every container still there, its task still running.
+    assert sorted(containers_of(engine_name, job_id)) == sorted(handles.values())
+    assert job_processes(job, list(handles.values()))
+
+    gc = run_cli("gc", "--spawner", engine_name)
+    assert gc.code == 0, gc.stderr
+    said = re.findall(rf"removed container (\w+) \(job {job_id}, task (t\d+)\)", gc.stdout)
+    # (Another runner's start-up reaping may have taken some first: each said is one of ours.)
+    assert {(h[:12], t) for t, h in handles.items()} >= set(said)
+    assert containers_of(engine_name, job_id) == []
+    wait_until(lambda: not job_processes(job, list(handles.values())), 30, "the job's processes")
+
+    rebuilt = run_cli("results", str(job_dir))
+    assert rebuilt.code == 1, rebuilt.stderr
+    results = read_results(job_dir)
+    assert {tid: t["result"] for tid, t in results.items()} == {
+        **{tid: "lost" for tid in job.task_ids()}, "queued": "not_run"}
+    assert all(results[tid]["handle"] == handles[tid] for tid in job.task_ids())
+    assert (job_dir / "results.xml").is_file()
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_containers_within_the_grace_period(
+    engine_name: str, tmp_path: Path, sig: int, code: int
+) -> None:
+    """Tasks that ignore SIGTERM: each is KILLed after the grace period; the runner exits
+    within the grace period plus 2 s, every task in results.json, every container gone."""
+    grace = 1.0
+    job = container_job(tmp_path, N, "ignore_term", TEST_IMAGE)
+    proc = start_cli(tmp_path, "--spawner", engine_name, "--max-running", str(N), "--no-gc",
+                     "--grace", str(grace), str(job.path))
+    wait_running(job, proc)
+    proc.send_signal(sig)
+    sent = time.monotonic()
+    _out, err = proc.communicate(timeout=60)
+    took = time.monotonic() - sent
+    assert proc.returncode == code, err
+    assert took <= grace + 2, f"stopped in {took:.2f} s"
+    job_dir = job_dir_of(tmp_path)
+    results = read_results(job_dir)
+    name = signal.Signals(sig).name
+    assert set(results) == {*job.task_ids(), "queued"}
+    for tid in job.task_ids():
+        assert (results[tid]["result"], results[tid]["reason"]) == (
+            "interrupted", f"interrupted: {name} received")
+    assert results["queued"]["result"] == "not_run"
+    handles = list(started_handles(job_dir).values())
+    assert len(handles) == N
+    assert containers_of(engine_name, job_dir.name) == []
+    wait_until(lambda: not job_processes(job, handles), 10, "the job's processes")
