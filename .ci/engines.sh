@@ -68,6 +68,15 @@ wait_ready() { # socket path, ping path, name, log
 }
 
 # -- Docker ----------------------------------------------------------------------------------
+# A machine handed back from an earlier run may have a dockerd whose bridge was deleted
+# under it: it answers, but no container on the default network can start. Restart it.
+if ping "$DOCKER_SOCK" _ping && [ ! -e /sys/class/net/docker0 ] && [ -f /var/run/docker.pid ]; then
+    say "dockerd answers but its bridge docker0 is gone: restarting it"
+    kill "$(cat /var/run/docker.pid)" 2>/dev/null || true
+    deadline=$((SECONDS + 30))
+    while ping "$DOCKER_SOCK" _ping && ((SECONDS < deadline)); do sleep 0.2; done
+    sleep 1 # its pid file and containerd go just after the socket
+fi
 if ping "$DOCKER_SOCK" _ping; then
     say "dockerd already running"
 else
