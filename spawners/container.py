@@ -13,7 +13,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, TypeVar
 
 from spawnkit.core.errors import RequirementError, SpawnerError, SpawnError
@@ -35,6 +34,7 @@ from spawnkit.spawners.engine import (
 )
 from spawnkit.spawners.isolation import applied_settings, isolation_of
 from spawnkit.spawners.outage import EngineWatch
+from spawnkit.spawners.threads import DaemonThreadPool
 
 __all__ = [
     "LABEL_JOB",
@@ -86,7 +86,7 @@ class ContainerSpawner(Spawner):
     def __init__(self, options: SpawnerOptions | None = None) -> None:
         super().__init__(options)
         self.engine: Engine = self.engine_class(self.options.engine_url, pool_size=ENGINE_THREADS)
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: DaemonThreadPool | None = None
         self._images: dict[str, asyncio.Future[str | None]] = {}  # image -> problem, or None
         self._snapshot: dict[str, str] = {}
         self._snapshot_taken = float("-inf")  # monotonic time the listing was asked for
@@ -101,6 +101,8 @@ class ContainerSpawner(Spawner):
         self._down: SpawnerError | None = None
         #: Containers seen ending across an outage: handle -> what the engine said then.
         self._outage_victims: dict[str, str] = {}
+        #: Containers whose removal failed (the engine away for a moment): close() tries again.
+        self._leftovers: set[str] = set()
 
     # -- engine calls, off the event loop ----------------------------------------------------
 
@@ -108,7 +110,7 @@ class ContainerSpawner(Spawner):
         self, fn: Callable[..., T], *args: Any, idempotent: bool = True, retry: bool = True
     ) -> T:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(
+            self._executor = DaemonThreadPool(
                 ENGINE_THREADS, thread_name_prefix=f"spawnkit-{self.name}"
             )
         call = (
@@ -136,11 +138,24 @@ class ContainerSpawner(Spawner):
             # any, is read here rather than reported as never retrieved.
             listing.cancel()
             listing.add_done_callback(lambda f: f.cancelled() or f.exception())
+        if self._leftovers and self._down is None and self._executor is not None:
+            await self._remove_leftovers()
         if self._executor is not None:
             with contextlib.suppress(Exception):
                 await self._call(self.engine.close, retry=False)
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+    async def _remove_leftovers(self) -> None:
+        leftovers, self._leftovers = sorted(self._leftovers), set()
+        removals = [asyncio.ensure_future(self._call(self.engine.remove, h)) for h in leftovers]
+        # Bounded: a job's end never waits long on an engine that went away again.
+        await asyncio.wait(removals, timeout=self.kill_wait)
+        for handle, removal in zip(leftovers, removals, strict=True):
+            if removal.done() and removal.exception() is None:
+                continue
+            removal.cancel()
+            LOG.warning("%s: container %s is left to 'spawnkit gc'", self.name, handle[:12])
 
     def _job(self) -> JobContext:
         if self.job is None:
@@ -260,9 +275,12 @@ class ContainerSpawner(Spawner):
         try:
             await self._call(self.engine.start, container_id, idempotent=False)
         except Exception as exc:
-            # Nothing of a task that never ran stays on the engine.
-            with contextlib.suppress(Exception):
+            # Nothing of a task that never ran stays on the engine (the start's answer may be
+            # what was lost: the container may run).
+            try:
                 await self._call(self.engine.remove, container_id)
+            except Exception:
+                self._leftovers.add(container_id)
             raise self._error(
                 SpawnError, f"cannot start container {container_id[:12]}", exc, container_id
             ) from exc
@@ -479,6 +497,7 @@ class ContainerSpawner(Spawner):
                 await self._call(self.engine.remove, handle)
             except Exception as exc:
                 LOG.warning("%s: cannot remove %s: %s", self.name, handle[:12], engine_message(exc))
+                self._leftovers.add(handle)
         code = state.exit_code
         signal = code - 128 if code is not None and 128 < code < 128 + 32 else None
         error = state.error

@@ -65,6 +65,7 @@ class PrivateDaemon:
         self.url = f"unix://{self.socket}"
         self.log = self.dir / "daemon.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.frozen = False
 
     # -- to be told by each kind ----------------------------------------------------------------
 
@@ -125,6 +126,17 @@ class PrivateDaemon:
             self.kill()
         self.start()
 
+    def freeze(self) -> None:
+        """SIGSTOP the daemon: it accepts connections (the kernel does) and answers nothing."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        if self.frozen and self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+        self.frozen = False
+
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -137,6 +149,7 @@ class PrivateDaemon:
 
     def cleanup(self) -> None:
         """Remove everything: containers, the daemon, what it started, its mounts, its folder."""
+        self.thaw()
         with contextlib.suppress(Exception):
             if not self.answers():
                 self.restart()
@@ -186,9 +199,12 @@ class PrivateDocker(PrivateDaemon):
     def command(self) -> list[str]:
         d = self.dir
         return [
+            # A network namespace of its own: even with --bridge=none, a dockerd starting on
+            # the host's network deletes the host's docker0, which the shared daemon's
+            # containers need. (unshare execs dockerd: the PID stays the daemon's.)
+            "unshare", "--net",
             "dockerd", "-H", self.url, "--data-root", str(d / "data"), "--exec-root",
             str(d / "x"), "--pidfile", str(d / "dockerd.pid"),
-            # No bridge, no iptables: nothing of the shared daemon's network is touched.
             "--bridge=none", "--iptables=false", "--ip-masq=false",
         ]
 

@@ -11,6 +11,8 @@ import asyncio
 import logging
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -146,7 +148,7 @@ class FakeEngine(Engine):
         return True
 
     def remove(self, container_id: str) -> None:
-        self._answer()
+        self._answer("remove")
         self.boxes.pop(container_id, None)
 
     # -- what the test does to it --------------------------------------------------------------
@@ -364,3 +366,46 @@ def test_transient_errors_are_retried_and_said_with_v(
     assert said.count("fake: containers failed (Connection reset by peer), try 2 of 4") == 1
     assert "fake: containers failed (Connection reset by peer), try 3 of 4" in said
     assert not engine.faults["start"] and not engine.faults["containers"]
+
+
+def test_a_container_whose_removal_failed_is_removed_at_the_end(tmp_path: Path) -> None:
+    """A start fails, and so does the removal after it (the engine away for a moment): the
+    container is not left for gc when the engine is back before the job ends."""
+    spawner = FakeSpawner(SpawnerOptions(image="img"))
+    engine = spawner.fake
+    reset = requests.exceptions.ConnectionError(ConnectionResetError(104, "reset"))
+    attempts = engine.retry_attempts
+    engine.faults = {"start": [reset] * attempts, "remove": [reset] * attempts}
+
+    async def fault(engine: FakeEngine) -> None:
+        for cid in engine.running():
+            engine.end(cid, 0)
+
+    # One at a time: the faults hit the first task's start, then its removal.
+    out = _run(tmp_path, spawner, _tasks(2), fault, running=1, max_running=1)
+    results = sorted(r for r, _ in _by_id(out.result).values())
+    assert results == ["error", "passed"]
+    assert not engine.faults["start"] and not engine.faults["remove"]
+    assert engine.boxes == {}
+
+
+def test_a_call_stuck_forever_does_not_hold_the_exit(tmp_path: Path) -> None:
+    """The engine-call pool's threads are daemons: the runner exits on time even with a call
+    in flight to a daemon that never replies (the standard pool would join it at exit)."""
+    script = (
+        "import threading, time\n"
+        "from spawnkit.spawners.threads import DaemonThreadPool\n"
+        "pool = DaemonThreadPool(2)\n"
+        "assert pool.submit(pow, 2, 10).result() == 1024\n"
+        "pool.submit(threading.Event().wait)\n"
+        "queued = pool.submit(threading.Event().wait)\n"
+        "late = pool.submit(time.sleep, 0)\n"
+        "pool.shutdown(wait=False, cancel_futures=True)\n"
+        "assert late.cancelled()\n"
+        "print('done', flush=True)\n"
+    )
+    began = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30, check=False)
+    assert (proc.returncode, proc.stdout) == (0, "done\n"), proc.stderr
+    assert time.monotonic() - began < 10
