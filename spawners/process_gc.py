@@ -23,8 +23,12 @@ def _orphan_groups(job_dir: Path) -> tuple[bool, list[tuple[str, int]]]:
         return False, []
     if end is not None:
         return True, []
-    if header.get("spawner") != "process" or owner_alive(str(header.get("owner", ""))):
+    if owner_alive(str(header.get("owner", ""))):
         return False, []
+    if header.get("spawner") != "process":
+        # A container job: its engine's gc finds what it left by labels. Dead, all the same,
+        # so its entry in the runs index goes.
+        return True, []
     done = {e["task"] for e in entries if e["status"] in _FINAL}
     groups = []
     for entry in entries:
