@@ -33,11 +33,17 @@ class TaskFileError(SpawnkitError):
         out = []
         for task_id, problem in self.problems:
             where = f"{self.path}: task '{task_id}'" if task_id is not None else self.path
-            out.append(f"{where}: {problem}")
+            out.append(_one_line(f"{where}: {problem}"))
         return out
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+
+def _one_line(text: str) -> str:
+    """A problem quotes what the file says (a key, an id), which may hold a line break or a
+    control character: escaped, so each problem stays one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class SpawnerError(SpawnkitError):

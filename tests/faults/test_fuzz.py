@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from spawnkit.cli.main import main
@@ -70,6 +70,7 @@ def _render(doc: dict[str, object]) -> str:
 
 @FUZZ
 @given(_document)
+@example({"task": [{"\n": False}]})  # found by the fuzzer: a key with a line break, echoed
 def test_loader_accepts_or_explains_structured_junk(doc: dict[str, object]) -> None:
     text = _render(doc)
     try:
