@@ -44,6 +44,14 @@ class TaskStateMachine:
         self._lock = asyncio.Lock()
         self._status_repo = status_repo
         self._by_id = {rt.identifier: rt for rt in self._requested}
+        # Shared by every worker of this machine: a stop one worker asks for (failfast, an
+        # interrupt) is carried out by all; slots are numbered across all.
+        self.stop_request: tuple[RuntimeTaskStatus, str | None] | None = None
+        self.slots: dict[RuntimeTask, int] = {}
+        # Tasks whose requirements are being checked (they stay in `triaging` meanwhile, so
+        # an abort reaches them), and those whose check passed.
+        self.checking: set[RuntimeTask] = set()
+        self.checked: set[RuntimeTask] = set()
         for rt in self._requested:
             self._record(rt, "requested")
 
@@ -189,8 +197,8 @@ class Worker:
         self._background: set[asyncio.Task[None]] = set()
         self._stopping: RuntimeTaskStatus | None = None
         self._stop_why: str | None = None
+        self._cancelled = False
         self._wake = asyncio.Event()
-        self._slots: dict[RuntimeTask, int] = {}  # concurrency slot of each started task
         spawner.add_waker(self._wake.set)
 
     # -- the four phases -------------------------------------------------------------------
@@ -215,19 +223,21 @@ class Worker:
         return True
 
     async def triage(self) -> bool:
-        """Reads from triaging, moves into either: ready or finished."""
+        """Reads from triaging, moves into either: ready or finished.
+
+        The requirement check (an image lookup, a pull) runs in the background: the loop
+        keeps watching running tasks meanwhile, and the task stays in `triaging`.
+        """
         sm = self._state_machine
         async with sm.lock:
-            if not sm.triaging:
+            runtime_task = next((rt for rt in sm.triaging if rt not in sm.checking), None)
+            if runtime_task is None:
                 return False
-            runtime_task = sm.triaging.pop(0)
-        if runtime_task.status is not RuntimeTaskStatus.WAIT_DEPENDENCIES:
-            try:
-                secret_env(runtime_task.task)
-                await self._spawner.check_task_requirements(runtime_task)
-            except Exception as exc:
-                await sm.finish_task(runtime_task, RuntimeTaskStatus.FAIL_TRIAGE, error=exc)
-                await self._after_finish(runtime_task)
+            sm.triaging.remove(runtime_task)
+            if runtime_task not in sm.checked:
+                sm.checking.add(runtime_task)
+                sm.triaging.append(runtime_task)
+                self._in_background(self._check(runtime_task))
                 return True
         waiting, failed = self._dependency_state(runtime_task)
         if failed is not None:
@@ -251,6 +261,25 @@ class Worker:
             sm.ready.append(runtime_task)
         sm.record(runtime_task, "ready")
         return True
+
+    async def _check(self, runtime_task: RuntimeTask) -> None:
+        sm = self._state_machine
+        error: Exception | None = None
+        try:
+            secret_env(runtime_task.task)
+            await self._spawner.check_task_requirements(runtime_task)
+        except Exception as exc:
+            error = exc
+        async with sm.lock:
+            sm.checking.discard(runtime_task)
+            if runtime_task not in sm.triaging:
+                return  # aborted while checked: already finished
+            if error is None:
+                sm.checked.add(runtime_task)
+                return
+            sm.triaging.remove(runtime_task)
+            await sm.finish_task(runtime_task, RuntimeTaskStatus.FAIL_TRIAGE, error=error)
+        await self._after_finish(runtime_task)
 
     def _dependency_state(self, runtime_task: RuntimeTask) -> tuple[bool, str | None]:
         """(still waiting?, id of a dependency that did not pass)."""
@@ -278,8 +307,8 @@ class Worker:
             sm.started.append(runtime_task)
             self._busy.add(runtime_task)
             self._mine.add(runtime_task)
-            taken = set(self._slots.values())
-            self._slots[runtime_task] = next(i for i in range(len(taken) + 1) if i not in taken)
+            taken = set(sm.slots.values())
+            sm.slots[runtime_task] = next(i for i in range(len(taken) + 1) if i not in taken)
         timeout = runtime_task.task.timeout or self._task_timeout
         runtime_task.execution_timeout = None if timeout is None else self._clock() + timeout
         runtime_task.spawner_name = self._spawner.name
@@ -303,7 +332,7 @@ class Worker:
             handle=runtime_task.spawner_handle,
             spawner=self._spawner.name,
             spawning_result=runtime_task.spawning_result,
-            slot=self._slots.get(runtime_task),
+            slot=sm.slots.get(runtime_task),
         )
         if self._stopping is not None and self._stops(runtime_task):
             # Stopped while the spawn was in flight: end it like the others.
@@ -333,9 +362,12 @@ class Worker:
 
     async def run(self) -> None:
         """Pushes Tasks forward and makes them do something with their lives."""
+        sm = self._state_machine
         idle = 0.001
         try:
-            while not await self._state_machine.complete:
+            while not await sm.complete:
+                if sm.stop_request is not None and self._stopping is None:
+                    await self.interrupt(*sm.stop_request)  # another worker's stop
                 progressed = await self.bootstrap()
                 progressed = await self.triage() or progressed
                 progressed = await self.start() or progressed
@@ -351,7 +383,16 @@ class Worker:
                     await asyncio.wait_for(self._wake.wait(), min(idle, self._until_deadline()))
                 idle = min(idle * 2, self._spawner.poll_interval)
         finally:
-            await self._drain()
+            # Cancelled, or an error of ours: never leave a task running behind us. The
+            # clean-up is shielded, so a second cancel cannot cut it short.
+            await asyncio.shield(self._stop_and_drain())
+
+    async def _stop_and_drain(self) -> None:
+        sm = self._state_machine
+        if self._mine or sm.requested or sm.triaging or sm.ready:
+            self._cancelled = True  # teardowns spared by failfast stop too: the job is over
+            await self.interrupt(RuntimeTaskStatus.INTERRUPTED, "the job was cancelled")
+        await self._drain()
 
     def _until_deadline(self) -> float:
         deadlines = [rt.execution_timeout for rt in self._mine if rt.execution_timeout]
@@ -365,9 +406,11 @@ class Worker:
         self, status: RuntimeTaskStatus = RuntimeTaskStatus.INTERRUPTED, why: str | None = None
     ) -> None:
         """Finish everything not started and terminate everything running."""
+        sm = self._state_machine
         if self._stopping is None:
             self._stopping, self._stop_why = status, why
-        sm = self._state_machine
+        if sm.stop_request is None:
+            sm.stop_request = (status, why)
         # failfast spares teardowns: a CI job must still stop the services it started.
         async with sm.lock:
             for queue_name in ("requested", "triaging", "ready"):
@@ -385,7 +428,7 @@ class Worker:
 
     def _stops(self, runtime_task: RuntimeTask) -> bool:
         """Is this task to be stopped? failfast spares teardowns; nothing else is spared."""
-        if self._stopping is RuntimeTaskStatus.FAILFAST:
+        if self._stopping is RuntimeTaskStatus.FAILFAST and not self._cancelled:
             return not runtime_task.task.teardown
         return self._stopping is not None
 
@@ -479,7 +522,7 @@ class Worker:
         async with sm.lock:
             if runtime_task in sm.started:
                 sm.started.remove(runtime_task)
-            self._slots.pop(runtime_task, None)
+            sm.slots.pop(runtime_task, None)
             self._mine.discard(runtime_task)
             await sm.finish_task(runtime_task, status, exit=exit, error=error, reason=reason)
         await self._after_finish(runtime_task)
