@@ -163,7 +163,10 @@ def run(
     check_enforced(spawner, tasks, strict=strict)
     warn_privileged(spawner, tasks)
     job_id = new_job_id()
-    job_dir = make_job_dir(results_root, job_id)
+    try:
+        job_dir = make_job_dir(results_root, job_id)
+    except OSError as exc:
+        raise UsageError(f"cannot make a job folder in {results_root}: {exc.strerror}") from None
     settings = JobSettings(
         max_running=max_running or _default_max_running(),
         task_timeout=timeout,

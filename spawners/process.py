@@ -7,8 +7,10 @@ import contextlib
 import os
 import subprocess
 from collections.abc import Sequence
+from typing import ClassVar
 
 from spawnkit.core.errors import SpawnError
+from spawnkit.core.owner import stat_fields
 from spawnkit.core.secrets import secret_env
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.runtime import ExitResult, RuntimeTask
@@ -30,10 +32,14 @@ class ProcessSpawner(Spawner):
     # Exits arrive as events (pidfd); the poll is only a safety net.
     poll_interval = 0.25
 
+    #: Main PIDs of running tasks of every ProcessSpawner in this process: a subreaper's
+    #: orphan reaping must never take another spawner's task.
+    _all_tasks: ClassVar[set[int]] = set()
+
     def __init__(self, options: SpawnerOptions | None = None, *, subreaper: bool = False) -> None:
         super().__init__(options)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._status: dict[str, int] = {}  # handle -> raw wait status
+        self._status: dict[str, int | None] = {}  # handle -> raw wait status; None: lost
         self._subreaper = subreaper and become_subreaper()
 
     async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:
@@ -45,6 +51,8 @@ class ProcessSpawner(Spawner):
         if out_dir is None:
             raise SpawnError("task has no output folder", spawner=self.name)
         out_dir.mkdir(parents=True, exist_ok=True)
+        if task.cwd is not None and not os.path.isdir(task.cwd):
+            raise SpawnError(f"working folder {task.cwd!r} does not exist", spawner=self.name)
         env = dict(os.environ)
         env.update(task.environment)
         env.update(secret_env(task))
@@ -65,6 +73,7 @@ class ProcessSpawner(Spawner):
             ) from exc
         handle = str(proc.pid)
         self._procs[handle] = proc
+        self._all_tasks.add(proc.pid)
         self._watch_exit(handle, proc.pid)
         runtime_task.spawner_handle = handle
         runtime_task.spawning_result = {
@@ -98,17 +107,22 @@ class ProcessSpawner(Spawner):
         try:
             pid, status = os.waitpid(proc.pid, 0 if block else os.WNOHANG)
         except ChildProcessError:
-            pid, status = proc.pid, 0
+            # Someone else reaped it: the process is gone, its exit status with it.
+            self._status[handle] = None
+            self._all_tasks.discard(proc.pid)
+            proc.returncode = -1
+            return True
         if pid == 0:
             return False
         self._status[handle] = status
+        self._all_tasks.discard(proc.pid)
         # Tell Popen it is reaped, so its finaliser never waits on a reused PID.
         proc.returncode = os.waitstatus_to_exitcode(status)
         return True
 
     def _reap_orphans(self) -> None:
         """As a subreaper, orphans of task groups become ours: reap them, never a task."""
-        tracked = {p.pid for h, p in self._procs.items() if h not in self._status}
+        tracked = self._all_tasks
         while True:
             try:
                 info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -153,10 +167,41 @@ class ProcessSpawner(Spawner):
         if self._subreaper:
             self._reap_orphans()
         self._procs.pop(handle, None)
-        status = self._status.pop(handle, 0)
+        status = self._status.pop(handle, None)
+        if status is None:
+            return ExitResult(exit_code=None, error="exit status lost: the process was reaped "
+                              "by someone else")
         if os.WIFSIGNALED(status):
             return ExitResult(exit_code=None, signal=os.WTERMSIG(status))
         return ExitResult(exit_code=os.waitstatus_to_exitcode(status))
+
+    async def close(self) -> None:
+        """A task may have left a process outside its group (`setsid cmd &`): as the
+        subreaper we inherited it, and it must not outlive the job."""
+        if not self._subreaper:
+            return
+        # Killing one may hand us its children in turn: a few rounds, bounded.
+        for _ in range(3):
+            escaped = self._escaped()
+            if not escaped:
+                break
+            for pid, pgid in escaped:
+                if pgid == os.getpgid(0):
+                    await kill_group(pid, self.options.grace_period, single=True)
+                else:
+                    await kill_group(pgid, self.options.grace_period)
+            self._reap_orphans()
+
+    @staticmethod
+    def _escaped() -> list[tuple[int, int]]:
+        """(pid, its group) of our live children: every task is collected by now."""
+        me = str(os.getpid())
+        found = []
+        for pid in (int(e) for e in os.listdir("/proc") if e.isdigit()):
+            fields = stat_fields(pid)
+            if fields and fields[1] == me and fields[0] not in ("Z", "X"):
+                found.append((pid, int(fields[2])))
+        return found
 
     async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
         from spawnkit.spawners.process_gc import reap_dead_runs

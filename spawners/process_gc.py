@@ -18,11 +18,11 @@ _FINAL = {"finished", "timeout", "failfast", "fail_start", "interrupted", "fail_
 def _orphan_groups(job_dir: Path) -> tuple[bool, list[tuple[str, int]]]:
     """(the runner is dead, [(task id, pgid) of tasks it left running])."""
     try:
-        header, entries, end = read_journal(job_dir / JOURNAL_NAME)
+        # An `end` record proves nothing of the tasks (a runner may end on an error of its
+        # own): each task's own final entry does.
+        header, entries, _end = read_journal(job_dir / JOURNAL_NAME)
     except (OSError, ValueError):
         return False, []
-    if end is not None:
-        return True, []
     if owner_alive(str(header.get("owner", ""))):
         return False, []
     if header.get("spawner") != "process":

@@ -62,20 +62,40 @@ def signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
-async def kill_group(pgid: int, grace_period: float, *, poll: float = 0.02) -> None:
-    """TERM the whole group, wait up to `grace_period`, then KILL what is left."""
-    if not signal_group(pgid, signal.SIGTERM):
+async def kill_group(
+    pgid: int, grace_period: float, *, poll: float = 0.02, single: bool = False
+) -> None:
+    """TERM the whole group, wait up to `grace_period`, then KILL what is left.
+
+    With `single`, the one process `pgid` instead of its group.
+    """
+    send = _signal_one if single else signal_group
+    alive = _alive_one if single else group_alive
+    if not send(pgid, signal.SIGTERM):
         return
     deadline = time.monotonic() + grace_period
     while time.monotonic() < deadline:
-        if not group_alive(pgid):
+        if not alive(pgid):
             return
         await asyncio.sleep(poll)
-    signal_group(pgid, signal.SIGKILL)
+    send(pgid, signal.SIGKILL)
     # A KILLed process is gone once the kernel tears it down: bounded wait, no hang.
     deadline = time.monotonic() + 5.0
-    while group_alive(pgid) and time.monotonic() < deadline:
+    while alive(pgid) and time.monotonic() < deadline:
         await asyncio.sleep(poll)
+
+
+def _signal_one(pid: int, sig: int) -> bool:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _alive_one(pid: int) -> bool:
+    fields = stat_fields(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
 
 
 def become_subreaper() -> bool:

@@ -192,3 +192,35 @@ def test_max_running_bounds_concurrency(run_cli: RunCli, taskfile: WriteTaskfile
     peak = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
     assert peak <= 3
     assert {t["slot"] for t in run.results["tasks"]} <= {0, 1, 2}
+
+
+def test_a_process_that_left_its_group_does_not_outlive_the_job(
+    run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    pids = tmp_path / "pids"
+    # setsid puts the sleep in a session of its own: killing the task's group misses it.
+    path = taskfile(
+        f'[[task]]\nid = "detach"\ncommand = "setsid sh -c \'echo $$ > {pids}; exec sleep 300\' &'
+        f' while [ ! -s {pids} ]; do sleep 0.01; done"\n'
+    )
+    run = run_cli("run", "--grace", "1", str(path))
+    assert run.code == 0, run.stderr
+    assert not pid_alive(int(pids.read_text()))
+
+
+def test_missing_working_folder_is_named(run_cli: RunCli, taskfile: WriteTaskfile) -> None:
+    run = run_cli(
+        "run", str(taskfile('[[task]]\nid = "t"\ncwd = "/no/such/dir"\ncommand = "true"\n'))
+    )
+    task = run.task("t")
+    assert (task["result"], task["reason"]) == (
+        "error",
+        "working folder '/no/such/dir' does not exist",
+    )
+
+
+def test_results_folder_that_cannot_be_made_is_one_line(run_cli: RunCli) -> None:
+    run = run_cli("run", "--results", "/proc/no-such/x", "--", "true")
+    assert run.code == 2
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert "cannot make a job folder in /proc/no-such/x" in run.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
+import os
 
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
@@ -122,3 +123,18 @@ def test_several_workers_share_one_state_machine(tmp_path) -> None:  # type: ign
     for i in range(8):
         statuses = [e.status for e in repo.history(f"t{i}")]
         assert statuses.count("started") == 1 and statuses.count("finished") == 1
+
+
+def test_an_exit_status_reaped_elsewhere_is_an_error_not_a_pass(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> str | None:
+        spawner = ProcessSpawner()
+        rt = RuntimeTask(Task.make("t", ["sh", "-c", "exit 3"]))
+        rt.output_dir = tmp_path / "t"
+        await spawner.spawn_task(rt)
+        assert rt.spawner_handle is not None
+        os.waitpid(int(rt.spawner_handle), 0)  # another reaper took it first
+        exit = await spawner.collect_task(rt)
+        assert exit.exit_code is None and not exit.successful
+        return exit.error
+
+    assert asyncio.run(scenario()) == "exit status lost: the process was reaped by someone else"
