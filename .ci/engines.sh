@@ -67,6 +67,10 @@ wait_ready() { # socket path, ping path, name, log
     say "$3 ready"
 }
 
+# The daemons keep the folder they start in as their working folder, and hand it on: Podman's
+# conmon writes an `oom` marker file there after a memory kill. Not in the checkout, then.
+cd "$STATE"
+
 # -- Docker ----------------------------------------------------------------------------------
 # A machine handed back from an earlier run may have a dockerd whose bridge was deleted
 # under it: it answers, but no container on the default network can start. Restart it.
