@@ -11,21 +11,21 @@ from typing import Any
 
 from spawnkit.core.paths import safe_name
 from spawnkit.core.task.description import Task
-from spawnkit.core.task.runtime import TaskResult
+from spawnkit.core.task.runtime import RuntimeTaskStatus, TaskResult
 
-__all__ = ["SCHEMA_VERSION", "JobResult", "TaskRecord", "build_results", "write_json"]
+__all__ = [
+    "FINAL_STATUSES",
+    "SCHEMA_VERSION",
+    "JobResult",
+    "TaskRecord",
+    "build_results",
+    "write_json",
+]
 
 SCHEMA_VERSION = 1
 
-_FINAL = {
-    "finished",
-    "timeout",
-    "in_cache",
-    "failfast",
-    "fail_triage",
-    "fail_start",
-    "interrupted",
-}
+#: The status words a finished task's last entry carries (finish_task records the name).
+FINAL_STATUSES = frozenset(s.name.lower() for s in RuntimeTaskStatus.finished_statuses())
 
 
 @dataclass
@@ -115,7 +115,7 @@ def build_results(
     for task in tasks:
         history = by_task.get(task.id, [])
         started = next((e for e in history if e["status"] == "started"), None)
-        final = next((e for e in reversed(history) if e["status"] in _FINAL), None)
+        final = next((e for e in reversed(history) if e["status"] in FINAL_STATUSES), None)
         t_start = started["time"] if started else None
         t_end = final["time"] if final else None
         if final is not None:

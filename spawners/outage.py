@@ -33,7 +33,6 @@ class EngineWatch:
         self._clock = clock
         self._unanswered_since: float | None = None
         self.current: Outage | None = None
-        self.past: list[Outage] = []
 
     def asked(self, at: float) -> None:
         """A listing was asked for at `at` (monotonic)."""
@@ -46,7 +45,6 @@ class EngineWatch:
         ended, self.current = self.current, None
         if ended is not None:
             ended.until = self._clock()
-            self.past.append(ended)
         return ended
 
     def failed(self, message: str) -> Outage:
@@ -78,10 +76,3 @@ class EngineWatch:
 
     def is_down(self) -> bool:
         return self._unanswered_since is not None and self.unanswered_for() >= self.down_after
-
-    def outage_since(self, start: float) -> Outage | None:
-        """The last outage that went on at, or after, monotonic time `start`."""
-        for outage in [self.current, *reversed(self.past)]:
-            if outage is not None and (outage.until is None or outage.until >= start):
-                return outage
-        return None

@@ -8,11 +8,11 @@ from pathlib import Path
 from spawnkit.core import runs
 from spawnkit.core.journal import JOURNAL_NAME, read_journal
 from spawnkit.core.owner import owner_alive
+from spawnkit.core.results import FINAL_STATUSES
 from spawnkit.spawners.procgroup import group_alive, kill_group, proc_start_time
 
 __all__ = ["reap_dead_runs"]
 
-_FINAL = {"finished", "timeout", "failfast", "fail_start", "interrupted", "fail_triage"}
 
 
 def _orphan_groups(job_dir: Path) -> tuple[bool, list[tuple[str, int]]]:
@@ -29,7 +29,7 @@ def _orphan_groups(job_dir: Path) -> tuple[bool, list[tuple[str, int]]]:
         # A container job: its engine's gc finds what it left by labels. Dead, all the same,
         # so its entry in the runs index goes.
         return True, []
-    done = {e["task"] for e in entries if e["status"] in _FINAL}
+    done = {e["task"] for e in entries if e["status"] in FINAL_STATUSES}
     groups = []
     for entry in entries:
         if entry["status"] != "started" or entry["task"] in done:

@@ -53,9 +53,3 @@ class StatusRepo:
 
     def history(self, task_id: str) -> list[StatusEntry]:
         return [e for e in self._entries if e.task_id == task_id]
-
-    def latest(self, task_id: str) -> StatusEntry | None:
-        for entry in reversed(self._entries):
-            if entry.task_id == task_id:
-                return entry
-        return None
