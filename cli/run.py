@@ -24,6 +24,7 @@ from spawnkit.core.results import JobResult
 from spawnkit.core.task.description import Task
 from spawnkit.core.taskfile import load_taskfile
 from spawnkit.spawners.base import Spawner, SpawnerOptions
+from spawnkit.spawners.process import ProcessSpawner
 from spawnkit.spawners.registry import DEFAULT_SPAWNER, get_spawner_class
 
 __all__ = ["run"]
@@ -35,11 +36,9 @@ def _default_max_running() -> int:
 
 def make_spawner(name: str, options: SpawnerOptions) -> Spawner:
     cls = get_spawner_class(name)
-    if name == "process":
-        from spawnkit.spawners.process import ProcessSpawner
-
+    if issubclass(cls, ProcessSpawner):
         # The command line owns its process: orphans of task groups are ours to reap.
-        return ProcessSpawner(options, subreaper=True)
+        return cls(options, subreaper=True)
     return cls(options)
 
 
