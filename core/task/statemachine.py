@@ -137,20 +137,37 @@ class TaskStateMachine:
         self._record(runtime_task, status.name.lower(), **data)
 
     async def abort_queue(
-        self, queue_name: str, status_reason: RuntimeTaskStatus | str | None = None
+        self,
+        queue_name: str,
+        status_reason: RuntimeTaskStatus | str | None = None,
+        *,
+        reason: str | None = None,
+        spare: Callable[[RuntimeTask], bool] | None = None,
     ) -> None:
-        """Abort all tasks inside a specific queue, finishing each with the reason."""
+        """Abort all tasks inside a specific queue, finishing each with the reason.
+
+        `spare` keeps the tasks it is true of in the queue, in their order.
+        """
         if queue_name not in _QUEUES[:-1]:
             raise ValueError(f"no such queue: {queue_name}")
         queue: collections.deque[RuntimeTask] | list[RuntimeTask] = getattr(self, queue_name)
-        while queue:
-            runtime_task = queue.popleft() if isinstance(queue, collections.deque) else queue.pop(0)
-            await self.finish_task(runtime_task, status_reason)
+        kept = [rt for rt in queue if spare is not None and spare(rt)]
+        aborted = [rt for rt in queue if rt not in kept]
+        queue.clear()
+        queue.extend(kept)
+        for runtime_task in aborted:
+            await self.finish_task(runtime_task, status_reason, reason=reason)
 
-    async def abort(self, status_reason: RuntimeTaskStatus | str | None = None) -> None:
-        """Abort all non-started tasks."""
+    async def abort(
+        self,
+        status_reason: RuntimeTaskStatus | str | None = None,
+        *,
+        reason: str | None = None,
+        spare: Callable[[RuntimeTask], bool] | None = None,
+    ) -> None:
+        """Abort all non-started tasks (but those `spare` keeps)."""
         for queue_name in ("requested", "triaging", "ready"):
-            await self.abort_queue(queue_name, status_reason)
+            await self.abort_queue(queue_name, status_reason, reason=reason, spare=spare)
 
 
 def _as_status(
@@ -413,14 +430,8 @@ class Worker:
             sm.stop_request = (status, why)
         # failfast spares teardowns: a CI job must still stop the services it started.
         async with sm.lock:
-            for queue_name in ("requested", "triaging", "ready"):
-                queue = getattr(sm, queue_name)
-                kept = [rt for rt in queue if not self._stops(rt)]
-                for runtime_task in [rt for rt in queue if self._stops(rt)]:
-                    reason = f"not run: {why}" if why else None
-                    await sm.finish_task(runtime_task, status, reason=reason)
-                queue.clear()
-                queue.extend(kept)
+            reason = f"not run: {why}" if why else None
+            await sm.abort(status, reason=reason, spare=lambda rt: not self._stops(rt))
             running = [rt for rt in self._mine if rt not in self._busy and self._stops(rt)]
         for runtime_task in running:
             self._terminate(runtime_task, status)
