@@ -1,4 +1,4 @@
-"""`spawnkit gc`: remove the containers and processes that dead runners left behind."""
+"""`spawnkit gc`: remove what dead runners left behind, on every backend that answers."""
 
 from __future__ import annotations
 
@@ -7,32 +7,32 @@ import asyncio
 import click
 
 from spawnkit.cli.main import EXIT_OK, cli
-from spawnkit.cli.run import make_spawner
+from spawnkit.core import runs
 from spawnkit.core.errors import EngineUnavailable
-from spawnkit.spawners.base import Spawner, SpawnerOptions
+from spawnkit.core.registry import available, make_spawner
+from spawnkit.core.spawner import Spawner, SpawnerOptions
 
 __all__ = ["gc", "reap"]
-
-_ALL = ("process", "docker", "podman")
 
 
 async def reap(spawner: Spawner, *, dry_run: bool) -> list[str]:
     """Open the spawner on no job, reap, close."""
     await spawner.open(None)
     try:
-        return await spawner.reap_orphans(dry_run=dry_run)
+        return await runs.reap_dead_runners(spawner, dry_run=dry_run)
     finally:
         await spawner.close()
 
 
 @cli.command()
-@click.option("--spawner", "spawner_name", type=click.Choice(_ALL), default=None,
-              help="Only this backend [default: process and every engine that answers].")
+@click.option("--spawner", "spawner_name", default=None, metavar="NAME",
+              help="Only this backend [default: every registered backend that answers, "
+                   "plug-ins included].")
 @click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 def gc(spawner_name: str | None, engine_url: str | None, dry_run: bool) -> int:
-    """Remove what dead runners left: containers, task process groups."""
-    names = [spawner_name] if spawner_name else list(_ALL)
+    """Remove what dead runners left: containers, task process groups, cluster jobs."""
+    names = [spawner_name] if spawner_name else available()
     verb = "would remove" if dry_run else "removed"
     total = 0
     for name in names:

@@ -1,29 +1,38 @@
-"""`spawnkit images build NAME` and `spawnkit images list`: the images spawnkit builds itself."""
+"""`spawnkit images build NAME` and `spawnkit images list`: the images spawnkit builds itself,
+on every backend that runs images (plug-ins included)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import click
 
 from spawnkit.cli.main import EXIT_OK, cli
 from spawnkit.core.errors import EngineUnavailable, UsageError
-from spawnkit.spawners.engine import Engine
-from spawnkit.spawners.images import RECIPES, build_image, list_images
-from spawnkit.spawners.registry import get_spawner_class
+from spawnkit.core.images import RECIPES
+from spawnkit.core.registry import available, get_spawner_class, make_spawner
+from spawnkit.core.spawner import Spawner, SpawnerOptions
 
 __all__ = ["images"]
 
-_ENGINES = ("docker", "podman")
+T = TypeVar("T")
+
+def _image_backends() -> list[str]:
+    return [name for name in available() if get_spawner_class(name).builds_images]
 
 
-def _engine(spawner_name: str, engine_url: str | None) -> Engine:
-    from spawnkit.spawners.container import ContainerSpawner
+def _with(spawner: Spawner, work: Callable[[Spawner], Awaitable[T]]) -> T:
+    async def body() -> T:
+        await spawner.open(None)
+        try:
+            return await work(spawner)
+        finally:
+            await spawner.close()
 
-    cls = get_spawner_class(spawner_name)
-    if not issubclass(cls, ContainerSpawner):
-        raise UsageError(f"spawner '{spawner_name}' runs no images")
-    return cls.engine_class(engine_url)
+    return asyncio.run(body())
 
 
 def _size(n: int) -> str:
@@ -41,53 +50,49 @@ def images() -> None:
 
 @images.command("build")
 @click.argument("name", type=click.Choice(sorted(RECIPES)))
-@click.option("--spawner", "spawner_name", type=click.Choice(_ENGINES), required=True,
-              help="The engine to build on.")
+@click.option("--spawner", "spawner_name", required=True, metavar="NAME",
+              help="The backend to build on (docker, podman, ...).")
 @click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")
 @click.option("--tag", default=None, help="Tag to give [default: the recipe's, e.g. "
               "spawnkit-busybox:latest].")
 def build(name: str, spawner_name: str, engine_url: str | None, tag: str | None) -> int:
-    """Build the image NAME on an engine."""
-    engine = _engine(spawner_name, engine_url)
-    engine.open()
-    try:
-        if RECIPES[name].slow:
-            click.echo(f"building {name}: this takes minutes", err=True)
-        built, image_id = build_image(engine, name, tag)
-    finally:
-        engine.close()
+    """Build the image NAME on a backend's engine."""
+    spawner = make_spawner(spawner_name, SpawnerOptions(engine_url=engine_url))
+    if not spawner.builds_images:
+        raise UsageError(f"spawner '{spawner_name}' runs no images")
+    if RECIPES[name].slow:
+        click.echo(f"building {name}: this takes minutes", err=True)
+    built, image_id = _with(spawner, lambda s: s.build_image(name, tag))
     click.echo(f"{spawner_name}: built {built} ({image_id.removeprefix('sha256:')[:12]})")
     return EXIT_OK
 
 
 @images.command("list")
-@click.option("--spawner", "spawner_name", type=click.Choice(_ENGINES), default=None,
-              help="Only this engine [default: every engine that answers].")
+@click.option("--spawner", "spawner_name", default=None, metavar="NAME",
+              help="Only this backend [default: every backend that runs images and answers].")
 @click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")
 def list_(spawner_name: str | None, engine_url: str | None) -> int:
     """Show the images built from recipes on each engine, and the recipes not built."""
     rows: list[tuple[str, ...]] = []
-    for name in [spawner_name] if spawner_name else _ENGINES:
-        engine = _engine(name, engine_url)
+    for name in [spawner_name] if spawner_name else _image_backends():
+        spawner = make_spawner(name, SpawnerOptions(engine_url=engine_url))
+        if not spawner.builds_images:
+            raise UsageError(f"spawner '{name}' runs no images")
         try:
-            engine.open()
+            found = _with(spawner, lambda s: s.list_images())
         except EngineUnavailable as exc:
             if spawner_name:
                 raise
             click.echo(f"{name}: not reachable ({exc.engine_message})", err=True)
             continue
-        try:
-            found = list_images(engine)
-        finally:
-            engine.close()
         built = set()
         for info in found:
-            recipe = info.labels.get("spawnkit.image", "?")
-            built.add(recipe)
+            built.add(info.recipe)
             tags = ", ".join(info.tags) or "<untagged>"
-            rows.append((name, recipe, tags, info.id.removeprefix("sha256:")[:12],
+            rows.append((name, info.recipe, tags, info.id.removeprefix("sha256:")[:12],
                          _size(info.size), _created(info.created)))
-        rows += [(name, r, RECIPES[r].tag, "not built", "", "") for r in RECIPES if r not in built]
+        rows += [(name, r, RECIPES[r].tag, "not built", "", "")
+                 for r in RECIPES if r not in built]
     header = ("ENGINE", "IMAGE", "TAG", "ID", "SIZE", "CREATED")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:

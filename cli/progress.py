@@ -20,9 +20,10 @@ from typing import TextIO
 
 import click
 
-from spawnkit.cli.report import RESULT_COLOURS
+from spawnkit.cli.report import styled
 from spawnkit.core.results import JobResult
 from spawnkit.core.task.description import Task
+from spawnkit.core.task.outcome import TaskResult
 from spawnkit.core.task.statusrepo import StatusEntry
 
 __all__ = [
@@ -164,7 +165,7 @@ class Progress:
         took = f" {entry.time - began:.2f}s" if began is not None else ""
         reason = entry.data.get("reason")
         why = f" ({reason})" if reason else ""
-        word = click.style(f"{result:<11}", fg=RESULT_COLOURS.get(result))
+        word = styled(TaskResult(result), f"{result:<11}")
         done, total = len(self._results), len(self._tasks)
         self._say(f"{word} {entry.task_id}{took}{why} [{done}/{total}]")
 
@@ -187,8 +188,7 @@ class Progress:
             counts[result] = counts.get(result, 0) + 1
         parts = [f"{self._elapsed():.1f}s", f"{done}/{total} done"]
         parts += [
-            click.style(f"{n} {word}", fg=RESULT_COLOURS.get(word)) if self._color else
-            f"{n} {word}"
+            styled(TaskResult(word), f"{n} {word}") if self._color else f"{n} {word}"
             for word, n in counts.items()
         ]
         if waiting:
@@ -239,18 +239,6 @@ def _fit(line: str, width: int) -> str:
 
 # -- GitHub step summary -------------------------------------------------------------------
 
-_ICONS = {
-    "passed": ":white_check_mark:",
-    "failed": ":x:",
-    "error": ":boom:",
-    "timed_out": ":hourglass:",
-    "skipped": ":fast_forward:",
-    "interrupted": ":stop_sign:",
-    "not_run": ":white_circle:",
-    "lost": ":grey_question:",
-}
-
-
 def _cell(text: str) -> str:
     return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").split())
 
@@ -268,10 +256,10 @@ def step_summary(result: JobResult) -> str:
         "| --- | --- | ---: | --- |",
     ]
     for t in result.tasks:
-        icon = _ICONS.get(t.result, "")
+        icon = t.result.style.icon
         took_t = f"{t.duration:.2f}s" if t.duration is not None else "-"
         lines.append(
-            f"| `{_cell(t.id)}` | {icon} {t.result} | {took_t} | {_cell(t.reason or '')} |"
+            f"| `{_cell(t.id)}` | {icon} {t.result.value} | {took_t} | {_cell(t.reason or '')} |"
         )
     return "\n".join(lines) + "\n\n"
 

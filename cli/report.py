@@ -6,20 +6,18 @@ from typing import TextIO
 
 import click
 
-from spawnkit.core.results import JobResult
+from spawnkit.core.results import JobResult, TaskRecord
+from spawnkit.core.task.outcome import TaskResult
 
-__all__ = ["RESULT_COLOURS", "print_summary"]
+__all__ = ["SCREENFUL", "print_summary", "styled"]
 
-RESULT_COLOURS = {
-    "passed": "green",
-    "failed": "red",
-    "error": "red",
-    "timed_out": "yellow",
-    "skipped": "cyan",
-    "interrupted": "magenta",
-    "not_run": "bright_black",
-    "lost": "magenta",
-}
+#: Past this many tasks the table lists only the tasks that did not pass: the counts say the
+#: rest, and a CI log of 3,000 rows hides the few that matter.
+SCREENFUL = 40
+
+
+def styled(result: TaskResult, text: str | None = None) -> str:
+    return click.style(result.value if text is None else text, fg=result.style.colour)
 
 
 def _fmt_duration(seconds: float | None) -> str:
@@ -27,13 +25,19 @@ def _fmt_duration(seconds: float | None) -> str:
 
 
 def print_summary(result: JobResult, out: TextIO, *, color: bool | None = None) -> None:
-    rows = [(t.id, t.result, _fmt_duration(t.duration), t.reason or "") for t in result.tasks]
-    width_id = max([len("task"), *(len(r[0]) for r in rows)])
-    width_res = max(len("result"), *(len(r[1]) for r in rows)) if rows else 6
-    click.echo(f"{'task':<{width_id}}  {'result':<{width_res}}  {'time':>8}  reason", out)
-    for tid, res, dur, reason in rows:
-        styled = click.style(f"{res:<{width_res}}", fg=RESULT_COLOURS.get(res))
-        click.echo(f"{tid:<{width_id}}  {styled}  {dur:>8}  {reason}", out, color=color)
+    shown: list[TaskRecord] = result.tasks
+    if len(shown) > SCREENFUL:
+        shown = [t for t in result.tasks if not t.result.ok]
+    if shown:
+        rows = [(t, _fmt_duration(t.duration)) for t in shown]
+        width_id = max(len("task"), *(len(t.id) for t, _ in rows))
+        width_res = max(len("result"), *(len(t.result.value) for t, _ in rows))
+        click.echo(f"{'task':<{width_id}}  {'result':<{width_res}}  {'time':>8}  reason", out)
+        for t, took in rows:
+            word = styled(t.result, f"{t.result.value:<{width_res}}")
+            click.echo(f"{t.id:<{width_id}}  {word}  {took:>8}  {t.reason or ''}", out,
+                       color=color)
+    if len(shown) < len(result.tasks):
+        click.echo(f"({len(result.tasks) - len(shown)} passed tasks not listed)", out)
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items() if n)
-    total = _fmt_duration(result.duration)
-    click.echo(f"{len(result.tasks)} tasks in {total}: {counts}", out)
+    click.echo(f"{len(result.tasks)} tasks in {_fmt_duration(result.duration)}: {counts}", out)

@@ -18,28 +18,19 @@ from spawnkit.cli.report import print_summary
 from spawnkit.cli.selection import apply_selection, selection_options
 from spawnkit.core.errors import UsageError
 from spawnkit.core.job import Job, JobSettings, make_job_dir, new_job_id
-from spawnkit.core.outputs import write_extra_outputs, write_job_outputs
 from spawnkit.core.plan import plan
+from spawnkit.core.registry import DEFAULT_SPAWNER, make_spawner
 from spawnkit.core.results import JobResult
+from spawnkit.core.spawner import Spawner, SpawnerOptions
 from spawnkit.core.task.description import Task
+from spawnkit.core.task.stop import DEFAULT_GRACE_PERIOD
 from spawnkit.core.taskfile import load_taskfile
-from spawnkit.spawners.base import Spawner, SpawnerOptions
-from spawnkit.spawners.process import ProcessSpawner
-from spawnkit.spawners.registry import DEFAULT_SPAWNER, get_spawner_class
 
 __all__ = ["run"]
 
 
 def _default_max_running() -> int:
     return max(2, os.cpu_count() or 2)
-
-
-def make_spawner(name: str, options: SpawnerOptions) -> Spawner:
-    cls = get_spawner_class(name)
-    if issubclass(cls, ProcessSpawner):
-        # The command line owns its process: orphans of task groups are ours to reap.
-        return cls(options, subreaper=True)
-    return cls(options)
 
 
 def check_enforced(spawner: Spawner, tasks: Sequence[Task], *, strict: bool) -> None:
@@ -86,7 +77,8 @@ def with_network(tasks: Sequence[Task], network: str | None) -> list[Task]:
               help="Tasks running at once [default: number of cores, at least 2].")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Timeout in seconds for tasks that set none.")
-@click.option("--grace", "grace_period", type=click.FloatRange(min=0), default=5.0,
+@click.option("--grace", "grace_period", type=click.FloatRange(min=0),
+              default=DEFAULT_GRACE_PERIOD,
               show_default=True, help="Seconds between SIGTERM and SIGKILL.")
 @click.option("--failfast", is_flag=True, help="Stop everything at the first task that fails.")
 @click.option("--results", "results_root", type=click.Path(file_okay=False, path_type=Path),
@@ -154,9 +146,11 @@ def run(
     else:
         raise UsageError("give a task file, or a command after '--' (see 'spawnkit run --help')")
     tasks = with_network(tasks, network)
+    # The command line owns its process: a backend may take process-wide roles (reaping the
+    # orphans of its tasks).
     options = SpawnerOptions(
         engine_url=engine_url, image=image, keep_containers=keep_containers,
-        grace_period=grace_period, engine_down_after=engine_down_after,
+        grace_period=grace_period, engine_down_after=engine_down_after, own_process=True,
     )
     spawner = make_spawner(spawner_name, options)
     check_enforced(spawner, tasks, strict=strict)
@@ -174,6 +168,8 @@ def run(
         task_file=task_file,
         handle_signals=True,
         reap_orphans=not no_gc,
+        json_path=json_path,
+        junit_path=junit_path,
     )
     progress = make_progress(tasks, quiet=quiet, verbose=verbose)
     job = Job(tasks, spawner, job_dir, job_id, settings, listeners=[progress])
@@ -183,8 +179,6 @@ def run(
         result = asyncio.run(job.run())
     finally:
         progress.close(result)
-    write_job_outputs(job_dir, result)
-    write_extra_outputs(job_dir, result, json_path=json_path, junit_path=junit_path)
     print_summary(result, sys.stdout)
     click.echo(f"results: {job_dir}", err=True)
     if job.stopped_by is not None:

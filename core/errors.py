@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 __all__ = [
+    "BackendError",
     "EngineUnavailable",
     "RequirementError",
-    "SpawnError",
-    "SpawnerError",
     "SpawnkitError",
+    "StartError",
     "TaskFileError",
     "UsageError",
 ]
@@ -46,8 +46,9 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
-class SpawnerError(SpawnkitError):
-    """A backend failed. `handle` is the task's spawner handle when there is one."""
+class BackendError(SpawnkitError):
+    """A backend failed. `handle` is the task's spawner handle when there is one, and
+    `engine_message` the engine's own words."""
 
     def __init__(
         self,
@@ -70,13 +71,13 @@ class SpawnerError(SpawnkitError):
         return text
 
 
-class EngineUnavailable(SpawnerError):
+class EngineUnavailable(BackendError):
     """The engine cannot be reached at all: nothing can run."""
 
 
-class RequirementError(SpawnerError):
+class RequirementError(BackendError):
     """A task's requirement (an image, say) is not met: FAIL_TRIAGE."""
 
 
-class SpawnError(SpawnerError):
+class StartError(BackendError):
     """The backend could not start a task: FAIL_START."""

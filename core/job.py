@@ -1,4 +1,10 @@
-"""One job: a job folder, a state machine, a worker and a spawner, from start to results."""
+"""One job: a job folder, a state machine, a worker and a spawner, from start to results.
+
+The steps of a run, in order: open the spawner (an engine that cannot be reached stops here,
+before anything runs), reap what dead runners left, open the journal, run the worker, close
+the spawner, and write the job's results: results.json, results.xml (JUnit) and timeline.html,
+from the same record the journal holds.
+"""
 
 from __future__ import annotations
 
@@ -15,16 +21,19 @@ from pathlib import Path
 
 from spawnkit.core import runs
 from spawnkit.core.journal import JOURNAL_NAME, Journal
+from spawnkit.core.outputs import write_extra_outputs, write_job_outputs
 from spawnkit.core.owner import runner_owner
 from spawnkit.core.paths import safe_name
 from spawnkit.core.results import JobResult, build_results
+from spawnkit.core.secrets import secret_values
+from spawnkit.core.spawner import JobContext, Spawner
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
 from spawnkit.core.task.statemachine import TaskStateMachine, Worker
 from spawnkit.core.task.statusrepo import StatusEntry, StatusRepo
-from spawnkit.spawners.base import JobContext, Spawner
+from spawnkit.core.task.stop import DEFAULT_GRACE_PERIOD
 
-__all__ = ["Job", "JobSettings", "make_job_dir", "new_job_id", "runner_owner"]
+__all__ = ["Job", "JobSettings", "make_job_dir", "new_job_id"]
 
 LOG = logging.getLogger(__name__)
 
@@ -34,6 +43,7 @@ def new_job_id() -> str:
 
 
 def make_job_dir(results_root: Path, job_id: str) -> Path:
+    """`results_root/job_id/tasks/`, and `results_root/latest` pointing at it."""
     job_dir = results_root / job_id
     (job_dir / "tasks").mkdir(parents=True, exist_ok=False)
     latest = results_root / "latest"
@@ -50,17 +60,21 @@ class JobSettings:
     max_triaging: int | None = None
     task_timeout: float | None = None
     failfast: bool = False
-    grace_period: float = 5.0
+    grace_period: float = DEFAULT_GRACE_PERIOD
     task_file: str | None = None
     #: Stop on SIGINT/SIGTERM (the command line); a second signal kills at once.
     handle_signals: bool = False
     #: Reap what dead runners left on this backend before starting (`--no-gc` turns it off).
     reap_orphans: bool = False
+    #: Copies of results.json and results.xml where a CI system wants them.
+    json_path: Path | None = None
+    junit_path: Path | None = None
 
 
 @dataclass
 class Job:
-    """Runs tasks (in a valid order: dependencies first) with one spawner."""
+    """Runs tasks (in a valid order: dependencies first) with one spawner, and writes their
+    results into its job folder."""
 
     tasks: Sequence[Task]
     spawner: Spawner
@@ -74,41 +88,49 @@ class Job:
         for listener in self.listeners:
             self.status_repo.add_listener(listener)
         self.runtime_tasks = [RuntimeTask(t) for t in self.tasks]
+        tasks_dir = self.job_dir / "tasks"
         for rt in self.runtime_tasks:
-            rt.output_dir = self.job_dir / "tasks" / safe_name(rt.identifier)
+            rt.output_dir = tasks_dir / safe_name(rt.identifier)
         self.state_machine: TaskStateMachine | None = None
         self.worker: Worker | None = None
         self.start: float | None = None
         self.end: float | None = None
+        self._began: float | None = None  # monotonic
+        self._elapsed: float | None = None
         #: The signal that stopped the job, if one did.
         self.stopped_by: int | None = None
         self.owner = runner_owner()
         self._pending: asyncio.Future[None] | None = None
 
     def context(self) -> JobContext:
-        return JobContext(self.job_id, self.job_dir, self.owner)
+        return JobContext(
+            self.job_id, self.job_dir, self.owner,
+            secret_names=frozenset(n for t in self.tasks for n in t.secrets),
+            masked=tuple(self.masked_values()),
+        )
+
+    def masked_values(self) -> list[str]:
+        """Every secret value of the job: masked in every task's output, since a task may
+        print another's (read from the runner's environment, say)."""
+        return list(dict.fromkeys(v for task in self.tasks for v in secret_values(task)))
 
     async def run(self) -> JobResult:
-        """Open the spawner (EngineUnavailable propagates before any task starts), run, close."""
+        """Open the spawner (EngineUnavailable propagates before any task starts), run, close,
+        write the results."""
         s = self.settings
         await self.spawner.open(self.context())
         if s.reap_orphans:
-            for line in await self.spawner.reap_orphans():
+            for line in await runs.reap_dead_runners(self.spawner):
                 LOG.warning("removed %s, left by a runner that died", line)
         journal = Journal(self.job_dir / JOURNAL_NAME)
         self.status_repo.add_listener(journal)
         runs.register(self.job_id, self.job_dir)
         self._install_signals()
         try:
-            self.start = time.time()
-            journal.begin(
-                self.job_id,
-                self.tasks,
-                task_file=s.task_file,
-                spawner=self.spawner.name,
-                owner=self.owner,
-                start=self.start,
-            )
+            self.start, self._began = time.time(), time.monotonic()
+            journal.begin(self.job_id, self.tasks, task_file=s.task_file,
+                          spawner=self.spawner.name, owner=self.owner, start=self.start,
+                          mono=self._began)
             self.state_machine = TaskStateMachine(self.runtime_tasks, self.status_repo)
             self.worker = Worker(
                 self.state_machine,
@@ -118,16 +140,23 @@ class Job:
                 task_timeout=s.task_timeout,
                 failfast=s.failfast,
                 grace_period=s.grace_period,
+                masked=self.masked_values(),
             )
             await self.worker.run()
         finally:
-            self.end = time.time()
+            self.end, now = time.time(), time.monotonic()
+            self._elapsed = now - self._began if self._began is not None else None
             self._remove_signals()
             await asyncio.shield(self.spawner.close())
-            journal.end(time=self.end, signal=self.stopped_by)
+            journal.end(time=self.end, mono=now, signal=self.stopped_by)
             journal.close()
             runs.forget(self.job_id)
-        return self.results()
+            # Written whatever ended the run (a cancel, an error of ours): no result is lost.
+            result = self.results()
+            write_job_outputs(self.job_dir, result)
+            write_extra_outputs(self.job_dir, result, json_path=s.json_path,
+                                junit_path=s.junit_path)
+        return result
 
     async def interrupt(self, why: str = "the job was stopped") -> None:
         if self.worker is not None:
@@ -167,4 +196,5 @@ class Job:
             spawner=self.spawner.name,
             start=self.start,
             end=self.end,
+            elapsed=self._elapsed,
         )

@@ -3,9 +3,9 @@ SIGKILL still leaves a readable record from which results are rebuilt."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,7 +19,19 @@ JOURNAL_NAME = "journal.jsonl"
 
 
 def task_to_dict(task: Task) -> dict[str, Any]:
-    return asdict(task)
+    """The task as the journal's header keeps it (task_from_dict reads it back)."""
+    return {
+        "id": task.id,
+        "command": task.command,
+        "env": task.env,
+        "cwd": task.cwd,
+        "timeout": task.timeout,
+        "depends_on": task.depends_on,
+        "image": task.image,
+        "teardown": task.teardown,
+        "secrets": task.secrets,
+        "limits": task.limits.as_dict(),
+    }
 
 
 def task_from_dict(data: dict[str, Any]) -> Task:
@@ -44,17 +56,40 @@ def task_from_dict(data: dict[str, Any]) -> Task:
 
 
 class Journal:
-    """A status-repo listener that appends each entry as one flushed JSON line."""
+    """A status-repo listener that appends each entry as one JSON line.
+
+    Lines reach the kernel (a SIGKILL of the runner loses none of them) in batches: at the end
+    of the event loop's turn that recorded them, and at once for a `started` entry, which
+    `spawnkit gc` needs to find what a dead runner left running.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: IO[str] | None = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        self._pending: list[str] = []
+        self._flush_due = False
 
-    def _write(self, record: dict[str, Any]) -> None:
+    def _write(self, record: dict[str, Any], *, now: bool = True) -> None:
         if self._file is None:
             return
-        # Flushed to the kernel at once: a SIGKILL of the runner loses nothing written.
-        self._file.write(json.dumps(record, default=str) + "\n")
+        self._pending.append(json.dumps(record, default=str))
+        if now:
+            self.flush()
+        elif not self._flush_due:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop: nothing batches the lines
+                self.flush()
+            else:
+                self._flush_due = True
+
+    def flush(self) -> None:
+        self._flush_due = False
+        if self._file is None or not self._pending:
+            return
+        self._pending.append("")
+        self._file.write("\n".join(self._pending))
+        self._pending.clear()
         self._file.flush()
 
     def begin(self, job_id: str, tasks: Sequence[Task], **meta: Any) -> None:
@@ -63,12 +98,13 @@ class Journal:
         )
 
     def __call__(self, entry: StatusEntry) -> None:
-        self._write({"event": "status", **entry.as_dict()})
+        self._write({"event": "status", **entry.as_dict()}, now=entry.status == "started")
 
     def end(self, **meta: Any) -> None:
         self._write({"event": "end", **meta})
 
     def close(self) -> None:
+        self.flush()
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -106,7 +142,10 @@ def rebuild_results(job_dir: Path) -> JobResult:
     """Results from a job folder's journal; tasks still running at the end are lost."""
     header, entries, end = read_journal(job_dir / JOURNAL_NAME)
     tasks = [task_from_dict(t) for t in header["tasks"]]
-    times: Iterable[float] = [e["time"] for e in entries]
+    last = end or (entries[-1] if entries else {})
+    elapsed = None
+    if "mono" in header and "mono" in last:
+        elapsed = last["mono"] - header["mono"]
     return build_results(
         header["job_id"],
         tasks,
@@ -114,5 +153,6 @@ def rebuild_results(job_dir: Path) -> JobResult:
         task_file=header.get("task_file"),
         spawner=header.get("spawner"),
         start=header.get("start"),
-        end=(end or {}).get("time") or max(times, default=None),
+        end=last.get("time"),
+        elapsed=elapsed,
     )

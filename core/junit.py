@@ -12,13 +12,12 @@ import os
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from pathlib import Path
 
+from spawnkit.core.paths import write_atomic
 from spawnkit.core.results import JobResult, TaskRecord
 
 __all__ = [
-    "JUNIT_KIND",
     "TAIL_BYTES",
     "junit_counts",
     "junit_kind",
@@ -32,18 +31,6 @@ __all__ = [
 #: inline, and a multi-megabyte log would make the whole report unreadable.
 TAIL_BYTES = 64 * 1024
 
-#: Result -> the JUnit element it becomes (None: a plain, passing testcase).
-JUNIT_KIND: Mapping[str, str | None] = {
-    "passed": None,
-    "failed": "failure",
-    "error": "error",
-    "timed_out": "error",
-    "interrupted": "error",
-    "lost": "error",
-    "skipped": "skipped",
-    "not_run": "skipped",
-}
-
 # XML 1.0 cannot hold these at all, not even as character references.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Terminal colour and cursor codes: noise in a report, and their ESC is not XML.
@@ -56,44 +43,21 @@ def xml_text(text: str) -> str:
 
 
 def junit_kind(record: TaskRecord) -> str | None:
-    return JUNIT_KIND.get(record.result, "error")
-
-
-def _cause(record: TaskRecord) -> str:
-    """The `type` attribute: what made the task not pass, as one word."""
-    status = record.status or ""
-    if record.result == "timed_out":
-        return "timeout"
-    if record.oom:
-        return "oom"
-    if record.result == "interrupted":
-        return "interrupted"
-    if record.result == "lost":
-        return "lost"
-    if record.result == "not_run":
-        return "not_run"
-    if record.result == "skipped":
-        return "dependency" if record.reason and "dependency" in record.reason else "skipped"
-    if status == "fail_start":
-        return "spawn_failure"
-    if status == "fail_triage":
-        return "requirement"
-    if record.signal is not None:
-        return "signal"
-    if record.exit_code not in (None, 0):
-        return "exit_code"
-    return "error"
+    """The element a task's testcase holds: None (passed), failure, error or skipped."""
+    return record.result.style.junit
 
 
 def _message(record: TaskRecord) -> str:
     if record.reason:
         return record.reason
-    return {"timed_out": "timed out", "not_run": "not run"}.get(record.result, record.result)
+    return record.result.value.replace("_", " ")
 
 
 def read_tail(path: Path, limit: int = TAIL_BYTES) -> str:
     """The last `limit` bytes of a file as text ('' when missing), marked when cut."""
     try:
+        if os.stat(path).st_size == 0:
+            return ""
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             fh.seek(max(0, size - limit))
@@ -160,12 +124,12 @@ def junit_xml(result: JobResult, job_dir: Path | None = None) -> bytes:
 
 def _testcase(suite: ET.Element, record: TaskRecord, classname: str, job_dir: Path | None) -> None:
     case = ET.SubElement(suite, "testcase", name=xml_text(record.id), classname=classname,
-                         time=_seconds(record.duration), status=record.result)
+                         time=_seconds(record.duration))
     kind = junit_kind(record)
     if kind is not None:
         detail = ET.SubElement(case, kind, message=xml_text(_message(record)))
         if kind != "skipped":
-            detail.set("type", _cause(record))
+            detail.set("type", record.cause.value if record.cause else "error")
             detail.text = xml_text(_detail(record))
     if job_dir is None:
         return
@@ -191,7 +155,4 @@ def _detail(record: TaskRecord) -> str:
 
 def write_junit(path: Path, result: JobResult, job_dir: Path | None = None) -> None:
     """Write atomically, like results.json: a reporter never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(junit_xml(result, job_dir))
-    os.replace(tmp, path)
+    write_atomic(path, junit_xml(result, job_dir))

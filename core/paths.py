@@ -1,12 +1,15 @@
-"""Safe folder names for task ids: nothing a task id holds can write outside the job folder."""
+"""Paths in a job folder: safe folder names for task ids (nothing a task id holds can write
+outside the job folder), and files written whole or not at all."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
+from pathlib import Path
 
-__all__ = ["safe_name"]
+__all__ = ["safe_name", "write_atomic"]
 
 _MAX = 80
 
@@ -23,3 +26,11 @@ def safe_name(task_id: str) -> str:
         digest = hashlib.sha256(task_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
         text = f"{text}-{digest}" if text else f"task-{digest}"
     return text
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that a reader sees the old one or the whole new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,17 +1,21 @@
-"""A job's results, made in one place from the status record (live, or a journal)."""
+"""A job's results, made in one place from the status record (live, or a journal).
+
+Records carry the typed verdict (`TaskResult`, `Cause`); only `as_dict()` turns them into the
+words of results.json (core/results.schema.json).
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from spawnkit.core.paths import safe_name
+from spawnkit.core.paths import safe_name, write_atomic
 from spawnkit.core.task.description import Task
-from spawnkit.core.task.runtime import RuntimeTaskStatus, TaskResult
+from spawnkit.core.task.outcome import Cause, TaskResult
+from spawnkit.core.task.runtime import RuntimeTaskStatus
 
 __all__ = [
     "FINAL_STATUSES",
@@ -19,20 +23,22 @@ __all__ = [
     "JobResult",
     "TaskRecord",
     "build_results",
+    "final_entry",
     "write_json",
 ]
 
 SCHEMA_VERSION = 1
 
-#: The status words a finished task's last entry carries (finish_task records the name).
-FINAL_STATUSES = frozenset(s.name.lower() for s in RuntimeTaskStatus.finished_statuses())
+#: The status words a finished task's last entry carries (finish_task records them).
+FINAL_STATUSES = frozenset(s.word for s in RuntimeTaskStatus.finished_statuses())
 
 
 @dataclass
 class TaskRecord:
     id: str
-    result: str
+    result: TaskResult
     status: str | None
+    cause: Cause | None
     reason: str | None
     exit_code: int | None
     signal: int | None
@@ -52,6 +58,12 @@ class TaskRecord:
     # What the backend applied, its defaults included; `limits` is only what the task asked.
     applied: dict[str, Any] | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["result"] = self.result.value
+        out["cause"] = self.cause.value if self.cause is not None else None
+        return out
+
 
 @dataclass
 class JobResult:
@@ -61,23 +73,27 @@ class JobResult:
     start: float | None
     end: float | None
     tasks: list[TaskRecord] = field(default_factory=list)
+    #: Seconds the job ran, on the monotonic clock; None when unknown.
+    elapsed: float | None = None
 
     @property
     def counts(self) -> dict[str, int]:
         counts = {r.value: 0 for r in TaskResult}
         for t in self.tasks:
-            counts[t.result] = counts.get(t.result, 0) + 1
+            counts[t.result.value] += 1
         return counts
 
     @property
     def passed(self) -> bool:
-        return bool(self.tasks) and all(t.result == TaskResult.PASSED.value for t in self.tasks)
+        return bool(self.tasks) and all(t.result is TaskResult.PASSED for t in self.tasks)
 
     @property
     def duration(self) -> float | None:
+        if self.elapsed is not None:
+            return round(max(self.elapsed, 0.0), 3)
         if self.start is None or self.end is None:
             return None
-        return round(self.end - self.start, 3)
+        return round(max(self.end - self.start, 0.0), 3)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,8 +106,31 @@ class JobResult:
             "duration": self.duration,
             "passed": self.passed,
             "counts": self.counts,
-            "tasks": [asdict(t) for t in self.tasks],
+            "tasks": [t.as_dict() for t in self.tasks],
         }
+
+
+def final_entry(history: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """A task's last entry with a final status, or None while it has none."""
+    final = None
+    for entry in history:
+        if entry["status"] in FINAL_STATUSES:
+            final = entry
+    return final
+
+
+def _duration(started: Mapping[str, Any] | None, final: Mapping[str, Any] | None) -> float | None:
+    if started is None or final is None:
+        return None
+    key = "mono" if "mono" in started and "mono" in final else "time"
+    return round(max(float(final[key]) - float(started[key]), 0.0), 3)
+
+
+def _cause(value: object) -> Cause | None:
+    try:
+        return Cause(str(value))
+    except ValueError:
+        return None
 
 
 def build_results(
@@ -103,27 +142,29 @@ def build_results(
     spawner: str | None = None,
     start: float | None = None,
     end: float | None = None,
+    elapsed: float | None = None,
 ) -> JobResult:
-    """Results from status entries (`{"task", "status", "time", ...}`).
+    """Results from status entries (`{"task", "status", "time", "mono", ...}`).
 
-    A task with no final entry was lost (the runner died while it ran, or before).
+    A task with no final entry was lost (the runner died while it ran), or never begun.
     """
     by_task: dict[str, list[Mapping[str, Any]]] = {}
     for entry in entries:
         by_task.setdefault(str(entry["task"]), []).append(entry)
-    result = JobResult(job_id, task_file, spawner, start, end)
+    result = JobResult(job_id, task_file, spawner, start, end, elapsed=elapsed)
     for task in tasks:
         history = by_task.get(task.id, [])
         started = next((e for e in history if e["status"] == "started"), None)
-        final = next((e for e in reversed(history) if e["status"] in FINAL_STATUSES), None)
-        t_start = started["time"] if started else None
-        t_end = final["time"] if final else None
+        final = final_entry(history)
         if final is not None:
-            outcome, reason = final.get("result", TaskResult.ERROR.value), final.get("reason")
+            outcome = TaskResult(final.get("result", TaskResult.ERROR.value))
+            cause, reason = _cause(final.get("cause")), final.get("reason")
         elif started is not None:
-            outcome, reason = TaskResult.LOST.value, "the runner stopped while the task ran"
+            outcome, cause = TaskResult.LOST, Cause.LOST
+            reason = "the runner stopped while the task ran"
         else:
-            outcome, reason = TaskResult.NOT_RUN.value, "the runner stopped before the task began"
+            outcome, cause = TaskResult.NOT_RUN, Cause.NOT_RUN
+            reason = "the runner stopped before the task began"
         folder = f"tasks/{safe_name(task.id)}"
         spawned = (started.get("spawning_result") if started else None) or {}
         result.tasks.append(
@@ -131,13 +172,14 @@ def build_results(
                 id=task.id,
                 result=outcome,
                 status=final["status"] if final else None,
+                cause=cause,
                 reason=reason,
                 exit_code=final.get("exit_code") if final else None,
                 signal=final.get("signal") if final else None,
                 oom=bool(final.get("oom")) if final else False,
-                start=t_start,
-                end=t_end,
-                duration=round(t_end - t_start, 3) if t_start and t_end else None,
+                start=started["time"] if started else None,
+                end=final["time"] if final else None,
+                duration=_duration(started, final),
                 spawner=started.get("spawner") if started else spawner,
                 handle=started.get("handle") if started else None,
                 command=task.display_command(),
@@ -155,7 +197,4 @@ def build_results(
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
     """Write atomically: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())

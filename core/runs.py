@@ -1,13 +1,37 @@
 """An index of running jobs on this machine, so `spawnkit gc` finds the journals of dead
-runners wherever their job folders are. A job that ends normally removes its entry."""
+runners wherever their job folders are. A job that ends normally removes its entry.
+
+Backends that cannot find their leftovers by labels (the process backend) ask here for the
+tasks a dead runner left running: core reads the journals, the backend knows what a handle
+means.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["forget", "register", "registered", "state_dir"]
+from spawnkit.core.journal import JOURNAL_NAME, read_journal
+from spawnkit.core.owner import owner_alive
+from spawnkit.core.results import FINAL_STATUSES
+
+if TYPE_CHECKING:
+    from spawnkit.core.spawner import Spawner
+
+__all__ = [
+    "OrphanedTask",
+    "forget",
+    "forget_dead",
+    "orphaned_tasks",
+    "reap_dead_runners",
+    "register",
+    "registered",
+    "state_dir",
+]
 
 
 def state_dir() -> Path:
@@ -41,3 +65,58 @@ def registered() -> dict[str, Path]:
             with contextlib.suppress(OSError):
                 out[entry.name] = Path(entry.read_text().strip())
     return out
+
+
+@dataclass(frozen=True)
+class OrphanedTask:
+    """A task a dead runner started and never saw end."""
+
+    job_id: str
+    task_id: str
+    handle: str | None
+    spawning_result: dict[str, Any]
+
+
+def _dead_jobs(spawner: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(job id, status entries) of this spawner's registered jobs whose runner is gone."""
+    for job_id, job_dir in sorted(registered().items()):
+        try:
+            header, entries, _end = read_journal(job_dir / JOURNAL_NAME)
+        except (OSError, ValueError):
+            continue
+        if header.get("spawner") != spawner or owner_alive(str(header.get("owner", ""))):
+            continue
+        yield job_id, entries
+
+
+def orphaned_tasks(spawner: str) -> list[OrphanedTask]:
+    """Tasks of dead runners of this spawner that started and have no final entry.
+
+    Each task's own final entry decides, not the journal's end record: a runner may end on
+    an error of its own with tasks still running.
+    """
+    found = []
+    for job_id, entries in _dead_jobs(spawner):
+        done = {e["task"] for e in entries if e["status"] in FINAL_STATUSES}
+        for entry in entries:
+            if entry["status"] == "started" and entry["task"] not in done:
+                found.append(OrphanedTask(job_id, str(entry["task"]), entry.get("handle"),
+                                          dict(entry.get("spawning_result") or {})))
+    return found
+
+
+def forget_dead(spawner: str) -> list[str]:
+    """Drop the index entries of this spawner's jobs whose runner is gone (once reaped)."""
+    dead = [job_id for job_id, _entries in _dead_jobs(spawner)]
+    for job_id in dead:
+        forget(job_id)
+    return dead
+
+
+async def reap_dead_runners(spawner: Spawner, *, dry_run: bool = False) -> list[str]:
+    """Remove what dead runners left on an open backend, one line each; then drop their jobs
+    from the index (unless `dry_run`)."""
+    said = await spawner.reap_orphans(dry_run=dry_run)
+    if not dry_run:
+        forget_dead(spawner.name)
+    return said

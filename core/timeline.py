@@ -9,26 +9,16 @@ from __future__ import annotations
 
 import html
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from spawnkit.core.junit import xml_text
+from spawnkit.core.paths import write_atomic
 from spawnkit.core.results import JobResult, TaskRecord
+from spawnkit.core.task.outcome import TaskResult
 
-__all__ = ["RESULT_FILL", "timeline_html", "write_timeline"]
-
-RESULT_FILL = {
-    "passed": "#2da44e",
-    "failed": "#cf222e",
-    "error": "#8e1519",
-    "timed_out": "#e16f24",
-    "skipped": "#8c959f",
-    "interrupted": "#8250df",
-    "not_run": "#c9d1d9",
-    "lost": "#bf3989",
-}
+__all__ = ["timeline_html", "write_timeline"]
 
 _WIDTH = 1100
 _LEFT = 100  # room for row labels
@@ -113,7 +103,7 @@ def _text(value: str) -> str:
 
 def _tooltip(t: TaskRecord) -> str:
     took = f"{t.duration:.2f}s" if t.duration is not None else "did not run"
-    lines = [f"{t.id}", f"{t.result} · {took}"]
+    lines = [f"{t.id}", f"{t.result.value} · {took}"]
     if t.reason:
         lines.append(t.reason)
     return _text("\n".join(lines))
@@ -163,9 +153,9 @@ def timeline_html(result: JobResult) -> str:
     took = _fmt_seconds(result.duration) if result.duration is not None else "?"
     name = Path(result.task_file).name if result.task_file else "ad hoc command"
     legend = "".join(
-        f'<span><i style="background:{fill}"></i>{word}</span>'
-        for word, fill in RESULT_FILL.items()
-        if result.counts.get(word)
+        f'<span><i style="background:{r.style.fill}"></i>{r.value}</span>'
+        for r in TaskResult
+        if result.counts.get(r.value)
     )
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -219,21 +209,21 @@ def _bar(box: _Box, next_x: float) -> str:
     """One task's group: tooltip, bar, and its id inside the bar or, if short, beside it."""
     t = box.task
     y = _AXIS + box.row * _ROW + (_ROW - _BAR) / 2
-    fill = RESULT_FILL.get(t.result, "#6e7781")
-    classes = f"bar r-{t.result}" + (" lost" if box.lost else "")
+    fill = t.result.style.fill
+    classes = f"bar r-{t.result.value}" + (" lost" if box.lost else "")
     label = ""
     inside = int((box.width - 8) / _CHAR)
     beside = int((next_x - (box.x + box.width) - 10) / _CHAR)
     text_y = y + _BAR / 2 + 4
     if inside >= 4 or (inside >= 3 and beside < 4):
-        dark = " dark" if t.result in ("not_run", "skipped") else ""
+        dark = " dark" if t.result in (TaskResult.NOT_RUN, TaskResult.SKIPPED) else ""
         label = (f'<text class="label{dark}" x="{box.x + 4:.1f}" y="{text_y:.1f}">'
                  f"{_text(_fitted(t.id, inside))}</text>")
     elif beside >= 4:
         label = (f'<text class="label dark" x="{box.x + box.width + 4:.1f}" y="{text_y:.1f}">'
                  f"{_text(_fitted(t.id, beside))}</text>")
     return (
-        f'<g class="task" data-task="{_text(t.id)}" data-result="{t.result}">'
+        f'<g class="task" data-task="{_text(t.id)}" data-result="{t.result.value}">'
         f"<title>{_tooltip(t)}</title>"
         f'<rect class="{classes}" x="{box.x:.1f}" y="{y:.1f}" width="{box.width:.1f}" '
         f'height="{_BAR}" rx="3" fill="{fill}"/>{label}</g>'
@@ -254,7 +244,4 @@ def _bars(boxes: list[_Box], right_edge: float) -> list[str]:
 
 
 def write_timeline(path: Path, result: JobResult) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(timeline_html(result), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, timeline_html(result).encode("utf-8"))

@@ -1,1 +1,2 @@
-"""spawnkit.spawners: where tasks run (process, docker, podman)."""
+"""spawnkit.spawners: the backends (process, docker, podman), each registered under the
+`spawnkit.spawners` entry-point group and found by name through spawnkit.core.registry."""

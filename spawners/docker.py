@@ -14,16 +14,15 @@ import docker.errors
 import docker.types
 import docker.utils
 
-from spawnkit.spawners.container import ContainerSpawner
-from spawnkit.spawners.engine import (
+from spawnkit.spawners.container.engine import (
     ContainerSpec,
     ContainerState,
     ContainerSummary,
     Engine,
-    EngineError,
     ImageInfo,
-    status_code,
 )
+from spawnkit.spawners.container.faults import EngineError, status_code
+from spawnkit.spawners.container.spawner import ContainerSpawner
 
 __all__ = ["DockerEngine", "DockerSpawner"]
 

@@ -16,17 +16,15 @@ import podman
 import podman.api
 import podman.errors
 
-from spawnkit.spawners.container import ContainerSpawner
-from spawnkit.spawners.engine import (
+from spawnkit.spawners.container.engine import (
     ContainerSpec,
     ContainerState,
     ContainerSummary,
     Engine,
-    EngineError,
     ImageInfo,
-    engine_message,
-    status_code,
 )
+from spawnkit.spawners.container.faults import EngineError, engine_message, status_code
+from spawnkit.spawners.container.spawner import ContainerSpawner
 
 __all__ = ["PodmanEngine", "PodmanSpawner"]
 

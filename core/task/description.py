@@ -36,6 +36,12 @@ class Limits:
     workspace: str | None = None
     workspace_read_only: bool = False
 
+    def as_dict(self) -> dict[str, object]:
+        """Every setting, mounts as dicts (for the journal)."""
+        out: dict[str, object] = {n: getattr(self, n) for n in self.__dataclass_fields__}
+        out["mounts"] = [m.__dict__ for m in self.mounts]
+        return out
+
     def given(self) -> dict[str, object]:
         """The settings that differ from the defaults, for results and warnings."""
         out: dict[str, object] = {}

@@ -1,13 +1,122 @@
-"""The one place where a finished task's status, exit and error become its result."""
+"""How a task ended, typed: the one place where a finished task's status, exit and error
+become its result, and where each result says how it is shown.
+
+`judge()` maps what happened (the life-cycle status a task finished with, its `ExitResult`, an
+error) to an `Outcome`: a `TaskResult` a user reads, a `Cause` that says why in one word, and a
+reason in words. Every report (summary, progress, JUnit, timeline, GitHub summary) shows a
+result through `TaskResult.style`, never through a table of its own.
+"""
 
 from __future__ import annotations
 
+import enum
 import signal as _signal
+from dataclasses import dataclass
 
-from spawnkit.core.errors import SpawnerError
-from spawnkit.core.task.runtime import ExitResult, RuntimeTask, RuntimeTaskStatus, TaskResult
+from spawnkit.core.errors import BackendError
+from spawnkit.core.task.runtime import RuntimeTaskStatus
 
-__all__ = ["describe_error", "describe_exit", "judge", "signal_name"]
+__all__ = [
+    "Cause",
+    "ExitResult",
+    "Outcome",
+    "ResultStyle",
+    "TaskResult",
+    "describe_exit",
+    "judge",
+    "signal_name",
+]
+
+
+@dataclass(frozen=True)
+class ResultStyle:
+    """How one result is shown: terminal colour (click's names), GitHub emoji, timeline fill,
+    and the JUnit element it becomes (None: a plain, passing testcase)."""
+
+    colour: str
+    icon: str
+    fill: str
+    junit: str | None
+
+
+class TaskResult(enum.StrEnum):
+    """What a user reads: did the task pass? (nox's result enum owns how it is shown.)
+
+    A str enum: a result is equal to its word ("passed"), as results.json writes it."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+    NOT_RUN = "not_run"
+    LOST = "lost"
+
+    @property
+    def ok(self) -> bool:
+        return self is TaskResult.PASSED
+
+    @property
+    def style(self) -> ResultStyle:
+        return _STYLES[self]
+
+
+_STYLES: dict[TaskResult, ResultStyle] = {
+    TaskResult.PASSED: ResultStyle("green", ":white_check_mark:", "#2da44e", None),
+    TaskResult.FAILED: ResultStyle("red", ":x:", "#cf222e", "failure"),
+    TaskResult.ERROR: ResultStyle("red", ":boom:", "#8e1519", "error"),
+    TaskResult.TIMED_OUT: ResultStyle("yellow", ":hourglass:", "#e16f24", "error"),
+    TaskResult.SKIPPED: ResultStyle("cyan", ":fast_forward:", "#8c959f", "skipped"),
+    TaskResult.INTERRUPTED: ResultStyle("magenta", ":stop_sign:", "#8250df", "error"),
+    TaskResult.NOT_RUN: ResultStyle("bright_black", ":white_circle:", "#c9d1d9", "skipped"),
+    TaskResult.LOST: ResultStyle("magenta", ":grey_question:", "#bf3989", "error"),
+}
+
+
+class Cause(enum.StrEnum):
+    """Why a task's result is what it is, as one word (JUnit's `type` attribute)."""
+
+    EXIT_CODE = "exit_code"  # it ran and exited: 0 passes, anything else fails
+    SIGNAL = "signal"  # killed by a signal nobody here sent
+    OOM = "oom"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"  # a stop: SIGINT/SIGTERM, a cancel, --failfast
+    DEPENDENCY = "dependency"  # skipped: a dependency did not pass
+    REQUIREMENT = "requirement"  # triage failed: no image, no secret
+    SPAWN_FAILURE = "spawn_failure"
+    ENGINE = "engine"  # the backend failed or lost the task
+    NOT_RUN = "not_run"
+    LOST = "lost"  # the runner died while the task ran
+    CACHED = "cached"
+
+
+@dataclass(frozen=True)
+class ExitResult:
+    """How a task's process, container or job ended (after Nomad's ExitResult).
+
+    `signal` is set only when a signal is known to have ended it (the backend sent it, or the
+    engine says so), never guessed from an exit code above 128.
+    """
+
+    exit_code: int | None
+    signal: int | None = None
+    oom: bool = False
+    error: str | None = None
+
+    @property
+    def successful(self) -> bool:
+        return self.exit_code == 0 and self.signal is None and not self.oom and not self.error
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished task's verdict: result, cause, reason, and the exit it came from."""
+
+    result: TaskResult
+    cause: Cause
+    reason: str | None = None
+    exit: ExitResult | None = None
 
 
 def signal_name(number: int) -> str:
@@ -29,42 +138,60 @@ def describe_exit(exit: ExitResult) -> str | None:
     return None
 
 
-def describe_error(error: BaseException) -> str:
-    if isinstance(error, SpawnerError):
+def _describe_error(error: BaseException) -> str:
+    if isinstance(error, BackendError):
         return str(error)
     return f"{type(error).__name__}: {error}"
 
 
+_STOPS = (RuntimeTaskStatus.INTERRUPTED, RuntimeTaskStatus.FAILFAST)
+
+
 def judge(
-    runtime_task: RuntimeTask,
     status: RuntimeTaskStatus,
     *,
+    ran: bool,
     exit: ExitResult | None = None,
     error: BaseException | None = None,
     reason: str | None = None,
-) -> tuple[TaskResult, str | None]:
-    """Result and reason of a task that finishes with `status`.
+    skipped: bool = False,
+) -> Outcome:
+    """The outcome of a task that finishes with `status`.
 
-    Timeouts and interruptions win over the exit they caused: a task killed on its deadline
-    is timed out, not "killed by SIGKILL".
+    `ran`: the task was spawned. A timeout or a stop wins over the exit it caused: a task killed
+    on its deadline is timed out, not "killed by SIGKILL"; one that never ran is not run.
     """
-    ran = runtime_task.spawner_handle is not None
+    if skipped:
+        return Outcome(TaskResult.SKIPPED, Cause.DEPENDENCY, reason)
     if error is not None:
-        return TaskResult.ERROR, reason or describe_error(error)
+        cause = {
+            RuntimeTaskStatus.FAIL_TRIAGE: Cause.REQUIREMENT,
+            RuntimeTaskStatus.FAIL_START: Cause.SPAWN_FAILURE,
+        }.get(status, Cause.ENGINE)
+        return Outcome(TaskResult.ERROR, cause, reason or _describe_error(error), exit)
     if status is RuntimeTaskStatus.TIMEOUT:
-        return TaskResult.TIMED_OUT, reason or "timed out"
-    if status in (RuntimeTaskStatus.INTERRUPTED, RuntimeTaskStatus.FAILFAST):
         if ran:
-            return TaskResult.INTERRUPTED, reason or "interrupted"
-        return TaskResult.NOT_RUN, reason or "not run"
-    if status in (RuntimeTaskStatus.FAIL_TRIAGE, RuntimeTaskStatus.FAIL_START):
-        return TaskResult.ERROR, reason or status.value.lower()
+            return Outcome(TaskResult.TIMED_OUT, Cause.TIMEOUT, reason or "timed out", exit)
+        return Outcome(TaskResult.NOT_RUN, Cause.NOT_RUN, reason or "not run: timed out")
+    if status in _STOPS:
+        if ran:
+            return Outcome(TaskResult.INTERRUPTED, Cause.INTERRUPTED, reason or "interrupted",
+                           exit)
+        return Outcome(TaskResult.NOT_RUN, Cause.NOT_RUN, reason or "not run")
+    if status is RuntimeTaskStatus.FAIL_TRIAGE:
+        return Outcome(TaskResult.ERROR, Cause.REQUIREMENT, reason or "requirements not met")
+    if status is RuntimeTaskStatus.FAIL_START:
+        return Outcome(TaskResult.ERROR, Cause.SPAWN_FAILURE, reason or "failed to start")
     if status is RuntimeTaskStatus.IN_CACHE:
-        return TaskResult.PASSED, reason
+        return Outcome(TaskResult.PASSED, Cause.CACHED, reason)
     if exit is None:
-        return TaskResult.ERROR, reason or "finished without an exit status"
+        return Outcome(TaskResult.ERROR, Cause.ENGINE,
+                       reason or "finished without an exit status")
     if exit.successful:
-        return TaskResult.PASSED, reason
-    if exit.oom or exit.error:
-        return TaskResult.ERROR, reason or describe_exit(exit)
-    return TaskResult.FAILED, reason or describe_exit(exit)
+        return Outcome(TaskResult.PASSED, Cause.EXIT_CODE, reason, exit)
+    if exit.oom:
+        return Outcome(TaskResult.ERROR, Cause.OOM, reason or describe_exit(exit), exit)
+    if exit.error:
+        return Outcome(TaskResult.ERROR, Cause.ENGINE, reason or describe_exit(exit), exit)
+    cause = Cause.SIGNAL if exit.signal is not None else Cause.EXIT_CODE
+    return Outcome(TaskResult.FAILED, cause, reason or describe_exit(exit), exit)

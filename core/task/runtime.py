@@ -1,19 +1,21 @@
-"""A task with the state of its life cycle: status, handle, outcome and result."""
+"""A task with the state of its life cycle: status, handle, and once finished, its outcome."""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spawnkit.core.task.description import Task
 
-__all__ = ["ExitResult", "RuntimeTask", "RuntimeTaskStatus", "TaskResult"]
+if TYPE_CHECKING:
+    from spawnkit.core.task.outcome import ExitResult, Outcome, TaskResult
+
+__all__ = ["RuntimeTask", "RuntimeTaskStatus"]
 
 
 class RuntimeTaskStatus(enum.Enum):
-    """The life-cycle words of the original, plus INTERRUPTED."""
+    """The life-cycle words of the original (Avocado's), plus INTERRUPTED."""
 
     WAIT_DEPENDENCIES = "WAITING DEPENDENCIES"
     WAIT = "WAITING"
@@ -30,40 +32,24 @@ class RuntimeTaskStatus(enum.Enum):
     def finished_statuses() -> list[RuntimeTaskStatus]:
         return [s for s in RuntimeTaskStatus if s.value.startswith("FINISHED")]
 
-
-class TaskResult(enum.Enum):
-    """What a user reads: did the task pass?"""
-
-    PASSED = "passed"
-    FAILED = "failed"
-    ERROR = "error"
-    TIMED_OUT = "timed_out"
-    SKIPPED = "skipped"
-    INTERRUPTED = "interrupted"
-    NOT_RUN = "not_run"
-    LOST = "lost"
-
     @property
-    def ok(self) -> bool:
-        return self is TaskResult.PASSED
-
-
-@dataclass(frozen=True)
-class ExitResult:
-    """How a task's process or container ended (after Nomad's ExitResult)."""
-
-    exit_code: int | None
-    signal: int | None = None
-    oom: bool = False
-    error: str | None = None
-
-    @property
-    def successful(self) -> bool:
-        return self.exit_code == 0 and self.signal is None and not self.oom and not self.error
+    def word(self) -> str:
+        """The status as the status record and the journal write it."""
+        return self.name.lower()
 
 
 class RuntimeTask:
     """Task with extra status information on its life cycle status."""
+
+    __slots__ = (
+        "execution_timeout",
+        "outcome",
+        "output_dir",
+        "spawner_handle",
+        "spawning_result",
+        "status",
+        "task",
+    )
 
     def __init__(self, task: Task) -> None:
         #: The task to keep additional information about.
@@ -76,13 +62,10 @@ class RuntimeTask:
         self.spawning_result: dict[str, Any] | None = None
         #: Deadline of the execution, on the worker's monotonic clock.
         self.execution_timeout: float | None = None
-        self.result: TaskResult | None = None
-        self.reason: str | None = None
-        self.exit: ExitResult | None = None
-        self.started_at: float | None = None  # wall clock, epoch seconds
-        self.ended_at: float | None = None
+        #: The verdict, once the task has finished.
+        self.outcome: Outcome | None = None
+        #: Where the task's stdout and stderr files go.
         self.output_dir: Path | None = None
-        self.spawner_name: str | None = None
 
     @property
     def identifier(self) -> str:
@@ -92,11 +75,23 @@ class RuntimeTask:
     def dependencies(self) -> tuple[str, ...]:
         return self.task.depends_on
 
+    @property
+    def result(self) -> TaskResult | None:
+        return None if self.outcome is None else self.outcome.result
+
+    @property
+    def reason(self) -> str | None:
+        return None if self.outcome is None else self.outcome.reason
+
+    @property
+    def exit(self) -> ExitResult | None:
+        return None if self.outcome is None else self.outcome.exit
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, RuntimeTask) and other.identifier == self.identifier
+        return isinstance(other, RuntimeTask) and other.task.id == self.task.id
 
     def __hash__(self) -> int:
-        return hash(self.identifier)
+        return hash(self.task.id)
 
     def __repr__(self) -> str:
         status = self.status.name if self.status else None

@@ -1,4 +1,4 @@
-"""Every status change of every task, with a timestamp; results are read from here."""
+"""Every status change of every task, with its time; results are read from here."""
 
 from __future__ import annotations
 
@@ -10,15 +10,21 @@ from typing import Any
 __all__ = ["StatusEntry", "StatusRepo"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StatusEntry:
+    """One status change: `time` is the wall clock (epoch seconds, to show), `mono` the
+    system's monotonic clock (to measure: durations never go negative when the wall clock
+    is stepped, and it is the same clock in every process of this machine)."""
+
     task_id: str
     status: str
     time: float
+    mono: float
     data: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"task": self.task_id, "status": self.status, "time": self.time, **self.data}
+        return {"task": self.task_id, "status": self.status, "time": self.time,
+                "mono": self.mono, **self.data}
 
 
 Listener = Callable[[StatusEntry], None]
@@ -27,29 +33,31 @@ Listener = Callable[[StatusEntry], None]
 class StatusRepo:
     """An append-only record. Listeners (the journal, progress) see each entry as it comes."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._clock = clock
+        self._monotonic = monotonic
         self._entries: list[StatusEntry] = []
+        self._by_task: dict[str, list[StatusEntry]] = {}
         self._listeners: list[Listener] = []
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def record(self, task_id: str, status: str, **data: Any) -> StatusEntry:
-        entry = StatusEntry(task_id, status, self._clock(), data)
+        entry = StatusEntry(task_id, status, self._clock(), self._monotonic(), data)
         self._entries.append(entry)
+        self._by_task.setdefault(task_id, []).append(entry)
         for listener in self._listeners:
             listener(entry)
         return entry
-
-    def process_message(self, message: dict[str, Any]) -> StatusEntry:
-        """The original's entry point: a message with an `id` and a `status`."""
-        data = {k: v for k, v in message.items() if k not in ("id", "status")}
-        return self.record(str(message["id"]), str(message["status"]), **data)
 
     @property
     def entries(self) -> list[StatusEntry]:
         return list(self._entries)
 
     def history(self, task_id: str) -> list[StatusEntry]:
-        return [e for e in self._entries if e.task_id == task_id]
+        return list(self._by_task.get(task_id, ()))

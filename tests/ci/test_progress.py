@@ -14,6 +14,7 @@ from pathlib import Path
 from spawnkit.cli.progress import Mode, Progress, choose_mode, step_summary
 from spawnkit.core.results import JobResult, TaskRecord
 from spawnkit.core.task.description import Task
+from spawnkit.core.task.outcome import Cause, TaskResult
 from spawnkit.core.task.statusrepo import StatusRepo
 from tests.ci.conftest import cli_env
 
@@ -128,7 +129,8 @@ def test_github_step_summary_is_appended(tmp_path: Path) -> None:
 
 def test_step_summary_escapes_table_breakers() -> None:
     record = TaskRecord(
-        id="a|b", result="failed", status="finished", reason="x | y\nz", exit_code=1,
+        id="a|b", result=TaskResult.FAILED, status="finished", cause=Cause.EXIT_CODE,
+        reason="x | y\nz", exit_code=1,
         signal=None, oom=False, start=None, end=None, duration=None, spawner=None, handle=None,
         command="c", depends_on=[], image=None, limits={}, stdout="o", stderr="e",
     )

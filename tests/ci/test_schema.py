@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 
 from spawnkit.core.results import JobResult, TaskRecord
-from spawnkit.core.task.runtime import TaskResult
+from spawnkit.core.task.outcome import Cause, TaskResult
 from tests.ci.conftest import MixedJob
 
 
@@ -45,7 +45,8 @@ def test_schema_names_every_field_and_result() -> None:
 
 def test_limits_and_mounts_validate() -> None:
     record = TaskRecord(
-        id="a", result="passed", status="finished", reason=None, exit_code=0, signal=None,
+        id="a", result=TaskResult.PASSED, status="finished", cause=Cause.EXIT_CODE, reason=None,
+        exit_code=0, signal=None,
         oom=False, start=1.0, end=2.0, duration=1.0, spawner="docker", handle="abc",
         command="true", depends_on=[], image="busybox",
         limits={"cpus": 0.5, "memory": 268435456, "network": "none", "cap_add": ["NET_ADMIN"],

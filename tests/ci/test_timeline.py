@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from spawnkit.core.results import JobResult, TaskRecord
-from spawnkit.core.timeline import RESULT_FILL, timeline_html
+from spawnkit.core.task.outcome import TaskResult
+from spawnkit.core.timeline import timeline_html
 from tests.ci.conftest import MIXED_RESULTS, MixedJob
 
 CHROMIUM_FLAGS = [
@@ -61,7 +62,7 @@ def test_one_bar_per_task_coloured_by_result(mixed_job: MixedJob) -> None:
     results = {t["id"]: t["result"] for t in mixed_job.results["tasks"]}
     for bar in parsed.bars:
         result = next(c[2:] for c in bar["class"].split() if c.startswith("r-"))
-        assert bar["fill"] == RESULT_FILL[result]
+        assert bar["fill"] == TaskResult(result).style.fill
     assert sorted(b["class"].split()[1][2:] for b in parsed.bars) == sorted(results.values())
     assert parsed.fetches == []
 
@@ -78,7 +79,8 @@ def test_hover_shows_id_duration_and_result(mixed_job: MixedJob) -> None:
 def _record(task_id: str, start: float | None, end: float | None, slot: int | None,
             result: str = "passed") -> TaskRecord:
     return TaskRecord(
-        id=task_id, result=result, status="finished", reason=None, exit_code=0, signal=None,
+        id=task_id, result=TaskResult(result), status="finished", cause=None, reason=None,
+        exit_code=0, signal=None,
         oom=False, start=start, end=end,
         duration=None if start is None or end is None else end - start, spawner="process",
         handle="1", command="true", depends_on=[], image=None, limits={}, stdout="o",

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import inspect
 import os
+from pathlib import Path
+
+import pytest
 
 from spawnkit.core.task.description import Task
+from spawnkit.core.task.outcome import TaskResult
 from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
 from spawnkit.core.task.statemachine import TaskStateMachine, Worker
 from spawnkit.core.task.statusrepo import StatusRepo
 from spawnkit.spawners.process import ProcessSpawner
+from tests.helpers import pid_alive
 
 
 def test_runtime_task_attributes_start_as_none() -> None:
@@ -43,10 +47,11 @@ def test_state_machine_queues_lock_and_complete() -> None:
     async def scenario() -> None:
         tasks = [RuntimeTask(Task.make(i, ["true"])) for i in "abc"]
         sm = TaskStateMachine(tasks, StatusRepo())
-        assert isinstance(sm.requested, collections.deque)
-        assert list(sm.requested) == tasks
-        assert sm.triaging == sm.ready == sm.started == sm.finished == []
-        assert isinstance(sm.lock, asyncio.Lock)
+        assert list(sm.requested) == tasks and sm.requested == tasks
+        assert sm.triaging == sm.ready == sm.started == sm.finished == sm.monitored == []
+        assert isinstance(sm.lock, asyncio.Lock) and isinstance(sm.cache_lock, asyncio.Lock)
+        assert sm.task_size == 3 and set(sm.tasks_by_id) == {"a", "b", "c"}
+        assert sm.tasks_by_id["a"] is tasks[0].task
         assert await sm.complete is False
         first = sm.requested.popleft()
         await sm.finish_task(first, RuntimeTaskStatus.FINISHED)
@@ -54,8 +59,36 @@ def test_state_machine_queues_lock_and_complete() -> None:
         assert sm.finished == [first]
         await sm.abort_queue("requested", RuntimeTaskStatus.FAILFAST)
         assert await sm.complete is True
-        assert [t.status for t in sm.finished[1:]] == [RuntimeTaskStatus.FAILFAST] * 2
-        assert [t.result.value for t in sm.finished[1:]] == ["not_run"] * 2  # type: ignore[union-attr]
+        assert [t.status for t in list(sm.finished)[1:]] == [RuntimeTaskStatus.FAILFAST] * 2
+        assert [t.result for t in list(sm.finished)[1:]] == [TaskResult.NOT_RUN] * 2
+
+    asyncio.run(scenario())
+
+
+def test_queues_take_the_originals_verbs() -> None:
+    """Code written against the original moves tasks with deque and list verbs."""
+    a, b, c = (RuntimeTask(Task.make(i, ["true"])) for i in "abc")
+    sm = TaskStateMachine([a, b, c], StatusRepo())
+    assert sm.requested.popleft() is a
+    sm.triaging.append(a)
+    sm.triaging.insert(0, b)
+    sm.requested.remove(b)
+    assert sm.triaging.pop(0) is b and sm.triaging == [a] and len(sm.triaging) == 1
+    assert a in sm.triaging and b not in sm.triaging
+    assert sm.requested[0] is c and sm.requested[-1] is c
+    with pytest.raises(IndexError):
+        sm.ready.pop(0)
+    with pytest.raises(ValueError):
+        sm.ready.remove(a)
+
+
+def test_add_new_task_goes_first() -> None:
+    async def scenario() -> None:
+        a, late = RuntimeTask(Task.make("a", ["true"])), RuntimeTask(Task.make("late", ["true"]))
+        sm = TaskStateMachine([a], StatusRepo())
+        await sm.add_new_task(late)
+        assert list(sm.requested) == [late, a] and sm.task_size == 2
+        assert sm.tasks_by_id["late"] is late.task
 
     asyncio.run(scenario())
 
@@ -69,12 +102,48 @@ def test_abort_moves_every_non_started_queue() -> None:
         sm.ready.append(sm.requested.popleft())
         sm.started.append(sm.requested.popleft())
         await sm.abort("aborted by test")
-        assert sm.requested == collections.deque() and sm.triaging == sm.ready == []
+        assert sm.requested == [] and sm.triaging == sm.ready == []
         assert sm.started == [tasks[2]]  # abort leaves running tasks to the worker
         assert {t.identifier for t in sm.finished} == {"a", "b", "d"}
-        assert tasks[0].reason == "aborted by test" and tasks[0].result.value == "not_run"  # type: ignore[union-attr]
+        assert tasks[0].reason == "aborted by test" and tasks[0].result is TaskResult.NOT_RUN
 
     asyncio.run(scenario())
+
+
+def test_avocado_job_timeout_then_a_fresh_worker_terminates(tmp_path: Path) -> None:
+    """Avocado's job runner: workers gathered under the job's timeout (shielded, so they go
+    on), then, once it expires, a fresh Worker's terminate_tasks_timeout() ends everything."""
+    pids = [tmp_path / f"pid{i}" for i in range(2)]
+
+    async def scenario() -> TaskStateMachine:
+        tasks = [RuntimeTask(Task.make("quick", ["true"]))]
+        tasks += [RuntimeTask(Task.make(f"slow{i}", f"echo $$ > {p}.tmp; mv {p}.tmp {p}; "
+                                        "exec sleep 300")) for i, p in enumerate(pids)]
+        tasks.append(RuntimeTask(Task.make("never", ["true"], depends_on=("slow0",))))
+        for rt in tasks:
+            rt.output_dir = tmp_path / rt.identifier
+        sm = TaskStateMachine(tasks, StatusRepo())
+        spawner = ProcessSpawner()
+        gathered = asyncio.gather(
+            *(Worker(sm, spawner, max_running=3, grace_period=0.5).run() for _ in range(2))
+        )
+        async with asyncio.timeout(20):  # the job's timeout expires once both sleepers run
+            while not all(p.exists() for p in pids):
+                await asyncio.sleep(0.01)
+        await Worker(sm, spawner, grace_period=0.5).terminate_tasks_timeout()
+        await asyncio.wait_for(gathered, 20)  # the shielded workers see the machine done
+        assert await sm.complete
+        return sm
+
+    sm = asyncio.run(scenario())
+    results = {rt.identifier: (rt.result, rt.reason) for rt in sm.finished}
+    assert results == {
+        "quick": (TaskResult.PASSED, None),
+        "slow0": (TaskResult.TIMED_OUT, "timed out: the job's timeout expired"),
+        "slow1": (TaskResult.TIMED_OUT, "timed out: the job's timeout expired"),
+        "never": (TaskResult.NOT_RUN, "not run: the job's timeout expired"),
+    }
+    assert not any(pid_alive(int(p.read_text())) for p in pids)
 
 
 def test_worker_runs_the_four_phases_to_completion(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -21,14 +21,14 @@ import pytest
 
 from spawnkit.core.errors import EngineUnavailable
 from spawnkit.core.job import Job, JobSettings, make_job_dir, new_job_id
+from spawnkit.core.registry import get_spawner_class
 from spawnkit.core.results import JobResult, TaskRecord
+from spawnkit.core.spawner import Spawner, SpawnerOptions
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.statusrepo import StatusEntry
-from spawnkit.spawners.base import Spawner, SpawnerOptions
-from spawnkit.spawners.container import LABEL_JOB, LABEL_MANAGED, ContainerSpawner
-from spawnkit.spawners.engine import Engine
-from spawnkit.spawners.process import ProcessSpawner
-from spawnkit.spawners.registry import get_spawner_class
+from spawnkit.spawners.container.engine import Engine
+from spawnkit.spawners.container.spawner import ContainerSpawner
+from spawnkit.spawners.container.spec import LABEL_JOB, LABEL_MANAGED
 
 TEST_IMAGE = os.environ.get("SPAWNKIT_TEST_IMAGE", "spawnkit-busybox:latest")
 ENGINES = ("docker", "podman")
@@ -140,8 +140,6 @@ class JobRun:
 
 
 def make_spawner(name: str, options: SpawnerOptions) -> Spawner:
-    if name == "process":
-        return ProcessSpawner(options)
     return get_spawner_class(name)(options)
 
 

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from spawnkit.core.registry import get_spawner_class
 from spawnkit.core.task.description import Limits, Mount, Task
 from spawnkit.core.task.runtime import RuntimeTask
-from spawnkit.spawners.container import ContainerSpawner
-from spawnkit.spawners.engine import ContainerSpec, is_transient
-from spawnkit.spawners.registry import get_spawner_class
+from spawnkit.spawners.container.engine import ContainerSpec
+from spawnkit.spawners.container.faults import is_transient
+from spawnkit.spawners.container.spawner import ContainerSpawner
 from tests.engines.conftest import (
     TEST_IMAGE,
     StartJob,
@@ -225,7 +226,7 @@ def test_transient_errors_are_told_from_permanent_ones() -> None:
 @pytest.mark.parametrize("name", ["docker", "podman"])
 def test_spec_of_a_task(name: str, tmp_path: Path) -> None:
     """No engine needed: what a task becomes, labels and limits included."""
-    from spawnkit.spawners.base import JobContext
+    from spawnkit.core.spawner import JobContext
 
     spawner = get_spawner_class(name)(_options())
     assert isinstance(spawner, ContainerSpawner)
@@ -245,7 +246,7 @@ def test_spec_of_a_task(name: str, tmp_path: Path) -> None:
 
 
 def _options() -> Any:
-    from spawnkit.spawners.base import SpawnerOptions
+    from spawnkit.core.spawner import SpawnerOptions
 
     return SpawnerOptions(image=TEST_IMAGE, grace_period=1.0)
 

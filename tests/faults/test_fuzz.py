@@ -86,9 +86,12 @@ def test_loader_accepts_or_explains_structured_junk(doc: dict[str, object]) -> N
 @given(st.text(max_size=300))
 def test_loader_explains_any_text(text: str) -> None:
     try:
-        parse_taskfile(text, "fuzz.toml")
+        loaded = parse_taskfile(text, "fuzz.toml")
     except TaskFileError as exc:
-        assert all(line.startswith("fuzz.toml") for line in exc.lines())
+        assert exc.lines()
+        assert all(line.startswith("fuzz.toml") and "\n" not in line for line in exc.lines())
+    else:
+        assert loaded.tasks and all(t.id and t.argv for t in loaded.tasks)
 
 
 _words = st.sampled_from(

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from spawnkit.spawners.isolation import DEFAULT_CAP_DROP, DEFAULT_PIDS
+from spawnkit.spawners.container.isolation import DEFAULT_CAP_DROP, DEFAULT_PIDS
 from tests.conftest import CliRun, cli_env
 from tests.engines.conftest import TEST_IMAGE, containers_of, engine_cli, remove_containers
 

@@ -11,20 +11,21 @@ import jsonschema
 import pytest
 
 from spawnkit.core.errors import TaskFileError
+from spawnkit.core.registry import get_spawner_class
 from spawnkit.core.results import JobResult, TaskRecord
+from spawnkit.core.spawner import JobContext, SpawnerOptions
 from spawnkit.core.task.description import Limits, Task
+from spawnkit.core.task.outcome import Cause, TaskResult
 from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.core.taskfile import parse_taskfile
-from spawnkit.spawners.base import JobContext, SpawnerOptions
-from spawnkit.spawners.container import ContainerSpawner
-from spawnkit.spawners.engine import ContainerSpec
-from spawnkit.spawners.isolation import (
+from spawnkit.spawners.container.engine import ContainerSpec
+from spawnkit.spawners.container.isolation import (
     DEFAULT_CAP_DROP,
     DEFAULT_PIDS,
     applied_settings,
     isolation_of,
 )
-from spawnkit.spawners.registry import get_spawner_class
+from spawnkit.spawners.container.spawner import ContainerSpawner
 from tests.conftest import RunCli, WriteTaskfile
 
 SECRET = "n0t-in-any-label-7c1e"
@@ -96,7 +97,8 @@ def test_applied_settings_validate_against_the_schema() -> None:
         "cap_add": [], "cap_drop": list(DEFAULT_CAP_DROP),
     }
     record = TaskRecord(
-        id="t", result="passed", status="finished", reason=None, exit_code=0, signal=None,
+        id="t", result=TaskResult.PASSED, status="finished", cause=Cause.EXIT_CODE, reason=None,
+        exit_code=0, signal=None,
         oom=False, start=1.0, end=2.0, duration=1.0, spawner="docker", handle="abc",
         command="true", depends_on=[], image="img",
         limits={"no_new_privileges": True}, stdout="tasks/t/stdout", stderr="tasks/t/stderr",

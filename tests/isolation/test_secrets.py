@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from spawnkit.core import secrets
-from spawnkit.core.secrets import mask_file
+from spawnkit.core import masking as secrets
+from spawnkit.core.masking import mask_file
 from tests.conftest import RunCli, WriteTaskfile
 
 VALUE = "s3cr3t-Value-9f2c"

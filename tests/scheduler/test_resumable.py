@@ -16,9 +16,9 @@ from tests.helpers import pid_alive
 
 
 @pytest.fixture(autouse=True)
-def real_sleep() -> None:
+def real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     # These steps poll real processes: let TaskRunner sleep its (short) wait_time.
-    scheduler.ENABLE_SLEEP = True
+    monkeypatch.setattr(scheduler, "ENABLE_SLEEP", True)
 
 
 def test_group_runs_tasks_in_dependency_order(tmp_path: Path) -> None:
@@ -70,3 +70,21 @@ def test_scheduler_timeout_terminates_the_task(tmp_path: Path) -> None:
         rt = steps.finished["slow"]
     assert rt.result is not None and rt.result.value == "interrupted"
     assert not pid_alive(int(pidfile.read_text()))
+
+
+def test_a_secret_is_masked_in_a_scheduled_tasks_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler's driver goes through the same life cycle as a job: masked output."""
+    value = "s3cr3t-in-the-scheduler-91f2"
+    monkeypatch.setenv("API_TOKEN", value)
+    task = Task.make("leaky", 'echo "token=$API_TOKEN"; echo "$API_TOKEN" >&2',
+                     secrets=("API_TOKEN",))
+    with SpawnkitSteps(ProcessSpawner(), tmp_path / "job") as steps:
+        scheduler.TaskRunner(steps.task, task)(wait_time=0.01)
+        assert steps.finished["leaky"].result == "passed"
+    out_dir = tmp_path / "job" / "tasks" / "leaky"
+    assert (out_dir / "stdout").read_text() == "token=***\n"
+    assert (out_dir / "stderr").read_text() == "***\n"
+    found = [p for p in tmp_path.rglob("*") if p.is_file() and value.encode() in p.read_bytes()]
+    assert found == []

@@ -2,26 +2,21 @@
 
 `Engine` is the small set of blocking calls the container backends need; `DockerEngine` and
 `PodmanEngine` implement it on their SDKs. `ContainerSpec` says what to create in neutral terms,
-so each engine maps it to its own SDK's arguments, which differ. Transient API errors are
-retried here, bounded and logged; permanent ones are raised at once.
+so each engine maps it to its own SDK's arguments, which differ. Which errors are worth another
+try, and how often, is `faults`' business.
 """
 
 from __future__ import annotations
 
 import abc
-import http.client
-import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, ClassVar, TypeVar
 
-import requests
-import tenacity
-import urllib3
-
 from spawnkit.core.errors import EngineUnavailable
+from spawnkit.spawners.container.faults import RetryPolicy, engine_message
 
 __all__ = [
     "ALIVE_STATES",
@@ -29,16 +24,10 @@ __all__ = [
     "ContainerState",
     "ContainerSummary",
     "Engine",
-    "EngineError",
     "ImageInfo",
     "MountSpec",
-    "engine_message",
     "epoch_seconds",
-    "is_transient",
-    "status_code",
 ]
-
-LOG = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -47,10 +36,6 @@ T = TypeVar("T")
 ALIVE_STATES = frozenset(
     {"created", "configured", "initialized", "running", "paused", "restarting", "stopping"}
 )
-
-
-class EngineError(Exception):
-    """An engine refused an operation and said why in its own words (a pull, a build)."""
 
 
 @dataclass(frozen=True)
@@ -184,84 +169,6 @@ def epoch_seconds(value: object) -> float:
         return 0.0
 
 
-# -- errors ----------------------------------------------------------------------------------
-
-_CONNECTION_ERRORS = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    urllib3.exceptions.HTTPError,
-    http.client.HTTPException,
-    ConnectionError,
-    TimeoutError,
-)
-
-# A 500 from an engine is usually the operation failing for good (a runtime error, a bad
-# command); these words in its message say the engine or a registry only stumbled.
-_TRANSIENT_WORDS = re.compile(
-    r"timeout|timed out|temporar|connection reset|connection refused|broken pipe|EOF|"
-    r"TLS handshake|too many requests|try again|unavailable",
-    re.IGNORECASE,
-)
-
-
-def _chain(exc: BaseException) -> Iterable[BaseException]:
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo += [current.__cause__, current.__context__]
-        todo += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-
-
-def status_code(exc: BaseException) -> int | None:
-    """The HTTP status of an SDK error, None when there was no answer."""
-    code = getattr(exc, "status_code", None)
-    if isinstance(code, int):
-        return code
-    response = getattr(exc, "response", None)
-    code = getattr(response, "status_code", None)
-    return code if isinstance(code, int) else None
-
-
-def _no_answer(exc: BaseException) -> bool:
-    """The engine did not answer at all (refused, reset, timed out)."""
-    return status_code(exc) is None and any(isinstance(e, _CONNECTION_ERRORS) for e in _chain(exc))
-
-
-def is_transient(exc: BaseException, *, idempotent: bool) -> bool:
-    """Worth another try: no answer, a gateway or overload status, or (for a call that is safe
-    to repeat) any server error."""
-    code = status_code(exc)
-    if code is None:
-        return _no_answer(exc) or (
-            isinstance(exc, EngineError) and bool(_TRANSIENT_WORDS.search(str(exc)))
-        )
-    if code in (429, 502, 503, 504):
-        return True
-    if code >= 500:
-        return idempotent or bool(_TRANSIENT_WORDS.search(engine_message(exc)))
-    return False
-
-
-def engine_message(exc: BaseException) -> str:
-    """The engine's own words for an error, on one line."""
-    if _no_answer(exc):
-        for cause in _chain(exc):
-            if isinstance(cause, OSError) and cause.strerror:
-                return cause.strerror
-    text: Any = getattr(exc, "explanation", None) or str(exc)
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return " ".join(str(text).split())
-
-
 # -- the interface ---------------------------------------------------------------------------
 
 
@@ -280,6 +187,8 @@ class Engine(abc.ABC):
         self.url = url or self.default_url()
         self.pool_size = pool_size
         self.timeout = timeout
+        self.retry_policy = RetryPolicy(self.name, attempts=self.retry_attempts,
+                                        max_wait=self.retry_max_wait)
 
     @classmethod
     @abc.abstractmethod
@@ -296,24 +205,8 @@ class Engine(abc.ABC):
         )
 
     def retry(self, fn: Callable[..., T], *args: Any, idempotent: bool, **kwargs: Any) -> T:
-        """Call `fn`, trying transient failures again (bounded, with backoff, logged)."""
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(lambda e: is_transient(e, idempotent=idempotent)),
-            stop=tenacity.stop_after_attempt(self.retry_attempts),
-            wait=tenacity.wait_exponential(multiplier=0.1, max=self.retry_max_wait),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        return retrying(fn, *args, **kwargs)
-
-    def _log_retry(self, state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        what = getattr(state.fn, "__name__", "call")
-        LOG.info(
-            "%s: %s failed (%s), try %d of %d",
-            self.name, what, engine_message(exc) if exc else "?",
-            state.attempt_number + 1, self.retry_attempts,
-        )
+        """Call `fn`, trying transient failures again (see `faults.RetryPolicy`)."""
+        return self.retry_policy.call(fn, *args, idempotent=idempotent, **kwargs)
 
     # -- connection ---------------------------------------------------------------------------
 

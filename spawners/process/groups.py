@@ -1,4 +1,4 @@
-"""Process groups on Linux: is anything of the group alive, signal it, know a PID's start."""
+"""Process groups on Linux: is anything of the group alive, signal it, kill it with grace."""
 
 from __future__ import annotations
 
@@ -8,38 +8,21 @@ import ctypes
 import os
 import signal
 import time
-from pathlib import Path
 
-from spawnkit.core.owner import stat_fields
+from spawnkit.core.procfs import is_alive, live_processes
 
 __all__ = [
     "become_subreaper",
     "group_alive",
     "group_members",
     "kill_group",
-    "proc_start_time",
     "signal_group",
 ]
 
-_PROC = Path("/proc")
-
-
-def proc_start_time(pid: int) -> int | None:
-    """The PID's start time in clock ticks since boot, so a reused PID is told apart."""
-    fields = stat_fields(pid)
-    return int(fields[19]) if fields else None
-
-
 def group_members(pgid: int) -> list[int]:
     """Live (not zombie) processes of a group."""
-    members = []
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = stat_fields(int(entry.name))
-        if fields and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
+    group = str(pgid)
+    return [pid for pid, fields in live_processes() if fields[2] == group]
 
 
 def group_alive(pgid: int) -> bool:
@@ -70,7 +53,7 @@ async def kill_group(
     With `single`, the one process `pgid` instead of its group.
     """
     send = _signal_one if single else signal_group
-    alive = _alive_one if single else group_alive
+    alive = is_alive if single else group_alive
     if not send(pgid, signal.SIGTERM):
         return
     deadline = time.monotonic() + grace_period
@@ -91,11 +74,6 @@ def _signal_one(pid: int, sig: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def _alive_one(pid: int) -> bool:
-    fields = stat_fields(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
 
 
 def become_subreaper() -> bool:

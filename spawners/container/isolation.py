@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from spawnkit.core.task.description import Limits
-from spawnkit.spawners.engine import ContainerSpec
+from spawnkit.spawners.container.engine import ContainerSpec
 
 __all__ = [
     "DEFAULT_CAP_DROP",

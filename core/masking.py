@@ -1,0 +1,103 @@
+"""Masking a stream of bytes: every occurrence of a secret's value becomes `***`.
+
+`Masker` masks as the bytes flow, in chunks of any size (a value cut across two chunks is
+still found), so output is masked before it reaches a file, with memory bounded by the
+longest value. Imports nothing of spawnkit: the output helper (core.maskpipe) starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["MASK", "Masker", "mask_file"]
+
+MASK = b"***"
+_CHUNK = 1 << 20
+
+
+class Masker:
+    """Replaces every occurrence of the values by MASK in a stream of bytes.
+
+    `feed()` returns what can be written now; it holds back only a tail that may still turn out
+    to be (the start of) a value. `idle()` gives up the part of that tail that cannot be the
+    start of a value (so a live view is not held back by a line end); `close()` the rest.
+    Memory stays bounded by the longest value, whatever the stream's size.
+    """
+
+    def __init__(self, values: Iterable[str]) -> None:
+        self.values = tuple(v for v in values if v)
+        needles = sorted({v.encode(errors="surrogateescape") for v in self.values}, key=len,
+                         reverse=True)
+        self._needles = needles
+        # Longest first: at one position the longest value wins, so a value that starts
+        # with a shorter one is masked whole.
+        self._pattern = re.compile(b"|".join(re.escape(n) for n in needles)) if needles else None
+        self._keep = max((len(n) for n in needles), default=1) - 1
+        self._pending = b""
+        self.count = 0
+
+    @property
+    def active(self) -> bool:
+        return self._pattern is not None
+
+    def _mask(self, data: bytes) -> bytes:
+        assert self._pattern is not None
+        masked, n = self._pattern.subn(MASK, data)
+        self.count += n
+        return masked
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._pattern is None:
+            return chunk
+        data = self._pending + chunk
+        # Every value that starts before `cut` lies wholly inside `data`: decided.
+        cut = max(len(data) - self._keep, 0)
+        out = bytearray()
+        pos = 0
+        for match in self._pattern.finditer(data):
+            if match.start() >= cut:
+                break
+            out += data[pos : match.start()] + MASK
+            self.count += 1
+            pos = match.end()
+        cut = max(cut, pos)
+        out += data[pos:cut]
+        self._pending = data[cut:]
+        return bytes(out)
+
+    def idle(self) -> bytes:
+        """What of the held-back tail cannot be part of a value: the bytes before the first
+        position where a value starts, or may yet start."""
+        data = self._pending
+        for i in range(len(data)):
+            if any(n.startswith(data[i:]) or data.startswith(n, i) for n in self._needles):
+                self._pending = data[i:]
+                return data[:i]
+        self._pending = b""
+        return data
+
+    def close(self) -> bytes:
+        if self._pattern is None:
+            return b""
+        data, self._pending = self._pending, b""
+        return self._mask(data)
+
+
+def mask_file(path: Path, values: Iterable[str]) -> int:
+    """Replace every occurrence of the values in the file by MASK; return how many.
+
+    Streams through a `Masker`, so the file may be of any size.
+    """
+    masker = Masker(values)
+    if not masker.active or not path.is_file():
+        return 0
+    tmp = path.with_name(path.name + ".masking")
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        while chunk := src.read(_CHUNK):
+            dst.write(masker.feed(chunk))
+        dst.write(masker.close())
+    os.replace(tmp, path)
+    return masker.count

@@ -1,0 +1,128 @@
+"""A task's output on its way to `tasks/<id>/stdout` and `stderr`: masked before it is written.
+
+Every backend's output goes through here or through the output helper (core.maskpipe, for
+output that must outlive the runner): a `MaskedStream` takes raw bytes as they come (a
+container's followed log, say), masks them (core.masking) and appends them to the file at once,
+so a reader (`spawnkit logs -f`) sees them live and no secret's value ever reaches the disk.
+It also keeps how many raw bytes it took and their hash, so the rest of a stream can be taken
+from a complete read once the task has ended (a followed log may lose its tail).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from spawnkit.core.masking import Masker
+
+__all__ = ["STREAMS", "MaskedStream", "TaskOutput"]
+
+#: The streams of a task, by the name of their file in its output folder.
+STREAMS = ("stdout", "stderr")
+
+
+class MaskedStream:
+    """One stream of one task: raw bytes in, masked bytes appended to `path`.
+
+    Safe to feed from one thread while another calls `idle()` or `close()`.
+    """
+
+    def __init__(self, path: Path, masked: Iterable[str]) -> None:
+        self.path = path
+        self._masker = Masker(masked)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        self._lock = threading.Lock()
+        self._hash = hashlib.sha256()
+        #: Raw bytes taken so far (before masking).
+        self.taken = 0
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        with self._lock:
+            if self._fd < 0:
+                return
+            self.taken += len(data)
+            self._hash.update(data)
+            self._put(self._masker.feed(data))
+
+    def idle(self) -> None:
+        """Nothing came for a while: write what cannot be part of a secret's value."""
+        with self._lock:
+            if self._fd >= 0:
+                self._put(self._masker.idle())
+
+    def _put(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def is_prefix_of(self, chunks: Iterable[bytes]) -> tuple[bool, Iterator[bytes]]:
+        """Whether what was taken so far is where `chunks` (a complete read of the same
+        stream) begins; and the rest of `chunks` after it, to write."""
+        check = hashlib.sha256()
+        need = self.taken
+        it = iter(chunks)
+        rest: list[bytes] = []
+        for chunk in it:
+            if need >= len(chunk):
+                check.update(chunk)
+                need -= len(chunk)
+                continue
+            check.update(chunk[:need])
+            rest.append(chunk[need:])
+            need = 0
+            break
+        same = need == 0 and check.digest() == self._hash.digest()
+
+        def remaining() -> Iterator[bytes]:
+            yield from rest
+            yield from it
+
+        return same, remaining()
+
+    def restart(self) -> None:
+        """Forget what was written: the complete read follows from its first byte."""
+        with self._lock:
+            os.ftruncate(self._fd, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            self._masker = Masker(self._masker.values)
+            self._hash = hashlib.sha256()
+            self.taken = 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd < 0:
+                return
+            self._put(self._masker.close())
+            os.close(self._fd)
+            self._fd = -1
+
+
+class TaskOutput:
+    """The stdout and stderr of one task, each a `MaskedStream` into its output folder."""
+
+    def __init__(self, out_dir: Path, masked: Iterable[str]) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        values = tuple(masked)
+        self.streams = {name: MaskedStream(out_dir / name, values) for name in STREAMS}
+
+    @property
+    def stdout(self) -> MaskedStream:
+        return self.streams["stdout"]
+
+    @property
+    def stderr(self) -> MaskedStream:
+        return self.streams["stderr"]
+
+    def idle(self) -> None:
+        for stream in self.streams.values():
+            stream.idle()
+
+    def close(self) -> None:
+        for stream in self.streams.values():
+            stream.close()

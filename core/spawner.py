@@ -1,0 +1,161 @@
+"""The Spawner interface: the life cycle a worker drives, whatever runs the task.
+
+Backends implement it (as Avocado keeps its spawner interface in core, and its backends are
+plug-ins): core never imports a backend, it finds them by name through the registry. A handle
+is an opaque string (a PID, a container ID, a Slurm job ID, a Pod name): the interface assumes
+nothing about where the engine is.
+
+The life cycle of one task, in the order a worker drives it:
+
+    check_task_requirements -> spawn_task -> (refresh, is_task_alive)* -> [terminate_task]
+    -> collect_task
+
+`refresh` is one poll for all of a worker's running tasks; `is_task_alive` then answers from
+what it saw, without a call of its own. `terminate_task` treats "already gone" as success.
+`collect_task` reads the outcome once the task has ended and releases what it held.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from spawnkit.core.secrets import secret_values
+from spawnkit.core.task.description import Task
+from spawnkit.core.task.outcome import ExitResult
+from spawnkit.core.task.runtime import RuntimeTask
+from spawnkit.core.task.stop import DEFAULT_GRACE_PERIOD
+
+__all__ = ["ImageRecord", "JobContext", "Spawner", "SpawnerOptions"]
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a spawner knows of the job it serves."""
+
+    job_id: str
+    job_dir: Path
+    #: "host:pid:start" of the runner, for labels and garbage collection (core.owner).
+    owner: str
+    #: The names of every secret a task of the job declares: no task sees one it does not
+    #: declare itself, on any backend.
+    secret_names: frozenset[str] = frozenset()
+    #: Their values: masked in every task's output (a task may print another's).
+    masked: tuple[str, ...] = field(default=(), repr=False)
+
+    def masked_for(self, task: Task) -> tuple[str, ...]:
+        """The values to mask in `task`'s output: the job's, and the task's own."""
+        return tuple(dict.fromkeys([*self.masked, *secret_values(task)]))
+
+
+@dataclass(frozen=True)
+class SpawnerOptions:
+    """Settings from the command line that backends may use."""
+
+    engine_url: str | None = None
+    image: str | None = None
+    keep_containers: bool = False
+    grace_period: float = DEFAULT_GRACE_PERIOD
+    #: Seconds an engine may go without answering before its running tasks end as error.
+    engine_down_after: float = 20.0
+    #: The caller owns its whole process (a command line): a backend may then take on
+    #: process-wide roles, such as reaping the orphans of its tasks (a subreaper).
+    own_process: bool = False
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """An image a backend built (`spawnkit images list`)."""
+
+    recipe: str
+    tags: tuple[str, ...]
+    id: str
+    size: int  # bytes
+    created: float  # epoch seconds
+
+
+class Spawner(abc.ABC):
+    """Runs tasks somewhere. One instance serves one job (or one `gc`, one image build)."""
+
+    name: ClassVar[str]
+    #: How often a worker polls (`refresh`) while tasks run, in seconds.
+    poll_interval: ClassVar[float] = 0.05
+    #: Whether `build_image` and `list_images` work here (an engine that runs images).
+    builds_images: ClassVar[bool] = False
+
+    def __init__(self, options: SpawnerOptions | None = None) -> None:
+        self.options = options or SpawnerOptions()
+        self.job: JobContext | None = None
+        self._wakers: list[Callable[[], None]] = []
+
+    def add_waker(self, waker: Callable[[], None]) -> None:
+        """Register a callback run when a task may have ended (a worker polls at once)."""
+        self._wakers.append(waker)
+
+    def notify(self) -> None:
+        """A backend that learns of an exit by an event, not a poll, calls this."""
+        for waker in self._wakers:
+            waker()
+
+    async def open(self, job: JobContext | None) -> None:
+        """Connect and check the engine; raise EngineUnavailable before anything runs.
+
+        `job` is None when no job runs (garbage collection, image builds).
+        """
+        self.job = job
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Tasks are already collected."""
+
+    @abc.abstractmethod
+    async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:
+        """Triage: raise RequirementError if the task cannot run here."""
+
+    @abc.abstractmethod
+    async def spawn_task(self, runtime_task: RuntimeTask) -> None:
+        """Start the task: set `spawner_handle` and `spawning_result`. Its stdout and stderr
+        go to `runtime_task.output_dir`. Raise StartError if it cannot start."""
+
+    async def refresh(self, runtime_tasks: Sequence[RuntimeTask]) -> None:  # noqa: B027
+        """One poll for many handles, before `is_task_alive` is asked of each."""
+
+    @abc.abstractmethod
+    async def is_task_alive(self, runtime_task: RuntimeTask) -> bool:
+        """What the last `refresh` saw of the handle: never a call of its own."""
+
+    @abc.abstractmethod
+    async def terminate_task(self, runtime_task: RuntimeTask, grace_period: float) -> None:
+        """TERM to every process of the task, `grace_period` seconds, then KILL.
+
+        "Already gone" is success. Returns once the task has ended (or a bounded wait ran out).
+        """
+
+    @abc.abstractmethod
+    async def collect_task(self, runtime_task: RuntimeTask) -> ExitResult:
+        """The ended task's exit; its stdout and stderr are whole in its output folder after.
+
+        Also releases what the task held (a container is removed here). Raises BackendError
+        with the engine's words when the outcome cannot be read.
+        """
+
+    async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
+        """Remove what runners that died left behind (`spawnkit gc`); say what, one line each.
+
+        Never touches anything whose runner is alive or that spawnkit did not make.
+        """
+        return []
+
+    def unenforced(self, task: Task) -> list[str]:
+        """Settings of the task that this backend cannot enforce (said, never ignored)."""
+        return []
+
+    async def build_image(self, recipe: str, tag: str | None = None) -> tuple[str, str]:
+        """Build one of spawnkit's image recipes here: (tag, image ID)."""
+        raise NotImplementedError(f"the {self.name} backend builds no images")
+
+    async def list_images(self) -> list[ImageRecord]:
+        """The images built here from spawnkit's recipes."""
+        raise NotImplementedError(f"the {self.name} backend builds no images")

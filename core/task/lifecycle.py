@@ -1,0 +1,169 @@
+"""One task's way through a spawner: check, spawn, poll, terminate, collect, mask, judge.
+
+A `TaskLifecycle` is the one object that owns a running task's state (as Nomad keeps one
+handle per task): its deadline, whether and why it was told to stop, and its exit once
+collected. The worker drives many of them; the scheduler's driver (`SpawnkitSteps`) drives one
+at a time. Both get the same checks, the same termination, the same masking of secrets and the
+same verdict, because both go through here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from spawnkit.core.masking import mask_file
+from spawnkit.core.secrets import secret_env, secret_values
+from spawnkit.core.spawner import Spawner
+from spawnkit.core.task.outcome import ExitResult, Outcome, judge
+from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
+
+__all__ = ["TaskLifecycle", "check_requirements"]
+
+LOG = logging.getLogger(__name__)
+
+
+async def check_requirements(runtime_task: RuntimeTask, spawner: Spawner) -> None:
+    """Triage: the task's secrets are set and the spawner can run it (else raises)."""
+    secret_env(runtime_task.task)
+    await spawner.check_task_requirements(runtime_task)
+
+
+class TaskLifecycle:
+    """The life of one runtime task on one spawner. Each step happens at most once."""
+
+    def __init__(
+        self,
+        runtime_task: RuntimeTask,
+        spawner: Spawner,
+        *,
+        masked: Iterable[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.runtime_task = runtime_task
+        self.spawner = spawner
+        #: Secret values to mask in the task's output: its own and any other the job holds.
+        own = secret_values(runtime_task.task)
+        self.masked = tuple(dict.fromkeys([*own, *masked]))
+        self._clock = clock
+        #: Why it was told to stop before its end (TIMEOUT, INTERRUPTED, FAILFAST), if it was.
+        self.stopped: tuple[RuntimeTaskStatus, str] | None = None
+        self._spawned = False
+        self._termination: asyncio.Future[None] | None = None
+        self._collection: asyncio.Future[ExitResult] | None = None
+
+    @property
+    def task_id(self) -> str:
+        return self.runtime_task.identifier
+
+    @property
+    def spawned(self) -> bool:
+        return self.runtime_task.spawner_handle is not None
+
+    # -- check and spawn ---------------------------------------------------------------------
+
+    async def check(self) -> None:
+        await check_requirements(self.runtime_task, self.spawner)
+
+    def set_deadline(self, default_timeout: float | None) -> None:
+        timeout = self.runtime_task.task.timeout or default_timeout
+        self.runtime_task.execution_timeout = None if timeout is None else self._clock() + timeout
+
+    async def spawn(self) -> None:
+        """Start it (StartError, or any backend error, propagates)."""
+        await self.spawner.spawn_task(self.runtime_task)
+        self._spawned = True
+
+    # -- monitor -----------------------------------------------------------------------------
+
+    async def alive(self) -> bool:
+        """What the spawner's last refresh saw."""
+        return await self.spawner.is_task_alive(self.runtime_task)
+
+    def past_deadline(self, now: float | None = None) -> bool:
+        deadline = self.runtime_task.execution_timeout
+        return deadline is not None and (self._clock() if now is None else now) >= deadline
+
+    @property
+    def watchable(self) -> bool:
+        """Running, as far as we know, and nobody is stopping or collecting it."""
+        return self._spawned and self._termination is None and self._collection is None
+
+    # -- terminate ---------------------------------------------------------------------------
+
+    def stop(self, status: RuntimeTaskStatus, reason: str, grace_period: float) -> bool:
+        """Tell it to stop, once: TERM, grace, KILL, in the background. False when it was
+        already told (the first reason stands) or never started."""
+        if self._termination is not None or self._collection is not None or not self.spawned:
+            return False
+        self.stopped = (status, reason)
+        self._termination = asyncio.ensure_future(self._terminate(grace_period))
+        return True
+
+    def kill_now(self) -> None:
+        """A second signal: whatever grace is left, KILL now."""
+        if self.spawned and not (self._collection is not None and self._collection.done()):
+            kill = asyncio.ensure_future(self.spawner.terminate_task(self.runtime_task, 0.0))
+            kill.add_done_callback(_log_failure(self.task_id))
+
+    async def _terminate(self, grace_period: float) -> None:
+        try:
+            await self.spawner.terminate_task(self.runtime_task, grace_period)
+        except Exception as exc:
+            # collect() then finds out what became of it (and ends it if it still runs).
+            LOG.warning("terminating %s: %s", self.task_id, exc)
+
+    async def terminated(self) -> None:
+        if self._termination is not None:
+            await asyncio.shield(self._termination)
+
+    def timeout_reason(self, default_timeout: float | None) -> str:
+        timeout = self.runtime_task.task.timeout or default_timeout
+        return f"timed out after {timeout:g} s"
+
+    # -- collect and judge -------------------------------------------------------------------
+
+    async def collect(self) -> ExitResult:
+        """The exit, read once (a second caller gets the same answer); output masked."""
+        if self._collection is None:
+            self._collection = asyncio.ensure_future(self._collect())
+        return await asyncio.shield(self._collection)
+
+    async def _collect(self) -> ExitResult:
+        await self.terminated()
+        try:
+            return await self.spawner.collect_task(self.runtime_task)
+        finally:
+            # Even when the outcome cannot be read, what the task printed is masked.
+            self.mask_output()
+
+    def mask_output(self) -> None:
+        out_dir = self.runtime_task.output_dir
+        if not self.masked or out_dir is None:
+            return
+        for name in ("stdout", "stderr"):
+            mask_file(out_dir / name, self.masked)
+
+    def status_after(self) -> tuple[RuntimeTaskStatus, str | None]:
+        """The status it finishes with: what stopped it (a timeout, an interrupt, failfast)
+        wins over the exit it caused, whatever that was: a task that handled TERM and exited
+        0 was still stopped."""
+        if self.stopped is None:
+            return RuntimeTaskStatus.FINISHED, None
+        return self.stopped
+
+    def judge(
+        self, exit: ExitResult | None = None, error: BaseException | None = None
+    ) -> tuple[RuntimeTaskStatus, Outcome]:
+        status, reason = self.status_after()
+        return status, judge(status, ran=self.spawned, exit=exit, error=error, reason=reason)
+
+
+def _log_failure(task_id: str) -> Callable[[asyncio.Future[None]], None]:
+    def done(future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            LOG.warning("killing %s: %s", task_id, future.exception())
+
+    return done

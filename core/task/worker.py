@@ -1,0 +1,383 @@
+"""The Worker: pushes tasks through the state machine with one spawner.
+
+Its four phases (bootstrap, triage, start, monitor) each make one move of the state machine;
+`run()` repeats them until the machine is complete. What may wait on an engine (a requirement
+check, a spawn, a termination, a collection) runs as a background move in the worker's
+`asyncio.TaskGroup`, so a slow call never stalls the other tasks and nothing outlives `run()`.
+Between moves the worker sleeps until something can happen: the spawner reports an exit, the
+next poll is due, or the nearest deadline comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+from spawnkit.core.spawner import Spawner
+from spawnkit.core.task.lifecycle import TaskLifecycle, check_requirements
+from spawnkit.core.task.outcome import Cause, ExitResult, Outcome, TaskResult
+from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
+from spawnkit.core.task.statemachine import TaskStateMachine
+from spawnkit.core.task.stop import DEFAULT_GRACE_PERIOD, StopPolicy
+
+__all__ = ["Worker"]
+
+LOG = logging.getLogger(__name__)
+
+
+class Worker:
+    """Moves the tasks of a state machine through one spawner (Avocado's Worker)."""
+
+    def __init__(
+        self,
+        state_machine: TaskStateMachine,
+        spawner: Spawner,
+        max_triaging: int | None = None,
+        max_running: int | None = None,
+        task_timeout: float | None = None,
+        failfast: bool = False,
+        *,
+        grace_period: float = DEFAULT_GRACE_PERIOD,
+        masked: Iterable[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._state_machine = state_machine
+        self._spawner = spawner
+        self._max_triaging = max_triaging
+        self._max_running = max_running
+        self._task_timeout = task_timeout
+        self._failfast = failfast
+        self._grace_period = grace_period
+        self._masked = tuple(masked)
+        self._clock = clock
+        #: Life cycles this worker started and has not finished: it polls only these.
+        self._mine: dict[str, TaskLifecycle] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self._moves: set[asyncio.Task[None]] = set()
+        self._applied: StopPolicy | None = None  # the stop this worker last carried out
+        self._wake = asyncio.Event()
+        self._poll_due = True
+        self._last_poll = float("-inf")
+        spawner.add_waker(self._exit_seen)
+        state_machine.add_waker(self._wake.set)
+
+    def __repr__(self) -> str:
+        return (f"<Worker spawner={self._spawner.name!r} max_triaging={self._max_triaging} "
+                f"max_running={self._max_running} task_timeout={self._task_timeout}>")
+
+    # -- the four phases ---------------------------------------------------------------------
+
+    async def bootstrap(self) -> bool:
+        """Reads from requested, moves into triaging."""
+        sm = self._state_machine
+        async with sm.lock:
+            return sm.take_requested(self._max_triaging) is not None
+
+    async def triage(self) -> bool:
+        """Reads from triaging, moves into either: ready or finished.
+
+        The requirement check runs in the background (an image pull may take minutes); the
+        task stays in `triaging` meanwhile, so a stop still reaches it. A task whose
+        dependencies have not all finished is parked until one does: it costs nothing while
+        it waits.
+        """
+        sm = self._state_machine
+        async with sm.lock:
+            runtime_task = sm.take_to_triage()
+            if runtime_task is None:
+                return False
+            if not sm.is_checked(runtime_task):
+                sm.checking(runtime_task)
+                check = True
+            else:
+                check = False
+                waiting_on, failed = self._dependency_state(runtime_task)
+                if failed is None and waiting_on is not None:
+                    sm.park(runtime_task, waiting_on)
+                elif failed is None:
+                    sm.make_ready(runtime_task)
+        if check:
+            self._in_background(self._check(runtime_task))
+        elif failed is not None:
+            dep = sm.get(failed)
+            dep_result = dep.result.value if dep and dep.result else "unknown"
+            outcome = Outcome(
+                TaskResult.SKIPPED,
+                Cause.DEPENDENCY,
+                f"dependency '{failed}' did not pass ({dep_result})",
+            )
+            await self._finish(runtime_task, RuntimeTaskStatus.FAIL_TRIAGE, outcome=outcome)
+        return True
+
+    async def start(self) -> bool:
+        """Reads from ready, moves into either: started or finished."""
+        sm = self._state_machine
+        async with sm.lock:
+            taken = sm.take_ready(self._max_running)
+            if taken is None:
+                return False
+            runtime_task, slot = taken
+            lifecycle = TaskLifecycle(runtime_task, self._spawner, masked=self._masked,
+                                      clock=self._clock)
+            lifecycle.set_deadline(self._task_timeout)
+            sm.lifecycles[runtime_task.identifier] = lifecycle
+            self._mine[runtime_task.identifier] = lifecycle
+        self._in_background(self._spawn(lifecycle, slot))
+        return True
+
+    async def monitor(self) -> bool:
+        """Reads from started, moves into finished: one poll for all of this worker's tasks;
+        a task past its deadline is terminated, an ended one collected."""
+        now = self._clock()
+        if not self._mine:
+            return False
+        due = self._poll_due or now - self._last_poll >= self._spawner.poll_interval
+        if not due and not any(lc.past_deadline(now) for lc in self._watched()):
+            return False
+        self._poll_due, self._last_poll = False, now
+        watched = self._watched()
+        if not watched:
+            return False
+        await self._spawner.refresh([lc.runtime_task for lc in watched])
+        moved = False
+        now = self._clock()
+        for lifecycle in watched:
+            if await lifecycle.alive():
+                if lifecycle.past_deadline(now):
+                    reason = lifecycle.timeout_reason(self._task_timeout)
+                    moved = self._stop(lifecycle, RuntimeTaskStatus.TIMEOUT, reason,
+                                       self._grace_period) or moved
+                continue
+            self._in_background(self._collect(lifecycle))
+            moved = True
+        return moved
+
+    def _watched(self) -> list[TaskLifecycle]:
+        """Running and not already being stopped or collected (here or by another worker,
+        which may also have finished it)."""
+        for key in [k for k, lc in self._mine.items() if lc.runtime_task.outcome is not None]:
+            del self._mine[key]
+        return [lc for lc in self._mine.values() if lc.watchable]
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Pushes Tasks forward and makes them do something with their lives."""
+        sm = self._state_machine
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            cancelled = True
+            try:
+                while not await sm.complete:
+                    if sm.stop_policy is not None and sm.stop_policy is not self._applied:
+                        await self._carry_out(sm.stop_policy)  # another worker's, maybe
+                    moved = await self.bootstrap()
+                    moved = await self.triage() or moved
+                    moved = await self.start() or moved
+                    moved = await self.monitor() or moved
+                    if moved:
+                        await asyncio.sleep(0)
+                    else:
+                        await self._sleep()
+                cancelled = False
+            finally:
+                # Cancelled, or an error of ours: never leave a task running behind us. The
+                # clean-up is shielded, so a second cancel cannot cut it short.
+                await asyncio.shield(self._wind_down(cancelled))
+                self._group = None
+
+    async def _sleep(self) -> None:
+        """Until the spawner reports an exit, a move ends, a poll or a deadline is due."""
+        self._wake.clear()
+        wait = self._spawner.poll_interval if self._mine else None
+        deadlines = [lc.runtime_task.execution_timeout for lc in self._mine.values()
+                     if lc.watchable and lc.runtime_task.execution_timeout is not None]
+        if deadlines:
+            until = max(min(deadlines) - self._clock(), 0.0) + 0.001
+            wait = until if wait is None else min(wait, until)
+        timer = None
+        if wait is not None:
+            timer = asyncio.get_running_loop().call_later(wait, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _exit_seen(self) -> None:
+        self._poll_due = True
+        self._wake.set()
+
+    async def _wind_down(self, cancelled: bool) -> None:
+        sm = self._state_machine
+        if cancelled and (self._mine or sm.requested or sm.triaging or sm.ready):
+            await self.interrupt(RuntimeTaskStatus.INTERRUPTED, "the job was cancelled",
+                                 spare_teardowns=False)
+        while self._moves:
+            await asyncio.gather(*self._moves, return_exceptions=True)
+
+    # -- background moves --------------------------------------------------------------------
+
+    def _in_background(self, move: Coroutine[Any, Any, None]) -> None:
+        group = self._group
+        task = group.create_task(move) if group is not None else asyncio.ensure_future(move)
+        self._moves.add(task)
+        task.add_done_callback(self._move_done)
+
+    def _move_done(self, task: asyncio.Task[None]) -> None:
+        self._moves.discard(task)
+        self._wake.set()
+
+    async def _check(self, runtime_task: RuntimeTask) -> None:
+        sm = self._state_machine
+        try:
+            await check_requirements(runtime_task, self._spawner)
+        except Exception as exc:
+            if runtime_task in sm.triaging:  # not aborted meanwhile
+                await self._finish(runtime_task, RuntimeTaskStatus.FAIL_TRIAGE, error=exc)
+            return
+        async with sm.lock:
+            sm.checked(runtime_task)
+
+    async def _spawn(self, lifecycle: TaskLifecycle, slot: int) -> None:
+        sm = self._state_machine
+        runtime_task = lifecycle.runtime_task
+        try:
+            await lifecycle.spawn()
+        except Exception as exc:
+            await self._finish(runtime_task, RuntimeTaskStatus.FAIL_START, error=exc)
+            return
+        runtime_task.status = RuntimeTaskStatus.STARTED
+        sm.monitored.append(runtime_task)
+        sm.record(
+            runtime_task,
+            "started",
+            handle=runtime_task.spawner_handle,
+            spawner=self._spawner.name,
+            spawning_result=runtime_task.spawning_result,
+            slot=slot,
+        )
+        policy = sm.stop_policy
+        if policy is not None and policy.stops(runtime_task.task):
+            # Stopped while the spawn was in flight: end it like the others.
+            self._stop(lifecycle, policy.status, policy.stopped_reason, policy.grace_period)
+
+    async def _collect(self, lifecycle: TaskLifecycle) -> None:
+        """Read the exit of an ended (or stopped) task and finish it, judged."""
+        exit: ExitResult | None = None
+        error: Exception | None = None
+        try:
+            exit = await lifecycle.collect()
+        except Exception as exc:
+            error = exc
+        status, outcome = lifecycle.judge(exit, error)
+        await self._finish(lifecycle.runtime_task, status, outcome=outcome)
+
+    def _stop(
+        self, lifecycle: TaskLifecycle, status: RuntimeTaskStatus, reason: str, grace: float
+    ) -> bool:
+        """Terminate a running task in the background, then collect it."""
+        if not lifecycle.stop(status, reason, grace):
+            return False
+        self._state_machine.record(lifecycle.runtime_task, "terminating", why=status.word)
+        self._in_background(self._collect(lifecycle))
+        return True
+
+    async def _finish(
+        self,
+        runtime_task: RuntimeTask,
+        status: RuntimeTaskStatus,
+        *,
+        outcome: Outcome | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        sm = self._state_machine
+        async with sm.lock:
+            await sm.finish_task(runtime_task, status, outcome=outcome, error=error)
+            self._mine.pop(runtime_task.identifier, None)
+        self._wake.set()
+        result = runtime_task.result
+        if (self._failfast and sm.stop_policy is None and result is not None
+                and not result.ok and result is not TaskResult.SKIPPED):
+            why = f"--failfast after '{runtime_task.identifier}' {result.value}"
+            await self._carry_out(sm.request_stop(StopPolicy.failfast(why, self._grace_period)))
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    async def interrupt(
+        self,
+        status: RuntimeTaskStatus = RuntimeTaskStatus.INTERRUPTED,
+        why: str | None = None,
+        *,
+        spare_teardowns: bool | None = None,
+    ) -> None:
+        """Finish everything not started and terminate everything running (failfast spares
+        teardown tasks: a CI job must still stop the services it started)."""
+        spare = status is RuntimeTaskStatus.FAILFAST if spare_teardowns is None else (
+            spare_teardowns)
+        policy = StopPolicy(status, why or "interrupted", spare_teardowns=spare,
+                            grace_period=self._grace_period)
+        await self._carry_out(self._state_machine.request_stop(policy))
+
+    async def _carry_out(self, policy: StopPolicy) -> None:
+        """Abort what has not started and stop what runs, as the policy says."""
+        sm = self._state_machine
+        self._applied = policy
+        async with sm.lock:
+            await sm.abort(policy.status, reason=policy.not_run_reason, policy=policy)
+        # Another worker's tasks: it carries the same policy out on its next turn.
+        for lifecycle in list(self._mine.values()):
+            if lifecycle.spawned and policy.stops(lifecycle.runtime_task.task):
+                self._stop(lifecycle, policy.status, policy.stopped_reason, policy.grace_period)
+        self._wake.set()
+
+    def kill_now(self) -> None:
+        """No more grace: kill every running task at once (a second interrupt)."""
+        sm = self._state_machine
+        if sm.stop_policy is not None:
+            sm.stop_policy = sm.stop_policy.kill_now()
+        self._grace_period = 0.0
+        for lifecycle in list(sm.lifecycles.values()):
+            lifecycle.kill_now()
+        self._wake.set()
+
+    async def terminate_tasks_timeout(self) -> None:
+        """Terminate all running tasks with a timeout (Avocado calls it on a fresh Worker
+        once a job's timeout expires); what never started is not run."""
+        await self._terminate_tasks(RuntimeTaskStatus.TIMEOUT, "the job's timeout expired")
+
+    async def terminate_tasks_interrupted(self) -> None:
+        """Terminate all running tasks as interrupted (by the user)."""
+        await self._terminate_tasks(RuntimeTaskStatus.INTERRUPTED, "interrupted by the user")
+
+    async def _terminate_tasks(self, status: RuntimeTaskStatus, why: str) -> None:
+        sm = self._state_machine
+        policy = sm.request_stop(StopPolicy(status, why, grace_period=self._grace_period))
+        self._applied = policy
+        async with sm.lock:
+            await sm.abort(policy.status, reason=policy.not_run_reason, policy=policy)
+        stops = [lc for lc in list(sm.lifecycles.values())
+                 if lc.spawned and policy.stops(lc.runtime_task.task)]
+        for lifecycle in stops:
+            lifecycle.stop(policy.status, policy.stopped_reason, policy.grace_period)
+        # Whoever started them, collect them here (collection happens once, shared).
+        await asyncio.gather(*(self._collect(lc) for lc in stops))
+
+    # -- dependencies ------------------------------------------------------------------------
+
+    def _dependency_state(self, runtime_task: RuntimeTask) -> tuple[str | None, str | None]:
+        """(a dependency still running, a dependency that did not pass), None when none."""
+        for dep_id in runtime_task.dependencies:
+            dep = self._state_machine.get(dep_id)
+            if dep is None:
+                return None, dep_id
+            if dep.result is None:
+                return dep_id, None
+            if not dep.result.ok and not runtime_task.task.teardown:
+                # A teardown runs whatever its dependencies' results: it stops what they began.
+                return None, dep_id
+        return None, None
+

@@ -1,0 +1,52 @@
+"""Building spawnkit's own images (core.images has the recipes) on a container engine: the
+recipe's script makes the root filesystem in a temporary folder, and the engine builds the
+Containerfile there, `FROM scratch`, with no registry."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from spawnkit.core.errors import BackendError, UsageError
+from spawnkit.core.images import IMAGE_LABEL, recipe
+from spawnkit.spawners.container.engine import Engine, ImageInfo
+from spawnkit.spawners.container.faults import engine_message
+
+__all__ = ["build_image", "list_images"]
+
+
+def build_image(engine: Engine, name: str, tag: str | None = None) -> tuple[str, str]:
+    """Build the recipe `name` on an open engine; (tag, image ID)."""
+    found = recipe(name)
+    folder = found.folder
+    for needed in ("Containerfile", "mkrootfs.sh"):
+        if not (folder / needed).is_file():
+            raise UsageError(f"image '{name}': {folder / needed} not found "
+                             "(run from a spawnkit checkout or set SPAWNKIT_IMAGES_DIR)")
+    tag = tag or found.tag
+    with tempfile.TemporaryDirectory(prefix=f"spawnkit-image-{name}-") as tmp:
+        context = Path(tmp)
+        shutil.copy(folder / "Containerfile", context / "Containerfile")
+        made = subprocess.run(
+            ["sh", str(folder / "mkrootfs.sh"), str(context / "rootfs.tar")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False,
+        )
+        if made.returncode != 0:
+            last = (made.stderr.strip().splitlines() or ["failed"])[-1]
+            raise BackendError(f"image '{name}': making its root filesystem failed: {last}")
+        try:
+            image_id = engine.build(str(context), "Containerfile", tag)
+        except Exception as exc:
+            raise BackendError(
+                f"image '{name}': {engine.name} build failed",
+                spawner=engine.name,
+                engine_message=engine_message(exc),
+            ) from exc
+    return tag, image_id
+
+
+def list_images(engine: Engine) -> list[ImageInfo]:
+    """The images built from recipes on an open engine."""
+    return engine.images(IMAGE_LABEL)

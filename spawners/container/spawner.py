@@ -1,0 +1,374 @@
+"""What the Docker and Podman backends share: the task life cycle over an `Engine`.
+
+Every engine call is blocking (the SDKs are), so each runs in a thread pool of this spawner,
+sized for many tasks at once, never on the event loop. Liveness costs one engine call per poll
+for all the job's containers (`ContainerWatch`), not one per container. Each running task's
+state is its `ContainerHandle`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from spawnkit.core.errors import BackendError, RequirementError, StartError
+from spawnkit.core.images import IMAGE_LABEL
+from spawnkit.core.spawner import ImageRecord, JobContext, Spawner, SpawnerOptions
+from spawnkit.core.task.outcome import ExitResult, signal_name
+from spawnkit.core.task.runtime import RuntimeTask
+from spawnkit.spawners.container import images, reap
+from spawnkit.spawners.container.engine import ContainerSpec, ContainerState, Engine
+from spawnkit.spawners.container.faults import engine_message, status_code
+from spawnkit.spawners.container.handle import ContainerHandle
+from spawnkit.spawners.container.isolation import applied_settings
+from spawnkit.spawners.container.spec import LABEL_JOB, LABEL_MANAGED, container_spec
+from spawnkit.spawners.container.threads import DaemonThreadPool
+from spawnkit.spawners.container.watch import ContainerWatch
+
+__all__ = ["ContainerSpawner"]
+
+LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Threads for engine calls: enough that a spawn never waits for another task's call.
+ENGINE_THREADS = 32
+
+_SIGKILL_EXIT = 128 + 9
+
+
+class ContainerSpawner(Spawner):
+    """Runs each task in a container of an `Engine`; handle = the full container ID."""
+
+    engine_class: ClassVar[type[Engine]]
+    builds_images = True
+    #: One listing of the job's containers per poll. A quarter second keeps spawnkit's own CPU
+    #: far under 5% of a core while tasks run, and sees an exit soon enough.
+    poll_interval = 0.25
+    #: Bounded wait for a SIGKILLed container to be reported as ended.
+    kill_wait: ClassVar[float] = 10.0
+    #: A container of a dead runner not yet started is reaped only past this age.
+    orphan_grace: ClassVar[float] = reap.ORPHAN_GRACE
+
+    def __init__(self, options: SpawnerOptions | None = None) -> None:
+        super().__init__(options)
+        self.engine: Engine = self.engine_class(self.options.engine_url, pool_size=ENGINE_THREADS)
+        self._executor: DaemonThreadPool | None = None
+        self._images: dict[str, asyncio.Future[str | None]] = {}  # image -> problem, or None
+        self._handles: dict[str, ContainerHandle] = {}
+        self._watch = ContainerWatch(self.name, self.engine.name, self.engine.url,
+                                     self.options.engine_down_after, self.poll_interval)
+        #: Containers whose removal failed (the engine away for a moment): close() tries again.
+        self._leftovers: set[str] = set()
+
+    # -- engine calls, off the event loop ----------------------------------------------------
+
+    async def _call(
+        self, fn: Callable[..., T], *args: Any, idempotent: bool = True, retry: bool = True
+    ) -> T:
+        if self._executor is None:
+            self._executor = DaemonThreadPool(
+                ENGINE_THREADS, thread_name_prefix=f"spawnkit-{self.name}"
+            )
+        call = (
+            functools.partial(self.engine.retry, fn, *args, idempotent=idempotent)
+            if retry
+            else functools.partial(fn, *args)
+        )
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _error(
+        self, cls: type[BackendError], message: str, exc: BaseException, handle: str | None = None
+    ) -> BackendError:
+        return cls(message, spawner=self.name, handle=handle, engine_message=engine_message(exc))
+
+    # -- job ----------------------------------------------------------------------------------
+
+    async def open(self, job: JobContext | None) -> None:
+        await super().open(job)
+        await self._call(self.engine.open, retry=False)
+
+    async def close(self) -> None:
+        self._watch.close()
+        if self._leftovers and self._watch.down is None and self._executor is not None:
+            await self._remove_leftovers()
+        if self._executor is not None:
+            with contextlib.suppress(Exception):
+                await self._call(self.engine.close, retry=False)
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    async def _remove_leftovers(self) -> None:
+        leftovers, self._leftovers = sorted(self._leftovers), set()
+        removals = [asyncio.ensure_future(self._call(self.engine.remove, h)) for h in leftovers]
+        # Bounded: a job's end never waits long on an engine that went away again.
+        await asyncio.wait(removals, timeout=self.kill_wait)
+        for handle, removal in zip(leftovers, removals, strict=True):
+            if removal.done() and removal.exception() is None:
+                continue
+            removal.cancel()
+            LOG.warning("%s: container %s is left to 'spawnkit gc'", self.name, handle[:12])
+
+    def _job(self) -> JobContext:
+        if self.job is None:
+            raise BackendError("spawner used before open()", spawner=self.name)
+        return self.job
+
+    # -- triage -------------------------------------------------------------------------------
+
+    def image_of(self, runtime_task: RuntimeTask) -> str | None:
+        return runtime_task.task.image or self.options.image
+
+    async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:
+        image = self.image_of(runtime_task)
+        if image is None:
+            raise RequirementError(
+                f"no image for a {self.name} task: set 'image' in the task or [defaults], "
+                "or give --image",
+                spawner=self.name,
+            )
+        # Once per image per job; tasks triaged meanwhile wait for the same answer.
+        check = self._images.get(image)
+        if check is None:
+            check = self._images[image] = asyncio.ensure_future(self._ensure_image(image))
+        problem = await asyncio.shield(check)
+        if problem is not None:
+            raise RequirementError(
+                f"image '{image}' is not on the {self.name} engine and cannot be pulled",
+                spawner=self.name,
+                engine_message=problem,
+            )
+
+    async def _ensure_image(self, image: str) -> str | None:
+        """None when the image is there (pulled if need be), else the engine's reason."""
+        try:
+            if await self._call(self.engine.image_exists, image):
+                return None
+            LOG.info("%s: pulling %s", self.name, image)
+            await self._call(self.engine.pull, image, idempotent=False)
+        except Exception as exc:
+            return engine_message(exc)
+        return None
+
+    # -- spawn --------------------------------------------------------------------------------
+
+    def container_spec(self, runtime_task: RuntimeTask) -> ContainerSpec:
+        image = self.image_of(runtime_task)
+        if image is None:
+            raise StartError("task has no image", spawner=self.name)
+        return container_spec(runtime_task.task, self._job(), image,
+                              keep=self.options.keep_containers)
+
+    async def spawn_task(self, runtime_task: RuntimeTask) -> None:
+        down = self._watch.down
+        if down is not None:
+            # Each try would cost a round of retries, or hang on a daemon that never replies.
+            raise StartError(f"not started: {down.message}", spawner=self.name,
+                             engine_message=down.engine_message)
+        out_dir = runtime_task.output_dir
+        if out_dir is None:
+            raise StartError("task has no output folder", spawner=self.name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        spec = self.container_spec(runtime_task)
+        try:
+            container_id = await self._call(self._create, spec, idempotent=False)
+        except Exception as exc:
+            raise self._error(StartError, f"cannot create a container of '{spec.image}'",
+                              exc) from exc
+        started_wall = time.time()
+        try:
+            await self._call(self.engine.start, container_id, idempotent=False)
+        except Exception as exc:
+            # Nothing of a task that never ran stays on the engine (the start's answer may be
+            # what was lost: the container may run).
+            try:
+                await self._call(self.engine.remove, container_id)
+            except Exception:
+                self._leftovers.add(container_id)
+            raise self._error(StartError, f"cannot start container {container_id[:12]}", exc,
+                              container_id) from exc
+        self._handles[container_id] = ContainerHandle(
+            container_id, str(spec.name), spec.image, time.monotonic(), started_wall
+        )
+        runtime_task.spawner_handle = container_id
+        runtime_task.spawning_result = {
+            "container_id": container_id,
+            "name": spec.name,
+            "image": spec.image,
+            "engine": self.engine.name,
+            "engine_url": self.engine.url,
+            "applied": applied_settings(spec),
+        }
+
+    def _create(self, spec: ContainerSpec) -> str:
+        """Create; a name already taken by this very task's container (a create retried after
+        its answer was lost) is that container, not a failure."""
+        try:
+            return self.engine.create(spec)
+        except Exception as exc:
+            if status_code(exc) != 409 or spec.name is None:
+                raise
+            existing = self.engine.inspect(spec.name)
+            if existing is None or existing.labels.get(LABEL_JOB) != spec.labels[LABEL_JOB]:
+                raise
+            if existing.status != "created":
+                raise
+            return existing.id
+
+    # -- monitor ------------------------------------------------------------------------------
+
+    async def refresh(self, runtime_tasks: Sequence[RuntimeTask]) -> None:
+        label = f"{LABEL_JOB}={self._job().job_id}"
+        await self._watch.refresh(lambda: self._call(self.engine.containers, label),
+                                  self.notify)
+
+    async def is_task_alive(self, runtime_task: RuntimeTask) -> bool:
+        handle = self._handles.get(runtime_task.spawner_handle or "")
+        if handle is None or self._watch.down is not None:
+            return False  # collect_task says why
+        return self._watch.alive(handle.id, handle.spawned_at)
+
+    async def _wait_ended(self, container_id: str, within: float) -> bool:
+        """True once the container has ended (or is gone), False after `within` seconds."""
+        deadline = time.monotonic() + within
+        step = min(0.1, max(within / 10, 0.02))
+        while True:
+            state = await self._call(self.engine.inspect, container_id)
+            if state is None or not state.running:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(step)
+
+    # -- terminate ----------------------------------------------------------------------------
+
+    async def terminate_task(self, runtime_task: RuntimeTask, grace_period: float) -> None:
+        handle = self._handles.get(runtime_task.spawner_handle or "")
+        if handle is None or self._watch.down is not None:
+            # Down: nothing reaches the container now. collect_task says so, and `spawnkit gc`
+            # removes it once the engine is back (its runner is gone by then).
+            return
+        handle.signalled = True
+        try:
+            if grace_period > 0:
+                if not await self._call(self.engine.kill, handle.id, "SIGTERM",
+                                        idempotent=False):
+                    return  # ended already, or gone
+                if await self._wait_ended(handle.id, grace_period):
+                    return
+            await self._call(self.engine.kill, handle.id, "SIGKILL", idempotent=False)
+            await self._wait_ended(handle.id, self.kill_wait)
+        except Exception as exc:
+            raise self._error(BackendError, f"cannot stop container {handle.short}", exc,
+                              handle.id) from exc
+
+    # -- orphans ------------------------------------------------------------------------------
+
+    async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
+        """Remove spawnkit's containers whose runner died, at once and in parallel."""
+        listed = await self._call(self.engine.containers, f"{LABEL_MANAGED}=true")
+        found = reap.orphans(listed, grace=self.orphan_grace)
+        if not dry_run:
+            await reap.remove_all(found, lambda cid: self._call(self.engine.remove, cid))
+        return [reap.describe(c) for c in found]
+
+    # -- collect ------------------------------------------------------------------------------
+
+    async def collect_task(self, runtime_task: RuntimeTask) -> ExitResult:
+        handle = self._handles.get(runtime_task.spawner_handle or "")
+        if handle is None:
+            return ExitResult(exit_code=None, error="task was never started")
+        try:
+            down = self._watch.down
+            if down is not None:
+                raise BackendError(
+                    f"{down.message}: container {handle.short} is removed by "
+                    "'spawnkit gc' once the engine is back",
+                    spawner=self.name, handle=handle.id, engine_message=down.engine_message,
+                )
+            return await self._collect(runtime_task, handle)
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise self._error(BackendError, f"cannot read the outcome of container "
+                              f"{handle.short}", exc, handle.id) from exc
+        finally:
+            self._handles.pop(handle.id, None)
+
+    async def _collect(self, runtime_task: RuntimeTask, handle: ContainerHandle) -> ExitResult:
+        state = await self._call(self.engine.inspect, handle.id)
+        if state is not None and state.running:
+            # Asked to collect a task still running (the worker's own stop failed): end it.
+            await self.terminate_task(runtime_task, self.options.grace_period)
+            state = await self._call(self.engine.inspect, handle.id)
+        if state is None:
+            return ExitResult(
+                exit_code=None,
+                error=f"container {handle.short} disappeared: removed outside spawnkit "
+                "before its outcome was read",
+            )
+        await self._save_logs(runtime_task, handle)
+        oom = state.oom_killed or await self._oom_unreported(state, handle)
+        if not self.options.keep_containers:
+            try:
+                await self._call(self.engine.remove, handle.id)
+            except Exception as exc:
+                LOG.warning("%s: cannot remove %s: %s", self.name, handle.short,
+                            engine_message(exc))
+                self._leftovers.add(handle.id)
+        code = state.exit_code
+        signal = code - 128 if code is not None and 128 < code < 128 + 32 else None
+        error = state.error
+        outage = self._watch.victim_of_outage(handle.id)
+        if error is None and outage and signal and not oom and not handle.signalled:
+            error = (
+                f"container {handle.short} was killed ({signal_name(signal)}) during an outage "
+                f"of the {self.engine.name} engine ({outage}): an engine that stops or restarts "
+                "ends its containers"
+            )
+        return ExitResult(exit_code=code, signal=signal, oom=oom, error=error)
+
+    async def _save_logs(self, runtime_task: RuntimeTask, handle: ContainerHandle) -> None:
+        out_dir = runtime_task.output_dir
+        if out_dir is None:
+            return
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with open(out_dir / "stdout", "wb") as out, open(out_dir / "stderr", "wb") as err:
+            try:
+                await self._call(self.engine.logs, handle.id, out, err, retry=False)
+            except Exception as exc:
+                LOG.warning("%s: output of %s: %s", self.name, handle.short,
+                            engine_message(exc))
+
+    async def _oom_unreported(self, state: ContainerState, handle: ContainerHandle) -> bool:
+        """An OOM kill the engine did not flag: SIGKILLed under a memory limit, by nobody.
+
+        Only engines that can list kill events answer (Podman 4 on cgroup v1 leaves
+        OOMKilled false); a kill through the engine, or by this spawner, is not OOM.
+        """
+        if state.exit_code != _SIGKILL_EXIT or not state.memory_limit or handle.signalled:
+            return False
+        try:
+            killed = await self._call(self.engine.killed_through_engine, handle.id,
+                                      handle.started_wall - 1.0)
+        except Exception as exc:
+            LOG.warning("%s: events of %s: %s", self.name, handle.short, engine_message(exc))
+            return False
+        return killed is False
+
+    # -- images -------------------------------------------------------------------------------
+
+    async def build_image(self, recipe: str, tag: str | None = None) -> tuple[str, str]:
+        return await self._call(images.build_image, self.engine, recipe, tag, retry=False)
+
+    async def list_images(self) -> list[ImageRecord]:
+        found = await self._call(images.list_images, self.engine)
+        return [
+            ImageRecord(i.labels.get(IMAGE_LABEL, "?"), i.tags, i.id, i.size, i.created)
+            for i in found
+        ]
