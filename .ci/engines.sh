@@ -27,7 +27,8 @@ mkdir -p "$STATE"
 say() { echo "engines: $*" >&2; }
 
 # -- packages --------------------------------------------------------------------------------
-packages=(docker.io podman runc conmon busybox-static iptables uidmap curl ca-certificates)
+# tini: a static init with process-group forwarding, for Podman containers too (docker.io brings it).
+packages=(docker.io podman runc conmon tini busybox-static iptables uidmap curl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

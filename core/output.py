@@ -36,10 +36,26 @@ class MaskedStream:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         self._lock = threading.Lock()
         self._hash = hashlib.sha256()
+        self._sealed = False
         #: Raw bytes taken so far (before masking).
         self.taken = 0
 
     def write(self, data: bytes) -> None:
+        """Take bytes as they come (from a live source: a follower, a pipe)."""
+        if not self._sealed:
+            self._take(data)
+
+    def seal(self) -> None:
+        """Take no more from the live source (it may still be running: a follower that did
+        not end in time); what comes now comes through `write_rest`."""
+        with self._lock:
+            self._sealed = True
+
+    def write_rest(self, data: bytes) -> None:
+        """Take bytes from the complete read, after `seal`."""
+        self._take(data)
+
+    def _take(self, data: bytes) -> None:
         if not data:
             return
         with self._lock:
@@ -63,7 +79,7 @@ class MaskedStream:
 
     def is_prefix_of(self, chunks: Iterable[bytes]) -> tuple[bool, Iterator[bytes]]:
         """Whether what was taken so far is where `chunks` (a complete read of the same
-        stream) begins; and the rest of `chunks` after it, to write."""
+        stream) begins; and the rest of `chunks` after it, to write (`seal` first)."""
         check = hashlib.sha256()
         need = self.taken
         it = iter(chunks)

@@ -108,7 +108,12 @@ class Spawner(abc.ABC):
         self.job = job
 
     async def close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections. Tasks are already collected."""
+        """Release connections. Tasks are already collected (or abandoned: a stop does not
+        wait on an engine that does not answer): never wait long here."""
+
+    def stopping(self) -> None:  # noqa: B027 - optional hook
+        """The job is stopping: start no new retries of engine calls (a stop must not wait
+        on them)."""
 
     @abc.abstractmethod
     async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -11,7 +12,7 @@ from typing import Any
 
 from spawnkit.core.errors import TaskFileError
 from spawnkit.core.plan import find_cycle
-from spawnkit.core.task.description import Limits, Mount, Task
+from spawnkit.core.task.description import Limits, Mount, SlurmSettings, Task
 
 __all__ = ["TaskFile", "load_taskfile", "parse_memory", "parse_taskfile"]
 
@@ -19,8 +20,15 @@ Problems = list[tuple[str | None, str]]
 Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
 
 
+#: What every backend takes: a 64-bit integer (TOML's own range; Python reads any size).
+_MAX_INT = 2**63 - 1
+_NUL = "holds a NUL byte, which no command, variable or path can"
+
+
 def _is_str(v: Any) -> str | None:
-    return None if isinstance(v, str) and v != "" else "must be a non-empty string"
+    if not (isinstance(v, str) and v != ""):
+        return "must be a non-empty string"
+    return _NUL if "\0" in v else None
 
 
 def _is_bool(v: Any) -> str | None:
@@ -28,26 +36,70 @@ def _is_bool(v: Any) -> str | None:
 
 
 def _is_pos_number(v: Any) -> str | None:
-    ok = isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-    return None if ok else "must be a number greater than 0"
+    ok = (isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= _MAX_INT
+          and math.isfinite(v))
+    return None if ok else "must be a finite number greater than 0"
 
 
 def _is_pos_int(v: Any) -> str | None:
-    ok = isinstance(v, int) and not isinstance(v, bool) and v > 0
-    return None if ok else "must be a whole number greater than 0"
+    ok = isinstance(v, int) and not isinstance(v, bool) and 0 < v <= _MAX_INT
+    return None if ok else f"must be a whole number from 1 to {_MAX_INT}"
 
 
 def _is_str_list(v: Any) -> str | None:
-    ok = isinstance(v, list) and all(isinstance(x, str) and x for x in v)
-    return None if ok else "must be a list of strings"
+    if not (isinstance(v, list) and all(isinstance(x, str) and x for x in v)):
+        return "must be a list of strings"
+    return _NUL if any("\0" in x for x in v) else None
 
 
 def _is_command(v: Any) -> str | None:
     if isinstance(v, str):
-        return None if v.strip() else "must not be empty"
+        if not v.strip():
+            return "must not be empty"
+        return _NUL if "\0" in v else None
     if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
-        return None
+        return _NUL if any("\0" in x for x in v) else None
     return "must be a string or a non-empty list of strings"
+
+
+def _is_entrypoint(v: Any) -> str | None:
+    if v == "image" or (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+        return _NUL if isinstance(v, list) and any("\0" in x for x in v) else None
+    return "must be \"image\" (the image's own) or a list of strings"
+
+
+_SLURM_KEYS = ("partition", "account", "qos", "extra", "container")
+
+
+def _is_slurm(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return "must be a table such as { partition = \"debug\", account = \"ci\" }"
+    for key, value in v.items():
+        if key not in _SLURM_KEYS:
+            return f"unknown key '{key}' (expected: {', '.join(_SLURM_KEYS)})"
+        if key == "extra":
+            problem = _is_str_list(value)
+            if problem is None and not all(x.startswith("-") for x in value):
+                problem = "must be a list of sbatch options such as \"--gres=gpu:1\""
+        elif key == "container":
+            problem = None if value in ("docker", "podman") else "must be docker or podman"
+        else:
+            problem = _is_str(value)
+        if problem:
+            return f"{key}: {problem}"
+    return None
+
+
+def _slurm(defaults: Mapping[str, Any], raw: Mapping[str, Any]) -> SlurmSettings | None:
+    """A task's own keys win over [defaults]' one by one, as for `env`."""
+    merged = {**defaults.get("slurm", {}), **raw.get("slurm", {})}
+    if not merged:
+        return None
+    return SlurmSettings(
+        partition=merged.get("partition"), account=merged.get("account"),
+        qos=merged.get("qos"), extra=tuple(merged.get("extra", ())),
+        container=merged.get("container"),
+    )
 
 
 def _is_env(v: Any) -> str | None:
@@ -58,6 +110,11 @@ def _is_env(v: Any) -> str | None:
             return f"'{name}' is not a valid variable name"
         if not isinstance(value, str | int | float | bool):
             return f"value of '{name}' must be a string"
+        if isinstance(value, str) and "\0" in value:
+            return f"value of '{name}' {_NUL}"
+        if isinstance(value, int | float) and not isinstance(value, bool) and (
+                abs(value) > _MAX_INT or not math.isfinite(value)):
+            return f"value of '{name}' must be a finite number within 64 bits, or a string"
     return None
 
 
@@ -99,11 +156,11 @@ _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 def parse_memory(value: Any) -> int:
     """`256m`, `1g`, `512k` or bytes as an integer."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_INT:
         return value
     if isinstance(value, str):
         m = re.fullmatch(r"\s*(\d+)\s*([bkmg]?)i?b?\s*", value.lower())
-        if m and int(m.group(1)) > 0:
+        if m and 0 < int(m.group(1)) * _UNITS[m.group(2)] <= _MAX_INT:
             return int(m.group(1)) * _UNITS[m.group(2)]
     raise ValueError("must be a size such as \"256m\" or \"1g\"")
 
@@ -127,6 +184,8 @@ COMMON_KEYS: dict[str, Check] = {
     "mounts": _is_mounts,
     "workspace": _is_str,
     "workspace_read_only": _is_bool,
+    "entrypoint": _is_entrypoint,
+    "slurm": _is_slurm,
 }
 TASK_KEYS: dict[str, Check] = {
     "id": _is_str,
@@ -162,6 +221,9 @@ def load_taskfile(path: str | Path) -> TaskFile:
 
 
 def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = None) -> TaskFile:
+    if text.startswith("\ufeff"):
+        raise TaskFileError(name, [(None, "starts with a UTF-8 byte-order mark (BOM), which "
+                                          "TOML does not allow: save the file without one")])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -254,7 +316,7 @@ def _build(raw: Mapping[str, Any], defaults: Mapping[str, Any], base_dir: Path |
         cap_add=tuple(merged.get("cap_add", ())),
         cap_drop=tuple(merged["cap_drop"]) if "cap_drop" in merged else None,
         mounts=tuple(mounts),
-        workspace=_path(merged["workspace"], base_dir) if "workspace" in merged else None,
+        workspace=_workspace(merged, base_dir),
         workspace_read_only=merged.get("workspace_read_only", False),
     )
     command = merged["command"]
@@ -269,7 +331,27 @@ def _build(raw: Mapping[str, Any], defaults: Mapping[str, Any], base_dir: Path |
         teardown=bool(raw.get("teardown", False)),
         secrets=tuple(dict.fromkeys([*defaults.get("secrets", []), *raw.get("secrets", [])])),
         limits=limits,
+        entrypoint=_entrypoint(merged.get("entrypoint")),
+        slurm=_slurm(defaults, raw),
     )
+
+
+def _entrypoint(value: Any) -> tuple[str, ...] | str | None:
+    if value is None or value == "image":
+        return value  # type: ignore[no-any-return]
+    return tuple(value)
+
+
+def _workspace(merged: Mapping[str, Any], base_dir: Path | None) -> str | None:
+    """The workspace (relative to the task file's folder); a relative `cwd` with none makes
+    the task file's folder the workspace: on every backend the task then works in the same
+    files (a container gets them at /workspace)."""
+    if "workspace" in merged:
+        return _path(merged["workspace"], base_dir)
+    cwd = merged.get("cwd")
+    if isinstance(cwd, str) and not Path(cwd).is_absolute() and base_dir is not None:
+        return str(base_dir)
+    return None
 
 
 def _env_str(value: Any) -> str:

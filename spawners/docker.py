@@ -7,7 +7,9 @@ after a create or for each listed container, which costs engine time on every ta
 from __future__ import annotations
 
 import os
-from typing import Any, BinaryIO
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import docker
 import docker.errors
@@ -128,17 +130,25 @@ class DockerEngine(Engine):
             mounts=mounts or None,
             security_opt=list(spec.security_opt) or None,
             log_config=_LOG_CONFIG,
+            init=spec.init or None,
         )
+        env = dict(spec.env)
+        if spec.init:
+            # docker-init (tini) forwards a signal to its child's whole process group: TERM
+            # reaches every process of the task, as the process backend's group kill does.
+            env.setdefault("TINI_KILL_PROCESS_GROUP", "1")
         created = self.api.create_container(
             spec.image,
             spec.command,
             name=spec.name,
-            environment=spec.env,
+            environment=env,
             working_dir=spec.workdir,
             labels=spec.labels,
             user=spec.user,
             host_config=host_config,
             use_config_proxy=False,
+            # [""] (not []) is what replaces the image's entrypoint on every engine.
+            entrypoint=None if spec.entrypoint is None else list(spec.entrypoint) or [""],
         )
         return str(created["Id"])
 
@@ -155,13 +165,46 @@ class DockerEngine(Engine):
         except docker.errors.NotFound:
             return None
 
-    def logs(self, container_id: str, stdout: BinaryIO, stderr: BinaryIO) -> None:
-        for out, want_stdout in ((stdout, True), (stderr, False)):
-            chunks = self.api.logs(
-                container_id, stdout=want_stdout, stderr=not want_stdout, stream=True, follow=False
-            )
-            for chunk in chunks:
-                out.write(chunk)
+    def log_stream(self, container_id: str, stream: str, *, follow: bool) -> Iterator[bytes]:
+        want_stdout = stream == "stdout"
+        chunks: Iterator[bytes] = self.api.logs(
+            container_id, stdout=want_stdout, stderr=not want_stdout, stream=True, follow=follow
+        )
+        return chunks
+
+    def path_exists(self, container_id: str, path: str) -> bool:
+        # HEAD of the archive endpoint: the path's stat, without its content.
+        response = self.api.head(self.api._url("/containers/{0}/archive", container_id),
+                                 params={"path": path})
+        if response.status_code == 404:
+            return False
+        self.api._raise_for_status(response)
+        return True
+
+    def archive(self, container_id: str, path: str) -> Iterator[bytes] | None:
+        try:
+            chunks, _stat = self.api.get_archive(container_id, path, chunk_size=1 << 20)
+        except docker.errors.NotFound:
+            return None
+        result: Iterator[bytes] = chunks
+        return result
+
+    def exit_events(self, label: str) -> tuple[Iterator[str], Callable[[], None]]:
+        stream = self.api.events(decode=True,
+                                 filters={"label": label, "type": "container", "event": "die"})
+
+        def ids() -> Iterator[str]:
+            for event in stream:
+                cid = event.get("id") or (event.get("Actor") or {}).get("ID")
+                if cid:
+                    yield str(cid)
+
+        close: Callable[[], None] = stream.close
+        return ids(), close
+
+    def image_entrypoint(self, image: str) -> list[str]:
+        config = self.api.inspect_image(image).get("Config") or {}
+        return list(config.get("Entrypoint") or [])
 
     def kill(self, container_id: str, signal: str) -> bool:
         try:
@@ -171,6 +214,15 @@ class DockerEngine(Engine):
                 return False
             raise
         return True
+
+    def kill_signals(self, container_id: str, since: float) -> list[int | None] | None:
+        events = self.api.events(since=since, until=time.time(), decode=True,
+                                 filters={"container": container_id, "event": "kill"})
+        signals: list[int | None] = []
+        for event in events:
+            value = str((event.get("Actor") or {}).get("Attributes", {}).get("signal", ""))
+            signals.append(int(value) if value.isdigit() else None)
+        return signals
 
     def remove(self, container_id: str) -> None:
         try:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Limits", "Mount", "Task"]
+__all__ = ["Limits", "Mount", "SlurmSettings", "Task"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,21 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class SlurmSettings:
+    """Where a task's Slurm job goes (`slurm = { ... }`): the slurm backend reads it, the
+    others ignore it, as the process backend ignores `image`."""
+
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    #: Further sbatch options, as written (`["--gres=gpu:1"]`).
+    extra: tuple[str, ...] = ()
+    #: The nodes' engine for a task with an `image` ("docker" or "podman"); None runs the
+    #: command on the node itself, the image ignored.
+    container: str | None = None
+
+
+@dataclass(frozen=True)
 class Task:
     """One task: what to run and where. Immutable; identified by `id`."""
 
@@ -66,6 +82,10 @@ class Task:
     teardown: bool = False
     secrets: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    #: What runs before `command` in a container: None, nothing (the image's entrypoint is
+    #: replaced, so the command runs as given); "image", the image's own; or these words.
+    entrypoint: tuple[str, ...] | str | None = None
+    slurm: SlurmSettings | None = None
 
     @classmethod
     def make(
@@ -96,6 +116,29 @@ class Task:
     @property
     def environment(self) -> dict[str, str]:
         return dict(self.env)
+
+    def workdir(self, workspace_at: str | None = None) -> str | None:
+        """The working folder. With a workspace it is the workspace, or `cwd` inside it when
+        `cwd` is relative; `workspace_at` is where the workspace is seen (a container's mount
+        point; the host folder itself when None). Without one, `cwd` as given (None: the
+        backend's default)."""
+        workspace = self.limits.workspace
+        if workspace is None:
+            return self.cwd
+        base = workspace if workspace_at is None else workspace_at
+        if self.cwd is None:
+            return base
+        return self.cwd if posixpath.isabs(self.cwd) else posixpath.join(base, self.cwd)
+
+    def host_workdir(self) -> str | None:
+        """The working folder as this host sees it, when it is in the workspace: what every
+        backend checks the same way before it starts the task."""
+        return self.workdir() if self.limits.workspace is not None else None
+
+    @property
+    def workdir_words(self) -> str:
+        """The working folder as the task file says it, for messages."""
+        return self.cwd if self.cwd is not None else str(self.limits.workspace)
 
     def display_command(self) -> str:
         return self.command if isinstance(self.command, str) else shlex.join(self.command)

@@ -300,6 +300,21 @@ class TaskStateMachine:
     def slot_of(self, runtime_task: RuntimeTask) -> int | None:
         return self._slots.get(runtime_task.identifier)
 
+    def dependency_state(self, runtime_task: RuntimeTask) -> tuple[str | None, str | None]:
+        """(a dependency not finished yet, a dependency that did not pass), None when none.
+
+        A teardown runs whatever its dependencies' results: it stops what they began.
+        """
+        for dep_id in runtime_task.dependencies:
+            dep = self._by_id.get(dep_id)
+            if dep is None:
+                return None, dep_id
+            if dep.result is None:
+                return dep_id, None
+            if not dep.result.ok and not runtime_task.task.teardown:
+                return None, dep_id
+        return None, None
+
 
 def _as_status(
     status_reason: RuntimeTaskStatus | str | None, reason: str | None

@@ -18,14 +18,18 @@ from typing import Any
 
 from spawnkit.core.spawner import Spawner
 from spawnkit.core.task.lifecycle import TaskLifecycle, check_requirements
+from spawnkit.core.task.moves import Moves
 from spawnkit.core.task.outcome import Cause, ExitResult, Outcome, TaskResult
 from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
 from spawnkit.core.task.statemachine import TaskStateMachine
 from spawnkit.core.task.stop import DEFAULT_GRACE_PERIOD, StopPolicy
 
-__all__ = ["Worker"]
+__all__ = ["STOP_MARGIN", "Worker"]
 
 LOG = logging.getLogger(__name__)
+
+#: Seconds past a stop's grace that a move waiting on an engine is still waited for.
+STOP_MARGIN = 1.5
 
 
 class Worker:
@@ -55,9 +59,11 @@ class Worker:
         self._clock = clock
         #: Life cycles this worker started and has not finished: it polls only these.
         self._mine: dict[str, TaskLifecycle] = {}
-        self._group: asyncio.TaskGroup | None = None
-        self._moves: set[asyncio.Task[None]] = set()
+        self._moves = Moves(self._wake_up)
         self._applied: StopPolicy | None = None  # the stop this worker last carried out
+        #: Once a stop is carried out: the loop time past which moves still waiting on an
+        #: engine are abandoned (its grace, and STOP_MARGIN more).
+        self._stop_deadline: float | None = None
         self._wake = asyncio.Event()
         self._poll_due = True
         self._last_poll = float("-inf")
@@ -94,13 +100,13 @@ class Worker:
                 check = True
             else:
                 check = False
-                waiting_on, failed = self._dependency_state(runtime_task)
+                waiting_on, failed = sm.dependency_state(runtime_task)
                 if failed is None and waiting_on is not None:
                     sm.park(runtime_task, waiting_on)
                 elif failed is None:
                     sm.make_ready(runtime_task)
         if check:
-            self._in_background(self._check(runtime_task))
+            self._in_background(runtime_task.identifier, self._check(runtime_task))
         elif failed is not None:
             dep = sm.get(failed)
             dep_result = dep.result.value if dep and dep.result else "unknown"
@@ -125,7 +131,7 @@ class Worker:
             lifecycle.set_deadline(self._task_timeout)
             sm.lifecycles[runtime_task.identifier] = lifecycle
             self._mine[runtime_task.identifier] = lifecycle
-        self._in_background(self._spawn(lifecycle, slot))
+        self._in_background(runtime_task.identifier, self._spawn(lifecycle, slot))
         return True
 
     async def monitor(self) -> bool:
@@ -151,7 +157,7 @@ class Worker:
                     moved = self._stop(lifecycle, RuntimeTaskStatus.TIMEOUT, reason,
                                        self._grace_period) or moved
                 continue
-            self._in_background(self._collect(lifecycle))
+            self._in_background(lifecycle.task_id, self._collect(lifecycle))
             moved = True
         return moved
 
@@ -168,12 +174,14 @@ class Worker:
         """Pushes Tasks forward and makes them do something with their lives."""
         sm = self._state_machine
         async with asyncio.TaskGroup() as group:
-            self._group = group
+            self._moves.bind(group)
             cancelled = True
             try:
                 while not await sm.complete:
                     if sm.stop_policy is not None and sm.stop_policy is not self._applied:
                         await self._carry_out(sm.stop_policy)  # another worker's, maybe
+                    if self._overdue():
+                        await self._finish_abandoned(self._moves.abandon())
                     moved = await self.bootstrap()
                     moved = await self.triage() or moved
                     moved = await self.start() or moved
@@ -187,7 +195,7 @@ class Worker:
                 # Cancelled, or an error of ours: never leave a task running behind us. The
                 # clean-up is shielded, so a second cancel cannot cut it short.
                 await asyncio.shield(self._wind_down(cancelled))
-                self._group = None
+                self._moves.bind(None)
 
     async def _sleep(self) -> None:
         """Until the spawner reports an exit, a move ends, a poll or a deadline is due."""
@@ -197,6 +205,9 @@ class Worker:
                      if lc.watchable and lc.runtime_task.execution_timeout is not None]
         if deadlines:
             until = max(min(deadlines) - self._clock(), 0.0) + 0.001
+            wait = until if wait is None else min(wait, until)
+        if self._stop_deadline is not None:
+            until = max(self._stop_deadline - asyncio.get_running_loop().time(), 0.0) + 0.001
             wait = until if wait is None else min(wait, until)
         timer = None
         if wait is not None:
@@ -211,25 +222,41 @@ class Worker:
         self._poll_due = True
         self._wake.set()
 
+    def _wake_up(self) -> None:
+        self._wake.set()
+
     async def _wind_down(self, cancelled: bool) -> None:
         sm = self._state_machine
         if cancelled and (self._mine or sm.requested or sm.triaging or sm.ready):
             await self.interrupt(RuntimeTaskStatus.INTERRUPTED, "the job was cancelled",
                                  spare_teardowns=False)
-        while self._moves:
-            await asyncio.gather(*self._moves, return_exceptions=True)
+        await self._finish_abandoned(await self._moves.drain(lambda: self._stop_deadline))
+
+    def _overdue(self) -> bool:
+        deadline = self._stop_deadline
+        return bool(self._moves) and deadline is not None and (
+            asyncio.get_running_loop().time() >= deadline)
+
+    async def _finish_abandoned(self, task_ids: list[str]) -> None:
+        """Tasks whose move waited on an engine past the stop's deadline: finished now."""
+        sm = self._state_machine
+        policy = sm.stop_policy
+        for task_id in task_ids:
+            runtime_task = sm.get(task_id)
+            if runtime_task is None or runtime_task.outcome is not None:
+                continue
+            status = policy.status if policy else RuntimeTaskStatus.INTERRUPTED
+            why = policy.stopped_reason if policy else "interrupted"
+            if runtime_task.spawner_handle is None and policy is not None:
+                why = policy.not_run_reason
+            await self._finish(runtime_task, status, reason=(
+                f"{why} (the {self._spawner.name} backend did not answer in time: what it "
+                "may have left is removed by 'spawnkit gc')"))
 
     # -- background moves --------------------------------------------------------------------
 
-    def _in_background(self, move: Coroutine[Any, Any, None]) -> None:
-        group = self._group
-        task = group.create_task(move) if group is not None else asyncio.ensure_future(move)
-        self._moves.add(task)
-        task.add_done_callback(self._move_done)
-
-    def _move_done(self, task: asyncio.Task[None]) -> None:
-        self._moves.discard(task)
-        self._wake.set()
+    def _in_background(self, task_id: str, move: Coroutine[Any, Any, None]) -> None:
+        self._moves.start(task_id, move)
 
     async def _check(self, runtime_task: RuntimeTask) -> None:
         sm = self._state_machine
@@ -283,7 +310,7 @@ class Worker:
         if not lifecycle.stop(status, reason, grace):
             return False
         self._state_machine.record(lifecycle.runtime_task, "terminating", why=status.word)
-        self._in_background(self._collect(lifecycle))
+        self._in_background(lifecycle.task_id, self._collect(lifecycle))
         return True
 
     async def _finish(
@@ -293,10 +320,12 @@ class Worker:
         *,
         outcome: Outcome | None = None,
         error: BaseException | None = None,
+        reason: str | None = None,
     ) -> None:
         sm = self._state_machine
         async with sm.lock:
-            await sm.finish_task(runtime_task, status, outcome=outcome, error=error)
+            await sm.finish_task(runtime_task, status, outcome=outcome, error=error,
+                                 reason=reason)
             self._mine.pop(runtime_task.identifier, None)
         self._wake.set()
         result = runtime_task.result
@@ -322,23 +351,36 @@ class Worker:
                             grace_period=self._grace_period)
         await self._carry_out(self._state_machine.request_stop(policy))
 
-    async def _carry_out(self, policy: StopPolicy) -> None:
-        """Abort what has not started and stop what runs, as the policy says."""
+    async def _carry_out(self, policy: StopPolicy, *, everyone: bool = False) -> None:
+        """Abort what has not started and stop what runs, as the policy says: this worker's
+        tasks (another worker carries the same policy out on its next turn), or `everyone`'s."""
         sm = self._state_machine
         self._applied = policy
+        self._start_stop_clock(policy)
         async with sm.lock:
             await sm.abort(policy.status, reason=policy.not_run_reason, policy=policy)
-        # Another worker's tasks: it carries the same policy out on its next turn.
-        for lifecycle in list(self._mine.values()):
+        # Requirement checks of tasks that will never run: nobody waits for them (a pull
+        # from a registry that never answers must not hold the stop).
+        self._moves.cancel({rt.identifier for rt in sm.finished if rt.spawner_handle is None})
+        running = sm.lifecycles if everyone else self._mine
+        for lifecycle in list(running.values()):
             if lifecycle.spawned and policy.stops(lifecycle.runtime_task.task):
                 self._stop(lifecycle, policy.status, policy.stopped_reason, policy.grace_period)
         self._wake.set()
 
+    def _start_stop_clock(self, policy: StopPolicy) -> None:
+        self._spawner.stopping()
+        deadline = asyncio.get_running_loop().time() + policy.grace_period + STOP_MARGIN
+        if self._stop_deadline is None or deadline < self._stop_deadline:
+            self._stop_deadline = deadline
+
     def kill_now(self) -> None:
-        """No more grace: kill every running task at once (a second interrupt)."""
+        """No more grace: kill every running task at once, and wait on no engine for more than
+        a moment (a second interrupt)."""
         sm = self._state_machine
         if sm.stop_policy is not None:
             sm.stop_policy = sm.stop_policy.kill_now()
+            self._start_stop_clock(sm.stop_policy)
         self._grace_period = 0.0
         for lifecycle in list(sm.lifecycles.values()):
             lifecycle.kill_now()
@@ -354,30 +396,7 @@ class Worker:
         await self._terminate_tasks(RuntimeTaskStatus.INTERRUPTED, "interrupted by the user")
 
     async def _terminate_tasks(self, status: RuntimeTaskStatus, why: str) -> None:
-        sm = self._state_machine
-        policy = sm.request_stop(StopPolicy(status, why, grace_period=self._grace_period))
-        self._applied = policy
-        async with sm.lock:
-            await sm.abort(policy.status, reason=policy.not_run_reason, policy=policy)
-        stops = [lc for lc in list(sm.lifecycles.values())
-                 if lc.spawned and policy.stops(lc.runtime_task.task)]
-        for lifecycle in stops:
-            lifecycle.stop(policy.status, policy.stopped_reason, policy.grace_period)
-        # Whoever started them, collect them here (collection happens once, shared).
-        await asyncio.gather(*(self._collect(lc) for lc in stops))
-
-    # -- dependencies ------------------------------------------------------------------------
-
-    def _dependency_state(self, runtime_task: RuntimeTask) -> tuple[str | None, str | None]:
-        """(a dependency still running, a dependency that did not pass), None when none."""
-        for dep_id in runtime_task.dependencies:
-            dep = self._state_machine.get(dep_id)
-            if dep is None:
-                return None, dep_id
-            if dep.result is None:
-                return dep_id, None
-            if not dep.result.ok and not runtime_task.task.teardown:
-                # A teardown runs whatever its dependencies' results: it stops what they began.
-                return None, dep_id
-        return None, None
-
+        # Whoever started them, stop and collect them here (a collection happens once).
+        policy = StopPolicy(status, why, grace_period=self._grace_period)
+        await self._carry_out(self._state_machine.request_stop(policy), everyone=True)
+        await self._finish_abandoned(await self._moves.drain(lambda: self._stop_deadline))

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from spawnkit.core.errors import EngineUnavailable
 from spawnkit.spawners.container.faults import RetryPolicy, engine_message
@@ -72,6 +72,11 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ()
     mounts: tuple[MountSpec, ...] = ()
     security_opt: tuple[str, ...] = ()  # e.g. "no-new-privileges"
+    #: An init as PID 1 that forwards signals to the whole process group and reaps orphans.
+    init: bool = True
+    #: What runs before `command`: () replaces the image's entrypoint (the command runs as
+    #: given), None keeps it.
+    entrypoint: tuple[str, ...] | None = ()
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,9 @@ class Engine(abc.ABC):
     name: ClassVar[str]
     #: The environment variable that names the engine's URL.
     url_variable: ClassVar[str]
+    #: Whether inspect says when a container was killed for want of memory (Podman 4 on
+    #: cgroup v1 does not: OOM is then inferred, see ContainerSpawner).
+    reports_oom: ClassVar[bool] = True
     #: How many times, at most, a transient error is tried again, and the longest pause.
     retry_attempts: ClassVar[int] = 4
     retry_max_wait: ClassVar[float] = 2.0
@@ -252,8 +260,28 @@ class Engine(abc.ABC):
         """None when the container does not exist (any more)."""
 
     @abc.abstractmethod
-    def logs(self, container_id: str, stdout: BinaryIO, stderr: BinaryIO) -> None:
-        """Write the container's stdout and stderr, each to its own file."""
+    def log_stream(self, container_id: str, stream: str, *, follow: bool) -> Iterator[bytes]:
+        """The bytes one stream ("stdout", "stderr") of the container wrote, exactly: all so
+        far, and with `follow` what comes until it ends (a followed stream may end early:
+        read it again, unfollowed, once the container has ended)."""
+
+    @abc.abstractmethod
+    def path_exists(self, container_id: str, path: str) -> bool:
+        """Whether `path` exists in the container's file system (running or ended)."""
+
+    @abc.abstractmethod
+    def archive(self, container_id: str, path: str) -> Iterator[bytes] | None:
+        """A tar stream of `path` (a file or a folder) in the container, running or ended;
+        None when there is no such path."""
+
+    @abc.abstractmethod
+    def exit_events(self, label: str) -> tuple[Iterator[str], Callable[[], None]]:
+        """The IDs of containers carrying `label` as each one ends, as the engine reports it
+        (one stream for them all), and a function that closes the stream from any thread."""
+
+    @abc.abstractmethod
+    def image_entrypoint(self, image: str) -> list[str]:
+        """The image's own entrypoint ([] when it has none)."""
 
     @abc.abstractmethod
     def kill(self, container_id: str, signal: str) -> bool:
@@ -263,9 +291,8 @@ class Engine(abc.ABC):
     def remove(self, container_id: str) -> None:
         """Remove the container, killing it if it runs. Already gone is fine."""
 
-    def killed_through_engine(self, container_id: str, since: float) -> bool | None:
-        """Did anyone kill the container through the engine since `since` (epoch seconds)?
-
-        None when the engine cannot tell; engines whose inspect misses OOM kills answer it.
-        """
+    def kill_signals(self, container_id: str, since: float) -> list[int | None] | None:
+        """The kills of the container through the engine since `since` (epoch seconds): the
+        signal of each, None where the engine does not say which. None when the engine
+        cannot tell at all."""
         return None

@@ -3,7 +3,9 @@ drivers keep one handle per task), not in maps keyed by container ID."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from spawnkit.spawners.container.logs import LogFollower
 
 __all__ = ["ContainerHandle"]
 
@@ -19,8 +21,16 @@ class ContainerHandle:
     spawned_at: float
     #: Epoch time just before its start, to ask the engine's event log about it.
     started_wall: float
-    #: spawnkit signalled it: a kill is then ours, not out of memory or from outside.
-    signalled: bool = False
+    #: Its live output, masked into the task's files.
+    logs: LogFollower | None = None
+    #: The signals spawnkit sent it: a death by one of them is then known, and ours.
+    sent: set[int] = field(default_factory=set)
+    #: The engine's exit event came: it has ended, whatever the last listing said.
+    died: bool = False
+
+    @property
+    def signalled(self) -> bool:
+        return bool(self.sent)
 
     @property
     def short(self) -> str:

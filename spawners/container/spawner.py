@@ -12,20 +12,24 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from spawnkit.core.errors import BackendError, RequirementError, StartError
 from spawnkit.core.images import IMAGE_LABEL
+from spawnkit.core.output import TaskOutput
 from spawnkit.core.spawner import ImageRecord, JobContext, Spawner, SpawnerOptions
-from spawnkit.core.task.outcome import ExitResult, signal_name
+from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
-from spawnkit.spawners.container import images, reap
+from spawnkit.spawners.container import exits, images, reap
 from spawnkit.spawners.container.engine import ContainerSpec, ContainerState, Engine
+from spawnkit.spawners.container.events import ExitEvents
 from spawnkit.spawners.container.faults import engine_message, status_code
 from spawnkit.spawners.container.handle import ContainerHandle
 from spawnkit.spawners.container.isolation import applied_settings
+from spawnkit.spawners.container.logs import LogFollower
 from spawnkit.spawners.container.spec import LABEL_JOB, LABEL_MANAGED, container_spec
 from spawnkit.spawners.container.threads import DaemonThreadPool
 from spawnkit.spawners.container.watch import ContainerWatch
@@ -39,7 +43,7 @@ T = TypeVar("T")
 #: Threads for engine calls: enough that a spawn never waits for another task's call.
 ENGINE_THREADS = 32
 
-_SIGKILL_EXIT = 128 + 9
+_SIGKILL, _SIGTERM = 9, 15
 
 
 class ContainerSpawner(Spawner):
@@ -65,6 +69,7 @@ class ContainerSpawner(Spawner):
                                      self.options.engine_down_after, self.poll_interval)
         #: Containers whose removal failed (the engine away for a moment): close() tries again.
         self._leftovers: set[str] = set()
+        self._events: ExitEvents | None = None
 
     # -- engine calls, off the event loop ----------------------------------------------------
 
@@ -92,8 +97,21 @@ class ContainerSpawner(Spawner):
     async def open(self, job: JobContext | None) -> None:
         await super().open(job)
         await self._call(self.engine.open, retry=False)
+        if job is not None:
+            self._events = ExitEvents(self.engine, f"{LABEL_JOB}={job.job_id}", self._died)
+
+    def stopping(self) -> None:
+        self.engine.retry_policy.stopping = lambda: True
+
+    def _died(self, container_id: str) -> None:
+        handle = self._handles.get(container_id)
+        if handle is not None and not handle.died:
+            handle.died = True
+            self.notify()
 
     async def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
         self._watch.close()
         if self._leftovers and self._watch.down is None and self._executor is not None:
             await self._remove_leftovers()
@@ -170,9 +188,14 @@ class ContainerSpawner(Spawner):
             # Each try would cost a round of retries, or hang on a daemon that never replies.
             raise StartError(f"not started: {down.message}", spawner=self.name,
                              engine_message=down.engine_message)
+        task = runtime_task.task
         out_dir = runtime_task.output_dir
         if out_dir is None:
             raise StartError("task has no output folder", spawner=self.name)
+        host_folder = task.host_workdir()
+        if host_folder is not None and not os.path.isdir(host_folder):
+            raise StartError(f"working folder '{task.workdir_words}' does not exist",
+                             spawner=self.name)
         out_dir.mkdir(parents=True, exist_ok=True)
         spec = self.container_spec(runtime_task)
         try:
@@ -180,8 +203,15 @@ class ContainerSpawner(Spawner):
         except Exception as exc:
             raise self._error(StartError, f"cannot create a container of '{spec.image}'",
                               exc) from exc
-        started_wall = time.time()
         try:
+            if host_folder is None and spec.workdir is not None and not await self._call(
+                    self.engine.path_exists, container_id, spec.workdir):
+                # Docker would make it, Podman refuses: the same error on every backend.
+                raise StartError(f"working folder '{task.workdir_words}' does not exist",
+                                 spawner=self.name)
+            entrypoint = (list(spec.entrypoint) if spec.entrypoint is not None
+                          else await self._call(self.engine.image_entrypoint, spec.image))
+            started_wall = time.time()
             await self._call(self.engine.start, container_id, idempotent=False)
         except Exception as exc:
             # Nothing of a task that never ran stays on the engine (the start's answer may be
@@ -190,10 +220,14 @@ class ContainerSpawner(Spawner):
                 await self._call(self.engine.remove, container_id)
             except Exception:
                 self._leftovers.add(container_id)
+            if isinstance(exc, StartError):
+                raise
             raise self._error(StartError, f"cannot start container {container_id[:12]}", exc,
                               container_id) from exc
+        output = TaskOutput(out_dir, self._job().masked_for(task))
         self._handles[container_id] = ContainerHandle(
-            container_id, str(spec.name), spec.image, time.monotonic(), started_wall
+            container_id, str(spec.name), spec.image, time.monotonic(), started_wall,
+            logs=LogFollower(self.engine, container_id, output),
         )
         runtime_task.spawner_handle = container_id
         runtime_task.spawning_result = {
@@ -202,7 +236,7 @@ class ContainerSpawner(Spawner):
             "image": spec.image,
             "engine": self.engine.name,
             "engine_url": self.engine.url,
-            "applied": applied_settings(spec),
+            "applied": {**applied_settings(spec), "entrypoint": entrypoint},
         }
 
     def _create(self, spec: ContainerSpec) -> str:
@@ -223,13 +257,18 @@ class ContainerSpawner(Spawner):
     # -- monitor ------------------------------------------------------------------------------
 
     async def refresh(self, runtime_tasks: Sequence[RuntimeTask]) -> None:
+        if self._events is not None:
+            self._events.ensure_running()
+        for handle in self._handles.values():
+            if handle.logs is not None:
+                handle.logs.idle()
         label = f"{LABEL_JOB}={self._job().job_id}"
         await self._watch.refresh(lambda: self._call(self.engine.containers, label),
                                   self.notify)
 
     async def is_task_alive(self, runtime_task: RuntimeTask) -> bool:
         handle = self._handles.get(runtime_task.spawner_handle or "")
-        if handle is None or self._watch.down is not None:
+        if handle is None or self._watch.down is not None or handle.died:
             return False  # collect_task says why
         return self._watch.alive(handle.id, handle.spawned_at)
 
@@ -253,14 +292,15 @@ class ContainerSpawner(Spawner):
             # Down: nothing reaches the container now. collect_task says so, and `spawnkit gc`
             # removes it once the engine is back (its runner is gone by then).
             return
-        handle.signalled = True
         try:
             if grace_period > 0:
+                handle.sent.add(_SIGTERM)
                 if not await self._call(self.engine.kill, handle.id, "SIGTERM",
                                         idempotent=False):
                     return  # ended already, or gone
                 if await self._wait_ended(handle.id, grace_period):
                     return
+            handle.sent.add(_SIGKILL)
             await self._call(self.engine.kill, handle.id, "SIGKILL", idempotent=False)
             await self._wait_ended(handle.id, self.kill_wait)
         except Exception as exc:
@@ -286,6 +326,8 @@ class ContainerSpawner(Spawner):
         try:
             down = self._watch.down
             if down is not None:
+                if handle.logs is not None:
+                    handle.logs.abandon()
                 raise BackendError(
                     f"{down.message}: container {handle.short} is removed by "
                     "'spawnkit gc' once the engine is back",
@@ -307,13 +349,21 @@ class ContainerSpawner(Spawner):
             await self.terminate_task(runtime_task, self.options.grace_period)
             state = await self._call(self.engine.inspect, handle.id)
         if state is None:
+            if handle.logs is not None:
+                handle.logs.abandon()
             return ExitResult(
                 exit_code=None,
                 error=f"container {handle.short} disappeared: removed outside spawnkit "
                 "before its outcome was read",
             )
-        await self._save_logs(runtime_task, handle)
-        oom = state.oom_killed or await self._oom_unreported(state, handle)
+        if handle.logs is not None:
+            try:
+                await self._call(handle.logs.finish, retry=False)
+            except Exception as exc:
+                handle.logs.abandon()
+                LOG.warning("%s: output of %s: %s", self.name, handle.short,
+                            engine_message(exc))
+        exit = await self._exit_of(state, handle)
         if not self.options.keep_containers:
             try:
                 await self._call(self.engine.remove, handle.id)
@@ -321,45 +371,22 @@ class ContainerSpawner(Spawner):
                 LOG.warning("%s: cannot remove %s: %s", self.name, handle.short,
                             engine_message(exc))
                 self._leftovers.add(handle.id)
+        return exit
+
+    async def _exit_of(self, state: ContainerState, handle: ContainerHandle) -> ExitResult:
         code = state.exit_code
-        signal = code - 128 if code is not None and 128 < code < 128 + 32 else None
-        error = state.error
-        outage = self._watch.victim_of_outage(handle.id)
-        if error is None and outage and signal and not oom and not handle.signalled:
-            error = (
-                f"container {handle.short} was killed ({signal_name(signal)}) during an outage "
-                f"of the {self.engine.name} engine ({outage}): an engine that stops or restarts "
-                "ends its containers"
-            )
-        return ExitResult(exit_code=code, signal=signal, oom=oom, error=error)
-
-    async def _save_logs(self, runtime_task: RuntimeTask, handle: ContainerHandle) -> None:
-        out_dir = runtime_task.output_dir
-        if out_dir is None:
-            return
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with open(out_dir / "stdout", "wb") as out, open(out_dir / "stderr", "wb") as err:
+        kills: list[int | None] | None = None
+        if exits.ask_for_kills(code, handle.sent):
             try:
-                await self._call(self.engine.logs, handle.id, out, err, retry=False)
+                kills = await self._call(self.engine.kill_signals, handle.id,
+                                         handle.started_wall - 1.0)
             except Exception as exc:
-                LOG.warning("%s: output of %s: %s", self.name, handle.short,
+                LOG.warning("%s: events of %s: %s", self.name, handle.short,
                             engine_message(exc))
-
-    async def _oom_unreported(self, state: ContainerState, handle: ContainerHandle) -> bool:
-        """An OOM kill the engine did not flag: SIGKILLed under a memory limit, by nobody.
-
-        Only engines that can list kill events answer (Podman 4 on cgroup v1 leaves
-        OOMKilled false); a kill through the engine, or by this spawner, is not OOM.
-        """
-        if state.exit_code != _SIGKILL_EXIT or not state.memory_limit or handle.signalled:
-            return False
-        try:
-            killed = await self._call(self.engine.killed_through_engine, handle.id,
-                                      handle.started_wall - 1.0)
-        except Exception as exc:
-            LOG.warning("%s: events of %s: %s", self.name, handle.short, engine_message(exc))
-            return False
-        return killed is False
+        return exits.exit_result(
+            state, sent=handle.sent, kills=kills, engine_reports_oom=self.engine.reports_oom,
+            outage=self._watch.victim_of_outage(handle.id), engine=self.engine.name,
+        )
 
     # -- images -------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ __all__ = [
     "LABEL_TASK",
     "WORKSPACE_TARGET",
     "container_spec",
+    "entrypoint_of",
 ]
 
 LABEL_MANAGED = "spawnkit.managed"
@@ -39,10 +40,8 @@ def container_spec(task: Task, job: JobContext, image: str, *, keep: bool = Fals
     """The container of `task` in `job`, on `image`."""
     limits = task.limits
     mounts = [MountSpec(m.target, m.source, m.read_only) for m in limits.mounts]
-    workdir = task.cwd
     if limits.workspace:
         mounts.append(MountSpec(WORKSPACE_TARGET, limits.workspace, limits.workspace_read_only))
-        workdir = workdir or WORKSPACE_TARGET
     if limits.read_only:
         # A read-only root still needs somewhere to write scratch files.
         mounts.append(MountSpec("/tmp"))
@@ -60,7 +59,7 @@ def container_spec(task: Task, job: JobContext, image: str, *, keep: bool = Fals
         command=task.argv,
         name=f"spawnkit-{job.job_id}-{safe_name(task.id)}",
         env={**task.environment, **secret_env(task)},
-        workdir=workdir,
+        workdir=task.workdir(WORKSPACE_TARGET),
         labels=labels,
         cpus=limits.cpus,
         memory=limits.memory,
@@ -73,4 +72,15 @@ def container_spec(task: Task, job: JobContext, image: str, *, keep: bool = Fals
         cap_drop=isolation.cap_drop,
         mounts=tuple(mounts),
         security_opt=isolation.security_opt,
+        init=True,
+        entrypoint=entrypoint_of(task),
     )
+
+
+def entrypoint_of(task: Task) -> tuple[str, ...] | None:
+    """None keeps the image's entrypoint; () replaces it (the command runs as given)."""
+    if task.entrypoint == "image":
+        return None
+    if task.entrypoint is None or isinstance(task.entrypoint, str):
+        return ()
+    return task.entrypoint

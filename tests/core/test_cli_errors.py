@@ -15,7 +15,7 @@ CASES = {
     "unknown key": ('[[task]]\nid = "a"\ncommand = "true"\ncolour = 1\n', "unknown key 'colour'"),
     "wrong type": (
         '[[task]]\nid = "a"\ncommand = "true"\ntimeout = "soon"\n',
-        "timeout: must be a number",
+        "timeout: must be a finite number",
     ),
     "unknown dependency": (
         '[[task]]\nid = "a"\ncommand = "true"\ndepends_on = ["zz"]\n',

@@ -15,10 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, ClassVar
 
 import pytest
 import requests
@@ -131,8 +131,25 @@ class FakeEngine(Engine):
             return None
         return ContainerState(box.id, box.status, box.exit_code, False, None, dict(box.labels))
 
-    def logs(self, container_id: str, stdout: BinaryIO, stderr: BinaryIO) -> None:
+    def log_stream(self, container_id: str, stream: str, *, follow: bool) -> Iterator[bytes]:
         self._answer()
+        return iter(())
+
+    def path_exists(self, container_id: str, path: str) -> bool:
+        self._answer()
+        return True
+
+    def archive(self, container_id: str, path: str) -> Iterator[bytes] | None:
+        self._answer()
+        return None
+
+    def image_entrypoint(self, image: str) -> list[str]:
+        self._answer()
+        return []
+
+    def exit_events(self, label: str) -> tuple[Iterator[str], Callable[[], None]]:
+        # No event stream: the listing per poll is what sees exits here.
+        return iter(()), lambda: None
 
     def kill(self, container_id: str, signal: str) -> bool:
         self._answer()

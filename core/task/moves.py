@@ -1,0 +1,69 @@
+"""A worker's background moves: the awaits that may wait on an engine, each tied to its task.
+
+A requirement check, a spawn, a termination and a collection each run as a task of the
+worker's `asyncio.TaskGroup`, so a slow engine call stalls no other task and nothing outlives
+the worker. Once a stop's own deadline has passed (its grace, and a little more), what still
+waits on an engine that does not answer is abandoned: the call goes on in its thread, nobody
+waits for it, and the job can end and say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+__all__ = ["Moves"]
+
+
+class Moves:
+    """The moves in flight of one worker, by task id."""
+
+    def __init__(self, on_done: Callable[[], None]) -> None:
+        self._on_done = on_done
+        self._group: asyncio.TaskGroup | None = None
+        self._by_task: dict[asyncio.Task[None], str] = {}
+
+    def bind(self, group: asyncio.TaskGroup | None) -> None:
+        self._group = group
+
+    def start(self, task_id: str, move: Coroutine[Any, Any, None]) -> None:
+        group = self._group
+        task = group.create_task(move) if group is not None else asyncio.ensure_future(move)
+        self._by_task[task] = task_id
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._by_task.pop(task, None)
+        self._on_done()
+
+    def __bool__(self) -> bool:
+        return bool(self._by_task)
+
+    def cancel(self, task_ids: set[str]) -> None:
+        """Stop waiting for these tasks' moves (their tasks are finished already)."""
+        for task, task_id in list(self._by_task.items()):
+            if task_id in task_ids:
+                task.cancel()
+
+    def abandon(self) -> list[str]:
+        """Cancel every move still in flight; the ids of their tasks."""
+        task_ids = sorted(set(self._by_task.values()))
+        for task in list(self._by_task):
+            task.cancel()
+        return task_ids
+
+    async def drain(self, until: Callable[[], float | None]) -> list[str]:
+        """Wait for every move, new ones too, until `until()` (a monotonic deadline, or None
+        for none) passes; then abandon the rest. The ids of the tasks abandoned."""
+        loop = asyncio.get_running_loop()
+        while self._by_task:
+            deadline = until()
+            timeout = None if deadline is None else max(deadline - loop.time(), 0.0)
+            done, _pending = await asyncio.wait(set(self._by_task), timeout=timeout)
+            if not done and deadline is not None and loop.time() >= deadline:
+                abandoned = self.abandon()
+                if self._by_task:
+                    await asyncio.wait(set(self._by_task))
+                return abandoned
+        return []
