@@ -56,18 +56,23 @@ flock 9
 install_missing() {
     local p missing=()
     for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
     done
     ((${#missing[@]})) || return 0
-    say "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || {
-        apt-get update -qq >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    say "installing ${missing[*]} (log: $ST/apt.log)"
+    {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                --no-install-recommends "${missing[@]}"; }
+    } >>"$ST/apt.log" 2>&1 </dev/null || {
+        say "apt-get failed; last lines of $ST/apt.log:"
+        tail -n 20 "$ST/apt.log" >&2
+        exit 1
     }
 }
 install_missing etcd-server containerd runc containernetworking-plugins openssl curl util-linux
 
-# -- kube-apiserver, kubelet, kubectl, pause: built once per machine --------------------------
+# -- the Kubernetes binaries and the pause program: built once per machine ---------------------
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl pause)
 have_binaries() {
     local b
@@ -79,7 +84,7 @@ build_binaries() {
     local log=$ST/build.log start=$SECONDS
     install_missing golang-go dpkg-dev make gcc libc6-dev rsync jq
     # `apt-get source` needs a deb-src entry; Debian's images ship none.
-    apt-get update -qq >&2
+    apt-get update -qq >>"$ST/apt.log" 2>&1
     if [ -z "$(apt-cache showsrc kubernetes 2>/dev/null)" ]; then
         say "adding a deb-src entry for bookworm (/etc/apt/sources.list.d/spawnkit-deb-src.sources)"
         cat >/etc/apt/sources.list.d/spawnkit-deb-src.sources <<'EOF'
@@ -90,7 +95,7 @@ Suites: bookworm
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
-        apt-get update -qq >&2
+        apt-get update -qq >>"$ST/apt.log" 2>&1
     fi
     local dver
     dver=$(apt-cache showsrc kubernetes | awk '/^Version:/ && !v {v = $2} END {print v}')
@@ -107,6 +112,7 @@ EOF
     # Offline: Debian's Go, the vendored modules, no proxy; static binaries as Debian builds them.
     (
         cd "$src"
+        # (Kubernetes' make keeps its Go build cache in _output/, inside $BUILD too.)
         export GOPATH=$BUILD/gopath GOCACHE=$BUILD/gocache HOME=$BUILD/home GOPROXY=off \
             GOFLAGS=-mod=vendor CGO_ENABLED=0 GOTOOLCHAIN=local
         # The scheduler and controller-manager add under a minute to the servers' shared build.
@@ -117,7 +123,7 @@ EOF
     local pid=$! next=$((SECONDS + 60))
     while kill -0 "$pid" 2>/dev/null; do
         if ((SECONDS >= next)); then
-            say "still building ($((SECONDS - start))s): $(grep -v '^\s*$' "$log" | tail -n 1 | cut -c1-100)"
+            say "still building ($((SECONDS - start))s)"
             next=$((SECONDS + 60))
         fi
         sleep 2
@@ -173,8 +179,8 @@ EOF
         mv apiserver.crt.tmp apiserver.crt
     ) >"$ST/pki.log" 2>&1 || { tail -n 20 "$ST/pki.log" >&2; exit 1; }
 fi
-kubeconfig() { # file user token
-    cat >"$1" <<EOF
+kubeconfig() { # file user token: replaced whole, as a reader may be reading it
+    cat >"$1.tmp" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -191,7 +197,8 @@ contexts:
   context: {cluster: spawnkit-ci, user: $2, namespace: default}
 current-context: spawnkit-ci
 EOF
-    chmod 600 "$1"
+    chmod 600 "$1.tmp"
+    mv "$1.tmp" "$1"
 }
 ADMIN_TOKEN=$(awk -F, '$2 == "admin" {print $1}' "$PKI/tokens.csv")
 kubeconfig "$ADMIN_KUBECONFIG" admin "$ADMIN_TOKEN"
@@ -273,7 +280,9 @@ cm_ok() { answers ok curl -skf --max-time 2 https://127.0.0.1:10257/healthz; }
 sched_ok() { answers ok curl -skf --max-time 2 https://127.0.0.1:10259/healthz; }
 containerd_ok() {
     local out
-    out=$(ctr --address "$CTR_SOCK" --timeout 2s version 2>/dev/null) && [[ "$out" == *Server:* ]]
+    [ -S "$CTR_SOCK" ] &&
+        out=$(ctr --address "$CTR_SOCK" --connect-timeout 2s --timeout 2s version 2>/dev/null) &&
+        [[ "$out" == *Server:* ]]
 }
 kubelet_ok() { answers ok curl -sf --max-time 2 http://127.0.0.1:10248/healthz; }
 node_ready() {
@@ -402,6 +411,10 @@ maxPods: 250
 kubeAPIQPS: 50
 kubeAPIBurst: 100
 eventRecordQPS: 20
+# Node status is computed every 2 s (posted only when it changes, else every minute): the node
+# is Ready about 1 s after the kubelet starts instead of 10 s.
+nodeStatusUpdateFrequency: 2s
+nodeStatusReportFrequency: 1m
 EOF
 ensure kubelet kubelet_ok "$BIN/kubelet" --config="$ST/kubelet.yaml" \
     --kubeconfig="$ST/kubelet.kubeconfig" \

@@ -8,7 +8,7 @@ import click
 
 from spawnkit.cli.main import EXIT_OK, cli
 from spawnkit.core import runs
-from spawnkit.core.errors import EngineUnavailable
+from spawnkit.core.errors import EngineUnavailable, UsageError
 from spawnkit.core.registry import available, make_spawner
 from spawnkit.core.spawner import Spawner, SpawnerOptions
 
@@ -35,8 +35,18 @@ def gc(spawner_name: str | None, engine_url: str | None, dry_run: bool) -> int:
     names = [spawner_name] if spawner_name else available()
     verb = "would remove" if dry_run else "removed"
     total = 0
+    seen: set[type[Spawner]] = set()
     for name in names:
-        spawner = make_spawner(name, SpawnerOptions(engine_url=engine_url))
+        try:
+            spawner = make_spawner(name, SpawnerOptions(engine_url=engine_url))
+        except UsageError as exc:
+            if spawner_name:
+                raise
+            click.echo(f"spawnkit: warning: {exc}", err=True)  # a broken plug-in
+            continue
+        if type(spawner) in seen:
+            continue  # another name of a backend already asked (k8s, kubernetes)
+        seen.add(type(spawner))
         try:
             said = asyncio.run(reap(spawner, dry_run=dry_run))
         except EngineUnavailable:

@@ -80,7 +80,7 @@ class Progress:
         self._clock = clock
         self._summary_path = summary_path
         self._began = clock()
-        self._started_at: dict[str, float] = {}  # task id -> entry time (wall clock)
+        self._started_at: dict[str, float] = {}  # task id -> entry time (monotonic clock)
         self._running: list[str] = []  # in start order, so the line reads stably
         self._results: dict[str, str] = {}
         # The ticker thread and the event loop both draw; one lock keeps lines whole.
@@ -99,7 +99,7 @@ class Progress:
     def __call__(self, entry: StatusEntry) -> None:
         with self._lock:
             if entry.status == "started":
-                self._started_at[entry.task_id] = entry.time
+                self._started_at[entry.task_id] = entry.mono
                 if entry.task_id not in self._running:
                     self._running.append(entry.task_id)
                 self._on_start(entry)
@@ -162,7 +162,7 @@ class Progress:
         if self._mode is Mode.LIVE and result == "passed" and not self._verbose:
             return  # the counts say it; lines above the live line are for what needs a look
         began = self._started_at.get(entry.task_id)
-        took = f" {entry.time - began:.2f}s" if began is not None else ""
+        took = f" {entry.mono - began:.2f}s" if began is not None else ""
         reason = entry.data.get("reason")
         why = f" ({reason})" if reason else ""
         word = styled(TaskResult(result), f"{result:<11}")

@@ -16,13 +16,13 @@ from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
 from spawnkit.cli.progress import make_progress
 from spawnkit.cli.report import print_summary
 from spawnkit.cli.selection import apply_selection, selection_options
-from spawnkit.core.errors import UsageError
+from spawnkit.core.errors import TaskFileError, UsageError
 from spawnkit.core.job import Job, JobSettings, make_job_dir, new_job_id
 from spawnkit.core.plan import plan
 from spawnkit.core.registry import DEFAULT_SPAWNER, make_spawner
 from spawnkit.core.results import JobResult
 from spawnkit.core.spawner import Spawner, SpawnerOptions
-from spawnkit.core.task.description import Task
+from spawnkit.core.task.description import SlurmSettings, Task
 from spawnkit.core.task.stop import DEFAULT_GRACE_PERIOD
 from spawnkit.core.taskfile import load_taskfile
 
@@ -69,10 +69,24 @@ def with_network(tasks: Sequence[Task], network: str | None) -> list[Task]:
     ]
 
 
+def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | None) -> list[Task]:
+    """--slurm-partition and --slurm-container for the tasks whose task file sets none (a
+    task's own, then [defaults], win, as for --network)."""
+    if partition is None and container is None:
+        return list(tasks)
+    out = []
+    for task in tasks:
+        settings = task.slurm or SlurmSettings()
+        settings = replace(settings, partition=settings.partition or partition,
+                           container=settings.container or container)
+        out.append(replace(task, slurm=settings))
+    return out
+
+
 @cli.command()
 @click.argument("taskfile", required=False, type=click.Path(dir_okay=False))
 @click.option("--spawner", "spawner_name", envvar="SPAWNKIT_SPAWNER", default=DEFAULT_SPAWNER,
-              show_default=True, help="Backend: process, docker, podman (or a plug-in).")
+              show_default=True, help="Backend: process, docker, podman, slurm (or a plug-in).")
 @click.option("--max-running", type=click.IntRange(min=1), default=None,
               help="Tasks running at once [default: number of cores, at least 2].")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -93,6 +107,11 @@ def with_network(tasks: Sequence[Task], network: str | None) -> list[Task]:
 @click.option("--network", type=click.Choice(["none", "bridge", "host"]), default=None,
               help="Network of the tasks that set none: a task's own 'network', else the one "
                    "in [defaults], wins (as with --image) [default: the engine's, bridge].")
+@click.option("--slurm-partition", default=None, metavar="NAME",
+              help="Slurm partition of the tasks whose task file names none (--spawner slurm).")
+@click.option("--slurm-container", type=click.Choice(["docker", "podman"]), default=None,
+              help="The nodes' engine for tasks with an image, where the task file names none "
+                   "(--spawner slurm) [default: the command runs on the node, image ignored].")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the JUnit XML report here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -118,6 +137,8 @@ def run(
     keep_containers: bool,
     engine_down_after: float,
     network: str | None,
+    slurm_partition: str | None,
+    slurm_container: str | None,
     junit_path: Path | None,
     json_path: Path | None,
     only: tuple[str, ...],
@@ -145,7 +166,7 @@ def run(
         tasks, task_file = plan(chosen), taskfile
     else:
         raise UsageError("give a task file, or a command after '--' (see 'spawnkit run --help')")
-    tasks = with_network(tasks, network)
+    tasks = with_slurm(with_network(tasks, network), slurm_partition, slurm_container)
     # The command line owns its process: a backend may take process-wide roles (reaping the
     # orphans of its tasks).
     options = SpawnerOptions(
@@ -153,6 +174,9 @@ def run(
         grace_period=grace_period, engine_down_after=engine_down_after, own_process=True,
     )
     spawner = make_spawner(spawner_name, options)
+    refused = [(t.id, why) for t in tasks if (why := spawner.cannot_run(t)) is not None]
+    if refused:
+        raise TaskFileError(task_file or "spawnkit run", refused)
     check_enforced(spawner, tasks, strict=strict)
     warn_privileged(spawner, tasks)
     job_id = new_job_id()

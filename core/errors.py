@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "BackendError",
     "EngineUnavailable",
@@ -24,9 +26,9 @@ class UsageError(SpawnkitError):
 class TaskFileError(SpawnkitError):
     """A task file that cannot be used. Each problem is one line naming file and task."""
 
-    def __init__(self, path: str, problems: list[tuple[str | None, str]]) -> None:
+    def __init__(self, path: str, problems: Sequence[tuple[str | None, str]]) -> None:
         self.path = path
-        self.problems = problems
+        self.problems = list(problems)
         super().__init__(path, problems)
 
     def lines(self) -> list[str]:

@@ -82,15 +82,16 @@ def _write(fd: int, data: bytes) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m spawnkit.core.maskpipe")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--mask-env", default="", type=lambda s: [n for n in s.split(",") if n])
     parser.add_argument("--cwd", default=None)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
+    if "--" not in argv or argv.index("--") == len(argv) - 1:
         parser.error("no command after --")
+    cut = argv.index("--")
+    args = parser.parse_args(argv[:cut])
+    command = argv[cut + 1 :]
     values = _values(args)
     # Our own session: the task's group is killed apart from us.
     if os.getsid(0) != os.getpid():

@@ -153,6 +153,11 @@ class Spawner(abc.ABC):
         """
         return []
 
+    def cannot_run(self, task: Task) -> str | None:
+        """Why this backend can never run the task, known before anything runs (a container
+        task with no image), or None. The command line refuses such a job at once."""
+        return None
+
     def unenforced(self, task: Task) -> list[str]:
         """Settings of the task that this backend cannot enforce (said, never ignored)."""
         return []

@@ -21,6 +21,7 @@ from spawnkit.spawners.container.engine import (
     ContainerState,
     ContainerSummary,
     Engine,
+    EngineEvents,
     ImageInfo,
 )
 from spawnkit.spawners.container.faults import EngineError, status_code
@@ -215,14 +216,20 @@ class DockerEngine(Engine):
             raise
         return True
 
-    def kill_signals(self, container_id: str, since: float) -> list[int | None] | None:
+    def events_of(self, container_id: str, since: float) -> EngineEvents | None:
+        # OOMKilled in inspect may lag behind the exit on a loaded daemon; the oom event
+        # is logged before the container's die event.
         events = self.api.events(since=since, until=time.time(), decode=True,
-                                 filters={"container": container_id, "event": "kill"})
-        signals: list[int | None] = []
+                                 filters={"container": container_id, "event": ["kill", "oom"]})
+        kills: list[int | None] = []
+        oom = False
         for event in events:
+            if event.get("Action") == "oom" or event.get("status") == "oom":
+                oom = True
+                continue
             value = str((event.get("Actor") or {}).get("Attributes", {}).get("signal", ""))
-            signals.append(int(value) if value.isdigit() else None)
-        return signals
+            kills.append(int(value) if value.isdigit() else None)
+        return EngineEvents(tuple(kills), oom)
 
     def remove(self, container_id: str) -> None:
         try:

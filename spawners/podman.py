@@ -7,8 +7,11 @@ cgroup v1 does not report OOM kills (`State.OOMKilled` stays false): see `kill_s
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from spawnkit.spawners.container.engine import (
     ContainerState,
     ContainerSummary,
     Engine,
+    EngineEvents,
     ImageInfo,
 )
 from spawnkit.spawners.container.faults import EngineError, engine_message, status_code
@@ -230,8 +234,7 @@ class PodmanEngine(Engine):
                     if cid:
                         yield str(cid)
 
-        close: Callable[[], None] = response.close
-        return ids(), close
+        return ids(), functools.partial(_shut, response)
 
     def image_entrypoint(self, image: str) -> list[str]:
         config = self.client.images.get(image).attrs.get("Config") or {}
@@ -255,9 +258,9 @@ class PodmanEngine(Engine):
         if response.status_code not in (200, 204, 404, 409):
             response.raise_for_status()
 
-    def kill_signals(self, container_id: str, since: float) -> list[int | None] | None:
+    def events_of(self, container_id: str, since: float) -> EngineEvents | None:
         # The SDK's events() always follows the stream; stream=false returns what is logged.
-        # Podman 4's kill events do not say which signal.
+        # Podman 4's kill events do not say which signal, and it logs no OOM kill.
         params = {
             "filters": podman.api.prepare_filters({"container": container_id, "event": "kill"}),
             "since": f"{since:.3f}",
@@ -272,7 +275,18 @@ class PodmanEngine(Engine):
                     kills.append(None)
         finally:
             response.close()
-        return kills
+        return EngineEvents(tuple(kills))
+
+
+def _shut(response: Any) -> None:
+    """Close a streamed response from another thread than the one reading it: shut its
+    socket down (closing the response itself waits on the reader's lock)."""
+    sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    else:
+        response.close()
 
 
 class PodmanSpawner(ContainerSpawner):

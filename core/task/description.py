@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Limits", "Mount", "SlurmSettings", "Task"]
+__all__ = ["KubernetesSettings", "Limits", "Mount", "SlurmSettings", "Task"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,22 @@ class SlurmSettings:
 
 
 @dataclass(frozen=True)
+class KubernetesSettings:
+    """Where a task's Pod goes (`kubernetes = { ... }`): the kubernetes backend reads it, the
+    others ignore it, as they do `slurm`."""
+
+    #: Node labels the Pod's node must carry (the Pod's nodeSelector), as (name, value) pairs.
+    node_selector: tuple[tuple[str, str], ...] = ()
+    #: The Pod's tolerations, each as the (key, value) pairs of one table of the task file
+    #: (`{ key = "ci", operator = "Exists", effect = "NoSchedule" }`).
+    tolerations: tuple[tuple[tuple[str, str], ...], ...] = ()
+    #: The Pod's ServiceAccount; its token is mounted only when one is named.
+    service_account: str | None = None
+    #: "IfNotPresent" unless the task says "Always" or "Never".
+    image_pull_policy: str | None = None
+
+
+@dataclass(frozen=True)
 class Task:
     """One task: what to run and where. Immutable; identified by `id`."""
 
@@ -86,6 +102,14 @@ class Task:
     #: replaced, so the command runs as given); "image", the image's own; or these words.
     entrypoint: tuple[str, ...] | str | None = None
     slurm: SlurmSettings | None = None
+    kubernetes: KubernetesSettings | None = None
+    #: JUnit XML files the task writes (paths or globs, relative to its working folder):
+    #: their test cases go into results.xml.
+    junit: tuple[str, ...] = ()
+    #: Files to keep in tasks/<id>/artifacts/ (paths or globs, as for junit), and when:
+    #: "always", "on_failure" or "on_success".
+    artifacts: tuple[str, ...] = ()
+    artifacts_when: str = "always"
 
     @classmethod
     def make(

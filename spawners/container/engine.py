@@ -24,6 +24,7 @@ __all__ = [
     "ContainerState",
     "ContainerSummary",
     "Engine",
+    "EngineEvents",
     "ImageInfo",
     "MountSpec",
     "epoch_seconds",
@@ -134,6 +135,16 @@ class ContainerSummary:
             labels=dict(item.get("Labels") or {}),
             created=epoch_seconds(item.get("Created")),
         )
+
+
+@dataclass(frozen=True)
+class EngineEvents:
+    """A container's kills through the engine (the signal of each; None where the engine
+    does not name it) and whether the engine saw it run out of memory (None: it cannot say).
+    """
+
+    kills: tuple[int | None, ...] = ()
+    oom: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -291,8 +302,7 @@ class Engine(abc.ABC):
     def remove(self, container_id: str) -> None:
         """Remove the container, killing it if it runs. Already gone is fine."""
 
-    def kill_signals(self, container_id: str, since: float) -> list[int | None] | None:
-        """The kills of the container through the engine since `since` (epoch seconds): the
-        signal of each, None where the engine does not say which. None when the engine
-        cannot tell at all."""
+    def events_of(self, container_id: str, since: float) -> EngineEvents | None:
+        """What the engine logged of the container since `since` (epoch seconds): its kills
+        and out-of-memory kills. None when the engine cannot tell."""
         return None

@@ -11,9 +11,9 @@ sent through the engine.
 from __future__ import annotations
 
 from spawnkit.core.task.outcome import ExitResult, signal_name
-from spawnkit.spawners.container.engine import ContainerState
+from spawnkit.spawners.container.engine import ContainerState, EngineEvents
 
-__all__ = ["ask_for_kills", "exit_result"]
+__all__ = ["ask_for_events", "exit_result"]
 
 _SIGKILL = 9
 
@@ -22,9 +22,10 @@ def _died_of(code: int | None) -> int | None:
     return code - 128 if code is not None and 128 < code < 160 else None
 
 
-def ask_for_kills(code: int | None, sent: set[int]) -> bool:
-    """Whether the engine's kill events could change the verdict."""
-    died_of = _died_of(code)
+def ask_for_events(state: ContainerState, sent: set[int]) -> bool:
+    """Whether the engine's events could change the verdict: a death by a signal spawnkit
+    did not send."""
+    died_of = _died_of(state.exit_code)
     return died_of is not None and died_of not in sent
 
 
@@ -32,23 +33,21 @@ def exit_result(
     state: ContainerState,
     *,
     sent: set[int],
-    kills: list[int | None] | None,
+    events: EngineEvents | None,
     engine_reports_oom: bool,
     outage: str | None,
     engine: str,
 ) -> ExitResult:
-    """`sent`: the signals spawnkit sent it; `kills`: the engine's kill events (their signals,
-    None where it does not name one; None when it cannot tell); `outage`: what the engine said
-    during an outage the container ended across, if one."""
+    """`sent`: the signals spawnkit sent it; `events`: what the engine logged of it (None
+    when it was not asked or cannot tell); `outage`: what the engine said during an outage
+    the container ended across, if one."""
     code = state.exit_code
     died_of = _died_of(code)
-    known = died_of is not None and (
-        died_of in sent or bool(kills and (died_of in kills or None in kills))
-    )
-    oom = state.oom_killed or (
-        not engine_reports_oom and died_of == _SIGKILL and bool(state.memory_limit)
-        and kills == [] and not sent
-    )
+    kills = events.kills if events is not None else ()
+    known = died_of is not None and (died_of in sent or died_of in kills or None in kills)
+    inferred = (not engine_reports_oom and events is not None and not kills
+                and died_of == _SIGKILL and bool(state.memory_limit) and not sent)
+    oom = state.oom_killed or bool(events and events.oom) or inferred
     error = state.error
     if error is None and outage and died_of and not oom and not sent:
         error = (

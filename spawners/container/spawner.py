@@ -9,29 +9,34 @@ state is its `ContainerHandle`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
+import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Sequence
+from typing import ClassVar, TypeVar
 
 from spawnkit.core.errors import BackendError, RequirementError, StartError
 from spawnkit.core.images import IMAGE_LABEL
 from spawnkit.core.output import TaskOutput
 from spawnkit.core.spawner import ImageRecord, JobContext, Spawner, SpawnerOptions
+from spawnkit.core.task.description import Task
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.spawners.container import exits, images, reap
-from spawnkit.spawners.container.engine import ContainerSpec, ContainerState, Engine
+from spawnkit.spawners.container.calls import ENGINE_THREADS, EngineCalls
+from spawnkit.spawners.container.engine import (
+    ContainerSpec,
+    ContainerState,
+    Engine,
+    EngineEvents,
+)
 from spawnkit.spawners.container.events import ExitEvents
 from spawnkit.spawners.container.faults import engine_message, status_code
 from spawnkit.spawners.container.handle import ContainerHandle
 from spawnkit.spawners.container.isolation import applied_settings
 from spawnkit.spawners.container.logs import LogFollower
 from spawnkit.spawners.container.spec import LABEL_JOB, LABEL_MANAGED, container_spec
-from spawnkit.spawners.container.threads import DaemonThreadPool
 from spawnkit.spawners.container.watch import ContainerWatch
 
 __all__ = ["ContainerSpawner"]
@@ -39,9 +44,6 @@ __all__ = ["ContainerSpawner"]
 LOG = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Threads for engine calls: enough that a spawn never waits for another task's call.
-ENGINE_THREADS = 32
 
 _SIGKILL, _SIGTERM = 9, 15
 
@@ -62,35 +64,12 @@ class ContainerSpawner(Spawner):
     def __init__(self, options: SpawnerOptions | None = None) -> None:
         super().__init__(options)
         self.engine: Engine = self.engine_class(self.options.engine_url, pool_size=ENGINE_THREADS)
-        self._executor: DaemonThreadPool | None = None
+        self._call = EngineCalls(self.name, self.engine)
         self._images: dict[str, asyncio.Future[str | None]] = {}  # image -> problem, or None
         self._handles: dict[str, ContainerHandle] = {}
         self._watch = ContainerWatch(self.name, self.engine.name, self.engine.url,
                                      self.options.engine_down_after, self.poll_interval)
-        #: Containers whose removal failed (the engine away for a moment): close() tries again.
-        self._leftovers: set[str] = set()
         self._events: ExitEvents | None = None
-
-    # -- engine calls, off the event loop ----------------------------------------------------
-
-    async def _call(
-        self, fn: Callable[..., T], *args: Any, idempotent: bool = True, retry: bool = True
-    ) -> T:
-        if self._executor is None:
-            self._executor = DaemonThreadPool(
-                ENGINE_THREADS, thread_name_prefix=f"spawnkit-{self.name}"
-            )
-        call = (
-            functools.partial(self.engine.retry, fn, *args, idempotent=idempotent)
-            if retry
-            else functools.partial(fn, *args)
-        )
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-    def _error(
-        self, cls: type[BackendError], message: str, exc: BaseException, handle: str | None = None
-    ) -> BackendError:
-        return cls(message, spawner=self.name, handle=handle, engine_message=engine_message(exc))
 
     # -- job ----------------------------------------------------------------------------------
 
@@ -113,24 +92,7 @@ class ContainerSpawner(Spawner):
         if self._events is not None:
             self._events.close()
         self._watch.close()
-        if self._leftovers and self._watch.down is None and self._executor is not None:
-            await self._remove_leftovers()
-        if self._executor is not None:
-            with contextlib.suppress(Exception):
-                await self._call(self.engine.close, retry=False)
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
-
-    async def _remove_leftovers(self) -> None:
-        leftovers, self._leftovers = sorted(self._leftovers), set()
-        removals = [asyncio.ensure_future(self._call(self.engine.remove, h)) for h in leftovers]
-        # Bounded: a job's end never waits long on an engine that went away again.
-        await asyncio.wait(removals, timeout=self.kill_wait)
-        for handle, removal in zip(leftovers, removals, strict=True):
-            if removal.done() and removal.exception() is None:
-                continue
-            removal.cancel()
-            LOG.warning("%s: container %s is left to 'spawnkit gc'", self.name, handle[:12])
+        await self._call.close(engine_answers=self._watch.down is None, within=self.kill_wait)
 
     def _job(self) -> JobContext:
         if self.job is None:
@@ -142,14 +104,16 @@ class ContainerSpawner(Spawner):
     def image_of(self, runtime_task: RuntimeTask) -> str | None:
         return runtime_task.task.image or self.options.image
 
+    def cannot_run(self, task: Task) -> str | None:
+        if task.image or self.options.image:
+            return None
+        return (f"no image for a {self.name} task: set 'image' in the task or [defaults], "
+                "or give --image")
+
     async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:
         image = self.image_of(runtime_task)
         if image is None:
-            raise RequirementError(
-                f"no image for a {self.name} task: set 'image' in the task or [defaults], "
-                "or give --image",
-                spawner=self.name,
-            )
+            raise RequirementError(str(self.cannot_run(runtime_task.task)), spawner=self.name)
         # Once per image per job; tasks triaged meanwhile wait for the same answer.
         check = self._images.get(image)
         if check is None:
@@ -198,17 +162,14 @@ class ContainerSpawner(Spawner):
                              spawner=self.name)
         out_dir.mkdir(parents=True, exist_ok=True)
         spec = self.container_spec(runtime_task)
+        if host_folder is None and spec.workdir is not None:
+            await self._check_image_folder(spec, task.workdir_words)
         try:
             container_id = await self._call(self._create, spec, idempotent=False)
         except Exception as exc:
-            raise self._error(StartError, f"cannot create a container of '{spec.image}'",
+            raise self._call.error(StartError, f"cannot create a container of '{spec.image}'",
                               exc) from exc
         try:
-            if host_folder is None and spec.workdir is not None and not await self._call(
-                    self.engine.path_exists, container_id, spec.workdir):
-                # Docker would make it, Podman refuses: the same error on every backend.
-                raise StartError(f"working folder '{task.workdir_words}' does not exist",
-                                 spawner=self.name)
             entrypoint = (list(spec.entrypoint) if spec.entrypoint is not None
                           else await self._call(self.engine.image_entrypoint, spec.image))
             started_wall = time.time()
@@ -216,13 +177,10 @@ class ContainerSpawner(Spawner):
         except Exception as exc:
             # Nothing of a task that never ran stays on the engine (the start's answer may be
             # what was lost: the container may run).
-            try:
-                await self._call(self.engine.remove, container_id)
-            except Exception:
-                self._leftovers.add(container_id)
+            await self._call.remove_or_leave(container_id)
             if isinstance(exc, StartError):
                 raise
-            raise self._error(StartError, f"cannot start container {container_id[:12]}", exc,
+            raise self._call.error(StartError, f"cannot start container {container_id[:12]}", exc,
                               container_id) from exc
         output = TaskOutput(out_dir, self._job().masked_for(task))
         self._handles[container_id] = ContainerHandle(
@@ -238,6 +196,20 @@ class ContainerSpawner(Spawner):
             "engine_url": self.engine.url,
             "applied": {**applied_settings(spec), "entrypoint": entrypoint},
         }
+
+    async def _check_image_folder(self, spec: ContainerSpec, words: str) -> None:
+        """A working folder the image must have: Docker would make it, Podman refuses, so
+        look first (in a container made and removed for that: an engine shows files only of
+        a container) and say it the same way on every backend."""
+        probe = dataclasses.replace(spec, name=None, workdir=None, command=["true"],
+                                    mounts=())
+        probe_id = await self._call(self.engine.create, probe, idempotent=False)
+        try:
+            there = await self._call(self.engine.path_exists, probe_id, spec.workdir)
+        finally:
+            await self._call.remove_or_leave(probe_id)
+        if not there:
+            raise StartError(f"working folder '{words}' does not exist", spawner=self.name)
 
     def _create(self, spec: ContainerSpec) -> str:
         """Create; a name already taken by this very task's container (a create retried after
@@ -304,7 +276,7 @@ class ContainerSpawner(Spawner):
             await self._call(self.engine.kill, handle.id, "SIGKILL", idempotent=False)
             await self._wait_ended(handle.id, self.kill_wait)
         except Exception as exc:
-            raise self._error(BackendError, f"cannot stop container {handle.short}", exc,
+            raise self._call.error(BackendError, f"cannot stop container {handle.short}", exc,
                               handle.id) from exc
 
     # -- orphans ------------------------------------------------------------------------------
@@ -337,7 +309,7 @@ class ContainerSpawner(Spawner):
         except BackendError:
             raise
         except Exception as exc:
-            raise self._error(BackendError, f"cannot read the outcome of container "
+            raise self._call.error(BackendError, f"cannot read the outcome of container "
                               f"{handle.short}", exc, handle.id) from exc
         finally:
             self._handles.pop(handle.id, None)
@@ -365,26 +337,20 @@ class ContainerSpawner(Spawner):
                             engine_message(exc))
         exit = await self._exit_of(state, handle)
         if not self.options.keep_containers:
-            try:
-                await self._call(self.engine.remove, handle.id)
-            except Exception as exc:
-                LOG.warning("%s: cannot remove %s: %s", self.name, handle.short,
-                            engine_message(exc))
-                self._leftovers.add(handle.id)
+            await self._call.remove_or_leave(handle.id)
         return exit
 
     async def _exit_of(self, state: ContainerState, handle: ContainerHandle) -> ExitResult:
-        code = state.exit_code
-        kills: list[int | None] | None = None
-        if exits.ask_for_kills(code, handle.sent):
+        events: EngineEvents | None = None
+        if exits.ask_for_events(state, handle.sent):
             try:
-                kills = await self._call(self.engine.kill_signals, handle.id,
-                                         handle.started_wall - 1.0)
+                events = await self._call(self.engine.events_of, handle.id,
+                                          handle.started_wall - 1.0)
             except Exception as exc:
                 LOG.warning("%s: events of %s: %s", self.name, handle.short,
                             engine_message(exc))
         return exits.exit_result(
-            state, sent=handle.sent, kills=kills, engine_reports_oom=self.engine.reports_oom,
+            state, sent=handle.sent, events=events, engine_reports_oom=self.engine.reports_oom,
             outage=self._watch.victim_of_outage(handle.id), engine=self.engine.name,
         )
 

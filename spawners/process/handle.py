@@ -99,7 +99,7 @@ class ProcessHandle:
 
 
 def start_process(
-    task: Task, env: dict[str, str], out_dir: Path, masked: tuple[str, ...]
+    task: Task, cwd: str | None, env: dict[str, str], out_dir: Path, masked: tuple[str, ...]
 ) -> ProcessHandle:
     """Fork and exec, in a pool thread (the interpreter's lock is released meanwhile)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -107,8 +107,8 @@ def start_process(
     with lock:
         counter[0] += 1
     try:
-        handle = _under_helper(task, env, out_dir, masked) if masked else _direct(
-            task, env, out_dir)
+        handle = _under_helper(task, cwd, env, out_dir, masked) if masked else _direct(
+            task, cwd, env, out_dir)
         ProcessHandle.tracked.update({handle.pid, handle.popen.pid})
         return handle
     except OSError as exc:
@@ -119,19 +119,19 @@ def start_process(
             counter[0] -= 1
 
 
-def _direct(task: Task, env: dict[str, str], out_dir: Path) -> ProcessHandle:
+def _direct(task: Task, cwd: str | None, env: dict[str, str], out_dir: Path) -> ProcessHandle:
     with open(out_dir / "stdout", "wb") as out, open(out_dir / "stderr", "wb") as err:
         popen = subprocess.Popen(task.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                 cwd=task.cwd, env=env, start_new_session=True)
+                                 cwd=cwd, env=env, start_new_session=True)
     return ProcessHandle(popen, popen.pid, out_dir, monitored=False)
 
 
 def _under_helper(
-    task: Task, env: dict[str, str], out_dir: Path, masked: tuple[str, ...]
+    task: Task, cwd: str | None, env: dict[str, str], out_dir: Path, masked: tuple[str, ...]
 ) -> ProcessHandle:
     argv = [sys.executable, "-I", "-m", "spawnkit.core.maskpipe", str(out_dir)]
-    if task.cwd is not None:
-        argv += ["--cwd", task.cwd]
+    if cwd is not None:
+        argv += ["--cwd", cwd]
     popen = subprocess.Popen([*argv, "--", *task.argv], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                              start_new_session=True)

@@ -74,15 +74,17 @@ class ProcessSpawner(Spawner):
         out_dir = runtime_task.output_dir
         if out_dir is None:
             raise StartError("task has no output folder", spawner=self.name)
-        if task.cwd is not None and not os.path.isdir(task.cwd):
-            raise StartError(f"working folder {task.cwd!r} does not exist", spawner=self.name)
+        folder = task.workdir()
+        if folder is not None and not os.path.isdir(folder):
+            raise StartError(f"working folder '{task.workdir_words}' does not exist",
+                             spawner=self.name)
         env = self._environment(task)
         masked = self.job.masked_for(task) if self.job is not None else ()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="spawnkit-fork")
         loop = asyncio.get_running_loop()
-        handle = await loop.run_in_executor(self._pool, start_process, task, env, out_dir,
-                                            masked)
+        handle = await loop.run_in_executor(self._pool, start_process, task, folder, env,
+                                            out_dir, masked)
         key = str(handle.pid)
         self._handles[key] = handle
         self._watch_exit(key, handle.pid, loop)
@@ -198,8 +200,9 @@ class ProcessSpawner(Spawner):
             self._reap_orphans()
 
     async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
-        """Process groups that dead runners left running (found through their journals)."""
-        said = []
+        """Process groups that dead runners left running (found through their journals),
+        killed at once and all together: nobody is left to read their outcome."""
+        said, groups = [], []
         for orphan in runs.orphaned_tasks(self.name):
             pgid, started = orphan.spawning_result.get("pgid"), \
                 orphan.spawning_result.get("start_time")
@@ -212,14 +215,16 @@ class ProcessSpawner(Spawner):
             if (leader is not None and leader != started) or not group_alive(pgid):
                 continue
             said.append(f"process group {pgid} (job {orphan.job_id}, task {orphan.task_id})")
-            if not dry_run:
-                await kill_group(pgid, min(self.options.grace_period, 1.0))
+            groups.append(pgid)
+        if not dry_run:
+            await asyncio.gather(*(kill_group(pgid, 0.0) for pgid in groups))
         return said
 
     def unenforced(self, task: Task) -> list[str]:
         # A process shares the runner's host: no limit, mount or user switch applies. The
-        # image is not a limit: a task file names one for the container backends.
-        return list(task.limits.given())
+        # image is not a limit (a task file names one for the container backends), and the
+        # workspace is the working folder here too.
+        return [k for k in task.limits.given() if k != "workspace"]
 
 
 def _children() -> list[tuple[int, int]]:

@@ -65,9 +65,9 @@ def test_a_plugin_runs_tasks_and_lists_images(
 def test_an_unknown_backend_is_one_line_naming_the_choices(run_cli: RunCli) -> None:
     run = run_cli("run", "--spawner", "nope", "--", "true")
     assert run.code == 2
-    assert run.stderr.strip().splitlines() == [
-        "spawnkit: error: unknown spawner 'nope' (choose from: docker, podman, process)"
-    ]
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("spawnkit: error: unknown spawner 'nope' (choose from: docker, ")
+    assert "process" in line and "podman" in line
 
 
 def test_core_imports_no_backend() -> None:

@@ -1,8 +1,8 @@
-"""Fixtures of the conformance suite: the same tests on process, docker and podman.
+"""Fixtures of the conformance suite: the same tests on process, docker, podman and slurm.
 
 An engine that cannot be reached (or lacks the test image) skips its tests with the reason,
 except with CI=true, where it fails them: CI must never pass on tests that did not run.
-Set the engines up with `source .ci/engines.sh`.
+Set the engines up with `source .ci/engines.sh`, Slurm with `source .ci/slurm.sh`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +39,10 @@ BACKENDS = [
     pytest.param("process", id="process"),
     pytest.param("docker", id="docker", marks=[pytest.mark.docker, pytest.mark.engine]),
     pytest.param("podman", id="podman", marks=[pytest.mark.podman, pytest.mark.engine]),
+    pytest.param("slurm", id="slurm", marks=[pytest.mark.slurm]),
 ]
-CONTAINER_BACKENDS = BACKENDS[1:]
+CONTAINER_BACKENDS = [p for p in BACKENDS if p.values[0] in ENGINES]
+SLURM_BACKENDS = [p for p in BACKENDS if p.values[0] == "slurm"]
 
 
 def in_ci() -> bool:
@@ -51,9 +55,24 @@ def engine_class(name: str) -> type[Engine]:
     return cls.engine_class
 
 
+def _slurm_problem() -> str | None:
+    """`scontrol ping`: the controller answers, or why not."""
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"scontrol ping: {exc} (run: source .ci/slurm.sh)"
+    if ping.returncode != 0 or "is UP" not in ping.stdout:
+        words = " ".join((ping.stderr or ping.stdout).split())
+        return f"scontrol ping: {words} (run: source .ci/slurm.sh)"
+    return None
+
+
 @functools.cache
 def _engine_problem(name: str) -> str | None:
     """Why the engine cannot serve the tests, or None. Asked once per session."""
+    if name == "slurm":
+        return _slurm_problem()
     engine = engine_class(name)()
     try:
         engine.open()
@@ -199,9 +218,19 @@ def run_job(start_job: StartJob, name: str, tasks: Sequence[Task], **kw: Any) ->
 # -- looking at the engines from outside -------------------------------------------------------
 
 
+def engine_argv(name: str) -> list[str]:
+    """The engine's own command line. Podman's talks to the same API service spawnkit does
+    (--remote): its local mode needs this machine's containers.conf (.ci/engines.sh), the
+    service has it already."""
+    if name == "podman":
+        return ["podman", "--remote", "--url", engine_class(name).default_url()]
+    return [name]
+
+
 def engine_cli(name: str, *args: str, check: bool = True) -> str:
     """Run the engine's own command line (`docker ...`, `podman ...`)."""
-    proc = subprocess.run([name, *args], capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run([*engine_argv(name), *args], capture_output=True, text=True,
+                          timeout=120, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"{name} {' '.join(args)}: {proc.stderr.strip()}")
     return proc.stdout
@@ -219,13 +248,69 @@ def remove_containers(name: str, ids: Sequence[str]) -> None:
         engine_cli(name, "rm", "-f", *ids, check=False)
 
 
+def slurm_jobs_of(job_id: str, *, active: bool = True) -> list[str]:
+    """Slurm job IDs of a spawnkit job (by the label in their comment): those still queued,
+    running or ending, or with `active` False every one the controller remembers."""
+    states = [] if active else ["-t", "all"]
+    out = subprocess.run(["squeue", "-h", *states, "-O", "JobID:|,Comment:"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        slurm_id, _, comment = line.partition("|")
+        if f";job={job_id};" in comment:
+            found.append(slurm_id.strip())
+    return found
+
+
+def kill_from_outside(name: str, handle: str) -> None:
+    """SIGKILL the task from outside spawnkit, as each backend's users would: a process by its
+    PID, a container through its engine, a Slurm job through Slurm (its batch script; Slurm
+    then kills the rest of the job)."""
+    if name in ENGINES:
+        engine_cli(name, "kill", handle)
+    elif name == "slurm":
+        _wait_command_started(handle)
+        subprocess.run(["scancel", "-b", "--signal=KILL", handle], check=True, timeout=60)
+    else:
+        os.kill(int(handle), signal.SIGKILL)
+
+
+def _wait_command_started(job_id: str, within: float = 30.0) -> None:
+    """A Slurm job's command runs: its node program, the output helper and the command are
+    there (a job RUNNING in Slurm's words may still be starting its script)."""
+    deadline = time.monotonic() + within
+    while True:
+        listed = subprocess.run(["scontrol", "listpids", job_id], capture_output=True,
+                                text=True, timeout=60, check=False).stdout.splitlines()[1:]
+        if len(listed) >= 3:
+            return
+        assert time.monotonic() < deadline, f"Slurm job {job_id}: command not running"
+        time.sleep(0.05)
+
+
+def task_gone(name: str, run: JobRun, handle: str) -> bool:
+    """Nothing of the task is left on its backend."""
+    if name in ENGINES:
+        return containers_of(name, run.job.job_id) == []
+    if name == "slurm":
+        return handle not in slurm_jobs_of(run.job.job_id)
+    return not os.path.exists(f"/proc/{handle}")
+
+
 @pytest.fixture
 def no_leftovers(tmp_path: Path) -> Iterator[None]:
-    """After the test, no container of the test's jobs is left on any engine used."""
+    """After the test, no container of the test's jobs is left on any engine used, and no
+    Slurm job of theirs in the queue."""
     yield
     results = tmp_path / "results"
     job_ids = [p.name for p in results.iterdir() if p.is_dir()] if results.is_dir() else []
     left: dict[str, list[str]] = {}
+    if job_ids and _engine_problem("slurm") is None:
+        for job_id in job_ids:
+            ids = slurm_jobs_of(job_id)
+            if ids:
+                left.setdefault("slurm", []).extend(ids)
+                subprocess.run(["scancel", *ids], check=False, timeout=60)
     for name in ENGINES:
         if _engine_problem(name) is not None:
             continue

@@ -140,8 +140,9 @@ def test_any_task_id_is_a_safe_folder_name(task_id: str) -> None:
 def test_hostile_ids_write_only_inside_the_job_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # (A NUL byte no engine takes in a label: refused by the loader, see below.)
     ids = ["../escape", "/abs/path", "..", ".", "a/../../b", "x" * 500, "tab\tnew\nline",
-           "émoji-🚀", "CON", "a b", "nul\u0000byte"]
+           "émoji-🚀", "CON", "a b"]
     text = "".join(f'[[task]]\nid = {_toml(i)}\ncommand = "echo out; echo err >&2"\n'
                    for i in ids)
     path = tmp_path / "t.toml"
@@ -157,3 +158,5 @@ def test_hostile_ids_write_only_inside_the_job_folder(
     assert outside == []
     folders = {p.name for p in (job / "tasks").iterdir()}
     assert len(folders) == len(ids)  # one folder each: no two ids collide
+    with pytest.raises(TaskFileError, match="NUL byte"):
+        parse_taskfile('[[task]]\nid = "nul\\u0000byte"\ncommand = "true"\n', "t.toml")

@@ -1,0 +1,199 @@
+"""The keys of a task file and what each one takes: one check per key, which says what is
+wrong in words (one line, naming the key), or nothing when the value is fine."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["COMMON_KEYS", "MAX_INT", "TASK_KEYS", "WHEN", "Check", "Problems", "parse_memory"]
+
+Problems = list[tuple[str | None, str]]
+Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
+
+
+#: What every backend takes: a 64-bit integer (TOML's own range; Python reads any size).
+MAX_INT = 2**63 - 1
+_NUL = "holds a NUL byte, which no command, variable or path can"
+
+
+def _is_str(v: Any) -> str | None:
+    if not (isinstance(v, str) and v != ""):
+        return "must be a non-empty string"
+    return _NUL if "\0" in v else None
+
+
+def _is_bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
+def _is_pos_number(v: Any) -> str | None:
+    ok = (isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= MAX_INT
+          and math.isfinite(v))
+    return None if ok else "must be a finite number greater than 0"
+
+
+def _is_pos_int(v: Any) -> str | None:
+    ok = isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INT
+    return None if ok else f"must be a whole number from 1 to {MAX_INT}"
+
+
+def _is_str_list(v: Any) -> str | None:
+    if not (isinstance(v, list) and all(isinstance(x, str) and x for x in v)):
+        return "must be a list of strings"
+    return _NUL if any("\0" in x for x in v) else None
+
+
+def _is_command(v: Any) -> str | None:
+    if isinstance(v, str):
+        if not v.strip():
+            return "must not be empty"
+        return _NUL if "\0" in v else None
+    if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+        return _NUL if any("\0" in x for x in v) else None
+    return "must be a string or a non-empty list of strings"
+
+
+def _is_paths(v: Any) -> str | None:
+    """A path or glob, or a list of them, relative to the task's working folder."""
+    items = [v] if isinstance(v, str) else v
+    if not (isinstance(items, list) and items and all(isinstance(x, str) and x for x in items)):
+        return "must be a path or glob, or a list of them"
+    for item in items:
+        if "\0" in item:
+            return _NUL
+        if Path(item).is_absolute() or ".." in Path(item).parts:
+            return f"'{item}' must be relative to the task's working folder, inside it"
+    return None
+
+
+def _is_when(v: Any) -> str | None:
+    return None if v in WHEN else f"must be one of: {', '.join(WHEN)}"
+
+
+WHEN = ("always", "on_failure", "on_success")
+
+
+def _is_entrypoint(v: Any) -> str | None:
+    if v == "image" or (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+        return _NUL if isinstance(v, list) and any("\0" in x for x in v) else None
+    return "must be \"image\" (the image's own) or a list of strings"
+
+
+_SLURM_KEYS = ("partition", "account", "qos", "extra", "container")
+
+
+def _is_slurm(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return "must be a table such as { partition = \"debug\", account = \"ci\" }"
+    for key, value in v.items():
+        if key not in _SLURM_KEYS:
+            return f"unknown key '{key}' (expected: {', '.join(_SLURM_KEYS)})"
+        if key == "extra":
+            problem = _is_str_list(value)
+            if problem is None and not all(x.startswith("-") for x in value):
+                problem = "must be a list of sbatch options such as \"--gres=gpu:1\""
+        elif key == "container":
+            problem = None if value in ("docker", "podman") else "must be docker or podman"
+        else:
+            problem = _is_str(value)
+        if problem:
+            return f"{key}: {problem}"
+    return None
+
+
+def _is_env(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return "must be a table of NAME = \"value\""
+    for name, value in v.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            return f"'{name}' is not a valid variable name"
+        if not isinstance(value, str | int | float | bool):
+            return f"value of '{name}' must be a string"
+        if isinstance(value, str) and "\0" in value:
+            return f"value of '{name}' {_NUL}"
+        if isinstance(value, int | float) and not isinstance(value, bool) and (
+                abs(value) > MAX_INT or not math.isfinite(value)):
+            return f"value of '{name}' must be a finite number within 64 bits, or a string"
+    return None
+
+
+def _is_memory(v: Any) -> str | None:
+    try:
+        parse_memory(v)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _is_network(v: Any) -> str | None:
+    return None if v in ("none", "bridge", "host") else "must be one of: none, bridge, host"
+
+
+def _is_user(v: Any) -> str | None:
+    ok = isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?", v)
+    return None if ok else "must be \"UID\", \"UID:GID\" or a user name"
+
+
+def _is_caps(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(
+        isinstance(x, str) and re.fullmatch(r"[A-Za-z_]+", x) for x in v
+    )
+    return None if ok else "must be a list of capability names such as \"NET_RAW\" or \"ALL\""
+
+
+def _is_mounts(v: Any) -> str | None:
+    if not isinstance(v, list):
+        return "must be a list of \"SOURCE:TARGET[:ro]\""
+    for item in v:
+        if not (isinstance(item, str) and re.fullmatch(r"[^:]+:/[^:]*(:ro|:rw)?", item)):
+            return f"'{item}' is not \"SOURCE:/TARGET[:ro]\""
+    return None
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_memory(value: Any) -> int:
+    """`256m`, `1g`, `512k` or bytes as an integer."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT:
+        return value
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+)\s*([bkmg]?)i?b?\s*", value.lower())
+        if m and 0 < int(m.group(1)) * _UNITS[m.group(2)] <= MAX_INT:
+            return int(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError("must be a size such as \"256m\" or \"1g\"")
+
+
+COMMON_KEYS: dict[str, Check] = {
+    "env": _is_env,
+    "cwd": _is_str,
+    "timeout": _is_pos_number,
+    "image": _is_str,
+    "secrets": _is_str_list,
+    "cpus": _is_pos_number,
+    "memory": _is_memory,
+    "pids": _is_pos_int,
+    "network": _is_network,
+    "user": _is_user,
+    "read_only": _is_bool,
+    "privileged": _is_bool,
+    "no_new_privileges": _is_bool,
+    "cap_add": _is_caps,
+    "cap_drop": _is_caps,
+    "mounts": _is_mounts,
+    "workspace": _is_str,
+    "workspace_read_only": _is_bool,
+    "entrypoint": _is_entrypoint,
+    "slurm": _is_slurm,
+}
+TASK_KEYS: dict[str, Check] = {
+    "id": _is_str,
+    "command": _is_command,
+    "depends_on": _is_str_list,
+    "teardown": _is_bool,
+    **COMMON_KEYS,
+}

@@ -1,0 +1,364 @@
+"""One task file, one meaning, on every backend: each kind of fault found by trying spawnkit as
+users do (the smallest input that showed it), as a test run on every backend, so that a
+backend added later inherits it. Through the real command line, as a CI runner calls it."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CliRun, RunCli, WriteTaskfile
+from tests.engines.conftest import ENGINES, TEST_IMAGE, containers_of, engine_argv, in_ci
+from tests.faults.jobs import job_dir_of, start_cli, started_handles, wait_until
+from tests.helpers import pid_alive
+
+ENTRY_IMAGE = "spawnkit-entry:test"
+
+
+def _run(run_cli: RunCli, name: str, path: Path, *args: str, **kw: Any) -> CliRun:
+    return run_cli("run", "--spawner", name, "--image", TEST_IMAGE, *args, str(path), **kw)
+
+
+# -- 1. an init: TERM reaches every process of the task; orphans are reaped ---------------------
+
+def test_term_ends_a_command_that_would_be_pid_1(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, no_leftovers: None
+) -> None:
+    path = taskfile('[[task]]\nid = "t"\ncommand = ["sleep", "60"]\ntimeout = 1\n')
+    run = _run(run_cli, spawner_name, path, "--grace", "8")
+    rec = run.task("t")
+    assert rec["result"] == "timed_out"
+    assert rec["duration"] < 2.0, rec["duration"]
+
+
+def test_term_reaches_every_process_of_the_task(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, no_leftovers: None
+) -> None:
+    tree = ("trap 'echo parent got TERM; exit 0' TERM; "
+            "(trap 'echo child got TERM; exit 0' TERM; sleep 100 & wait) & sleep 100 & wait")
+    path = taskfile(f'[[task]]\nid = "t"\ncommand = {json.dumps(tree)}\ntimeout = 1\n')
+    run = _run(run_cli, spawner_name, path, "--grace", "8")
+    rec = run.task("t")
+    assert rec["result"] == "timed_out" and rec["duration"] < 4.0, rec
+    out = (run.job_dir / rec["stdout"]).read_text()
+    assert sorted(out.splitlines()) == ["child got TERM", "parent got TERM"]
+
+
+def test_orphans_are_reaped(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, no_leftovers: None
+) -> None:
+    """300 orphans under a limit of 100 processes: unreaped, their zombies would hold the
+    limit and the next fork would fail."""
+    script = "i=0; while [ $i -lt 300 ]; do (sleep 0 &); i=$((i+1)); done; echo done"
+    path = taskfile(f'[[task]]\nid = "t"\ncommand = {json.dumps(script)}\npids = 100\n')
+    run = _run(run_cli, spawner_name, path)
+    rec = run.task("t")
+    assert rec["result"] == "passed", rec
+    assert (run.job_dir / rec["stdout"]).read_text() == "done\n"
+
+
+def test_a_task_can_signal_itself(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, no_leftovers: None
+) -> None:
+    script = "echo before; kill -TERM $$; sleep 5; echo after"
+    path = taskfile(f'[[task]]\nid = "t"\ncommand = {json.dumps(script)}\n')
+    run = _run(run_cli, spawner_name, path)
+    rec = run.task("t")
+    assert rec["result"] == "failed" and rec["duration"] < 4.0, rec
+    assert (run.job_dir / rec["stdout"]).read_text() == "before\n"
+
+
+# -- 2. the task's command is what runs ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def entry_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An image whose ENTRYPOINT would swallow the command, on every engine that answers."""
+    context = tmp_path_factory.mktemp("entry")
+    (context / "Containerfile").write_text(
+        f'FROM {TEST_IMAGE}\nENTRYPOINT ["/bin/echo", "entry:"]\n')
+    built = []
+    for name in ENGINES:
+        proc = subprocess.run([*engine_argv(name), "build", "-q", "-t", ENTRY_IMAGE, "-f",
+                               str(context / "Containerfile"), str(context)],
+                              capture_output=True, text=True, timeout=120, check=False)
+        if proc.returncode == 0:
+            built.append(name)
+    yield ENTRY_IMAGE
+    for name in built:
+        subprocess.run([*engine_argv(name), "rmi", "-f", ENTRY_IMAGE], capture_output=True,
+                       timeout=60, check=False)
+
+
+def test_the_command_runs_not_the_images_entrypoint(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, entry_image: str,
+    no_leftovers: None,
+) -> None:
+    path = taskfile(f'[[task]]\nid = "t"\ncommand = "echo ran; exit 3"\n'
+                    f'image = "{entry_image}"\n')
+    run = _run(run_cli, spawner_name, path)
+    rec = run.task("t")
+    assert (rec["result"], rec["exit_code"]) == ("failed", 3), rec
+    assert (run.job_dir / rec["stdout"]).read_text() == "ran\n"
+    if spawner_name in ENGINES:
+        assert rec["applied"]["entrypoint"] == []  # replaced: says which ran
+
+
+# -- 3. the working folder ----------------------------------------------------------------------
+
+def test_a_relative_cwd_is_the_task_files_folder(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path,
+    no_leftovers: None,
+) -> None:
+    """`cwd = "."` (the README's own example) means the task file's folder everywhere."""
+    (tmp_path / "data.txt").write_text("beside the task file\n")
+    (tmp_path / "elsewhere").mkdir()
+    path = taskfile('[[task]]\nid = "t"\ncommand = "cat data.txt"\ncwd = "."\n')
+    run = _run(run_cli, spawner_name, path, cwd=tmp_path / "elsewhere")
+    rec = run.task("t")
+    assert rec["result"] == "passed", rec
+    out = (run.job_dir / rec["stdout"]).read_text()
+    assert out == "beside the task file\n"
+
+
+def test_a_cwd_inside_the_workspace(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path,
+    no_leftovers: None,
+) -> None:
+    (tmp_path / "ws" / "sub").mkdir(parents=True)
+    (tmp_path / "ws" / "sub" / "here.txt").write_text("in sub\n")
+    path = taskfile('[[task]]\nid = "t"\ncommand = "cat here.txt; touch made-here"\n'
+                    'workspace = "ws"\ncwd = "sub"\n')
+    run = _run(run_cli, spawner_name, path)
+    rec = run.task("t")
+    assert rec["result"] == "passed", rec
+    assert (run.job_dir / rec["stdout"]).read_text() == "in sub\n"
+    assert (tmp_path / "ws" / "sub" / "made-here").exists()
+
+
+@pytest.mark.parametrize("cwd", ["nope", "/no/such/folder-of-spawnkit"])
+def test_a_missing_working_folder_is_the_same_error(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, cwd: str, no_leftovers: None
+) -> None:
+    path = taskfile(f'[[task]]\nid = "t"\ncommand = "echo ran"\ncwd = "{cwd}"\n')
+    run = _run(run_cli, spawner_name, path)
+    rec = run.task("t")
+    assert (rec["result"], rec["reason"]) == ("error", f"working folder '{cwd}' does not exist")
+
+
+# -- 4. an exit code is an exit code ------------------------------------------------------------
+
+def test_exit_codes_above_128_are_exit_codes(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, no_leftovers: None
+) -> None:
+    codes = (129, 130, 137, 143)
+    path = taskfile("".join(f'[[task]]\nid = "x{c}"\ncommand = "exit {c}"\n' for c in codes))
+    run = _run(run_cli, spawner_name, path)
+    for code in codes:
+        rec = run.task(f"x{code}")
+        assert (rec["result"], rec["exit_code"], rec["signal"], rec["oom"], rec["reason"]) == (
+            "failed", code, None, False, f"exit code {code}"), rec
+
+
+# -- 5. secrets ---------------------------------------------------------------------------------
+
+SECRET = "s3cr3t-one-meaning-5e1d"
+
+
+def _holding(root: Path, value: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and value.encode() in p.read_bytes()]
+
+
+def test_a_task_sees_only_the_secrets_it_declares(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path,
+    no_leftovers: None,
+) -> None:
+    path = taskfile('[[task]]\nid = "a"\nsecrets = ["API_TOKEN"]\n'
+                    'command = "echo \\"a[$API_TOKEN]\\""\n'
+                    '[[task]]\nid = "b"\ncommand = "echo \\"b[$API_TOKEN]\\""\n')
+    run = _run(run_cli, spawner_name, path, env={"API_TOKEN": SECRET})
+    assert run.code == 0, run.stderr
+    job = run.job_dir
+    assert (job / run.task("a")["stdout"]).read_text() == "a[***]\n"
+    assert (job / run.task("b")["stdout"]).read_text() == "b[]\n"
+    assert _holding(tmp_path, SECRET) == []
+
+
+def test_a_killed_runner_leaves_no_secret_and_gc_takes_its_task(
+    spawner_name: str, run_cli: RunCli, tmp_path: Path, no_leftovers: None
+) -> None:
+    """The runner is killed (-9) while a task that printed its secret sleeps: the output was
+    masked before it reached the disk, then `gc` and `results` write none of it either."""
+    (tmp_path / "ws").mkdir()
+    script = 'echo "token=$API_TOKEN"; echo "$API_TOKEN" >&2; touch started; exec sleep 300'
+    path = tmp_path / "tasks.toml"
+    path.write_text(f'[[task]]\nid = "t"\nsecrets = ["API_TOKEN"]\nworkspace = "ws"\n'
+                    f'command = {json.dumps(script)}\n')
+    proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE, "--no-gc",
+                     str(path), env={"API_TOKEN": SECRET})
+    job_dir = tmp_path / "results" / "latest"
+    stdout = job_dir / "tasks" / "t" / "stdout"
+    wait_until(lambda: (tmp_path / "ws" / "started").exists() and stdout.exists()
+               and stdout.read_text() == "token=***\n", 60, "the task's masked line")
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert run_cli("gc", "--spawner", spawner_name).code == 0
+    rebuilt = run_cli("results", str(job_dir.resolve()))
+    assert rebuilt.code == 1 and "lost" in rebuilt.stdout
+    assert _holding(tmp_path, SECRET) == []
+    assert (job_dir / "tasks" / "t" / "stderr").read_text() == "***\n"
+
+
+# -- 6. durations from a monotonic clock --------------------------------------------------------
+
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def test_durations_do_not_follow_a_stepped_wall_clock(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path,
+    no_leftovers: None,
+) -> None:
+    """The wall clock is stepped back an hour (libfaketime) while a 3 s task runs."""
+    if not FAKETIME.exists():
+        missing = "libfaketime is missing: apt-get install faketime (.ci/run does)"
+        if in_ci():
+            pytest.fail(missing, pytrace=False)
+        pytest.skip(missing)
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    (tmp_path / "ws").mkdir()
+    path = taskfile('[[task]]\nid = "t"\nworkspace = "ws"\n'
+                    'command = "touch started; sleep 3; echo done"\n')
+    env = {"LD_PRELOAD": str(FAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset),
+           "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE, str(path),
+                     env=env)
+    wait_until(lambda: (tmp_path / "ws" / "started").exists(), 60, "the task")
+    offset.write_text("-1h\n")
+    out, _err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    data = json.loads((job_dir_of(tmp_path) / "results.json").read_text())
+    task = data["tasks"][0]
+    assert 2.5 <= task["duration"] < 10, task
+    assert 2.5 <= data["duration"] < 20, data["duration"]
+    assert not re.search(r"-\d", out), out  # no negative time in the summary
+
+
+# -- 7. a stop waits for no engine call ---------------------------------------------------------
+
+class Blackhole:
+    """A registry that takes connections and never answers."""
+
+    def __init__(self) -> None:
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.port = self.server.getsockname()[1]
+        self.accepted = threading.Event()
+        self.held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            self.accepted.set()
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture
+def blackhole() -> Iterator[Blackhole]:
+    hole = Blackhole()
+    yield hole
+    hole.close()
+
+
+def test_a_stop_does_not_wait_for_a_hung_engine_call(
+    spawner_name: str, tmp_path: Path, blackhole: Blackhole, no_leftovers: None
+) -> None:
+    """SIGTERM while the image is pulled from a registry that never answers (a container
+    backend), or while the task runs (process): exit within grace + 2 s, as 143."""
+    (tmp_path / "ws").mkdir()
+    path = tmp_path / "tasks.toml"
+    path.write_text(f'[[task]]\nid = "t"\nimage = "127.0.0.1:{blackhole.port}/hang:latest"\n'
+                    'workspace = "ws"\ncommand = "touch started; sleep 300"\n')
+    proc = start_cli(tmp_path, "--spawner", spawner_name, "--grace", "1", str(path))
+    if spawner_name in ENGINES:
+        assert blackhole.accepted.wait(60), "the engine never tried the registry"
+    else:
+        wait_until(lambda: (tmp_path / "ws" / "started").exists(), 60, "the task")
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 1 + 2, time.monotonic() - sent
+    assert proc.returncode == 143
+    rec = json.loads((job_dir_of(tmp_path) / "results.json").read_text())["tasks"][0]
+    assert rec["result"] == ("interrupted" if spawner_name not in ENGINES else "not_run"), rec
+
+
+def test_a_second_signal_exits_at_once(
+    spawner_name: str, tmp_path: Path, no_leftovers: None
+) -> None:
+    (tmp_path / "ws").mkdir()
+    path = tmp_path / "tasks.toml"
+    path.write_text('[[task]]\nid = "t"\nworkspace = "ws"\n'
+                    'command = "trap \\"\\" TERM; touch started; while :; do sleep 1; done"\n')
+    proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE, "--grace",
+                     "60", str(path))
+    wait_until(lambda: (tmp_path / "ws" / "started").exists(), 60, "the task")
+    journal = tmp_path / "results" / "latest" / "journal.jsonl"
+    wait_until(lambda: started_handles(journal.parent), 30, "the journal's started")
+    proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: '"terminating"' in journal.read_text(), 30, "the first stop")
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 3, time.monotonic() - sent  # far below the 60 s grace
+    assert proc.returncode == 143
+
+
+# -- 8. gc takes a dead runner's tasks at once, in parallel -------------------------------------
+
+def test_gc_takes_a_dead_runners_tasks_at_once(
+    spawner_name: str, tmp_path: Path, run_cli: RunCli, no_leftovers: None
+) -> None:
+    n = 8
+    (tmp_path / "ws").mkdir()
+    path = tmp_path / "tasks.toml"
+    path.write_text('[defaults]\nworkspace = "ws"\n' + "".join(
+        f'[[task]]\nid = "t{i}"\ncommand = "trap \\"\\" TERM; echo $$ > pid-{i}; '
+        f'touch started-{i}; exec sleep 300"\n' for i in range(n)))
+    proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE,
+                     "--max-running", str(n), "--no-gc", str(path))
+    wait_until(lambda: all((tmp_path / "ws" / f"started-{i}").exists() for i in range(n))
+               and len(started_handles(job_dir_of(tmp_path))) == n, 120, "every task")
+    proc.kill()
+    proc.communicate(timeout=30)
+    job_id = job_dir_of(tmp_path).name
+    began = time.monotonic()
+    gc = run_cli("gc", "--spawner", spawner_name)
+    took = time.monotonic() - began
+    assert gc.code == 0, gc.stderr
+    assert took < 5.0, took
+    if spawner_name in ENGINES:
+        assert containers_of(spawner_name, job_id) == []
+    else:
+        pids = [int((tmp_path / "ws" / f"pid-{i}").read_text()) for i in range(n)]
+        assert not [p for p in pids if pid_alive(p)]
