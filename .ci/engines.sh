@@ -21,6 +21,7 @@ STATE=${SPAWNKIT_CI_STATE:-/tmp/spawnkit-ci}
 DOCKER_SOCK=/var/run/docker.sock
 PODMAN_SOCK=/run/podman/podman.sock
 TEST_IMAGE=spawnkit-busybox:latest
+PYTHON_IMAGE=spawnkit-python:latest
 READY_TIMEOUT=${SPAWNKIT_CI_READY_TIMEOUT:-60}
 mkdir -p "$STATE"
 
@@ -28,7 +29,8 @@ say() { echo "engines: $*" >&2; }
 
 # -- packages --------------------------------------------------------------------------------
 # tini: a static init with process-group forwarding, for Podman containers too (docker.io brings it).
-packages=(docker.io podman runc conmon tini busybox-static iptables uidmap curl ca-certificates)
+packages=(docker.io podman runc conmon tini busybox-static debootstrap iptables uidmap curl
+          ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -120,11 +122,34 @@ say "building $TEST_IMAGE on podman"
 env -u CONTAINER_HOST CONTAINERS_CONF="$CONF" \
     podman build -q -t "$TEST_IMAGE" -f "$ctx/Containerfile" "$ctx" >&2
 
+# -- the Python image (python3 and pytest), on both engines -----------------------------------
+# debootstrap from Debian's mirror takes about a minute; its root filesystem is kept in a
+# cache outside the checkout, by the recipe's hash, so a machine builds it once.
+cache=${SPAWNKIT_IMAGE_CACHE:-/var/cache/spawnkit/images}
+key=$(cat "$here/images/python/mkrootfs.sh" "$here/images/python/Containerfile" | sha256sum | cut -c1-12)
+pyctx="$STATE/python-context"
+mkdir -p "$cache" "$pyctx"
+if [ ! -f "$cache/python-rootfs-$key.tar" ]; then
+    say "making the Python image's root filesystem (debootstrap, about a minute)"
+    rm -f "$cache"/python-rootfs-*.tar
+    sh "$here/images/python/mkrootfs.sh" "$cache/python-rootfs-$key.tar" 2>"$STATE/python-rootfs.log" \
+        || { tail -n 20 "$STATE/python-rootfs.log" >&2; exit 1; }
+fi
+cp "$here/images/python/Containerfile" "$pyctx/Containerfile"
+ln -f "$cache/python-rootfs-$key.tar" "$pyctx/rootfs.tar" 2>/dev/null \
+    || cp "$cache/python-rootfs-$key.tar" "$pyctx/rootfs.tar"
+say "building $PYTHON_IMAGE on docker"
+DOCKER_HOST="unix://$DOCKER_SOCK" docker build -q -t "$PYTHON_IMAGE" -f "$pyctx/Containerfile" "$pyctx" >&2
+say "building $PYTHON_IMAGE on podman"
+env -u CONTAINER_HOST CONTAINERS_CONF="$CONF" \
+    podman build -q -t "$PYTHON_IMAGE" -f "$pyctx/Containerfile" "$pyctx" >&2
+
 cat >"$STATE/engines.env" <<EOF
 export CONTAINERS_CONF=$CONF
 export CONTAINER_HOST=unix://$PODMAN_SOCK
 export DOCKER_HOST=unix://$DOCKER_SOCK
 export SPAWNKIT_TEST_IMAGE=$TEST_IMAGE
+export SPAWNKIT_PYTHON_IMAGE=$PYTHON_IMAGE
 EOF
 }
 

@@ -24,6 +24,7 @@ COMMANDS = {
     "validate": "validate",
     "list": "list",
     "results": "results",
+    "logs": "logs",
     "gc": "gc",
     "images": "images",
 }

@@ -21,6 +21,7 @@ from typing import TextIO
 import click
 
 from spawnkit.cli.report import styled
+from spawnkit.cli.tails import DEFAULT_TAIL, OutputTails, ShowOutput, choose_fold
 from spawnkit.core.results import JobResult
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.outcome import TaskResult
@@ -71,8 +72,10 @@ class Progress:
         color: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
         summary_path: Path | None = None,
+        tails: OutputTails | None = None,
     ) -> None:
         self._tasks = {t.id: t for t in tasks}
+        self._tails = tails
         self._out = out
         self._mode = mode
         self._verbose = verbose
@@ -168,6 +171,11 @@ class Progress:
         word = styled(TaskResult(result), f"{result:<11}")
         done, total = len(self._results), len(self._tasks)
         self._say(f"{word} {entry.task_id}{took}{why} [{done}/{total}]")
+        if self._tails is not None and self._tails.wanted(TaskResult(result)):
+            block = self._tails.block(entry.task_id, TaskResult(result), reason)
+            if block:
+                self._write(block, _CLEAR if self._drawn else "")
+                self._drawn = False
 
     def _say(self, text: str) -> None:
         """A permanent line; in live mode it goes above the live line."""
@@ -277,14 +285,24 @@ def make_progress(
     verbose: bool = False,
     out: TextIO | None = None,
     env: Mapping[str, str] | None = None,
+    job_dir: Path | None = None,
+    show_output: ShowOutput | None = None,
+    tail: int = DEFAULT_TAIL,
 ) -> Progress:
+    """`show_output` None: the failed tasks' output in a CI log (CI=true), none elsewhere."""
     stream = out if out is not None else sys.stderr
     environ = os.environ if env is None else env
     summary = environ.get("GITHUB_STEP_SUMMARY")
+    if show_output is None:
+        show_output = ShowOutput.FAILED if _truthy(environ.get("CI")) else ShowOutput.NONE
+    tails = None
+    if job_dir is not None and not quiet:
+        tails = OutputTails(job_dir, show_output, tail, choose_fold(environ))
     return Progress(
         tasks,
         out=stream,
         mode=choose_mode(stream, quiet=quiet, env=environ),
         verbose=verbose,
         summary_path=Path(summary) if summary else None,
+        tails=tails,
     )

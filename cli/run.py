@@ -16,6 +16,8 @@ from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
 from spawnkit.cli.progress import make_progress
 from spawnkit.cli.report import print_summary
 from spawnkit.cli.selection import apply_selection, selection_options
+from spawnkit.cli.tails import DEFAULT_TAIL, ShowOutput
+from spawnkit.core.copyout import ARTIFACTS_MAX
 from spawnkit.core.errors import TaskFileError, UsageError
 from spawnkit.core.job import Job, JobSettings, make_job_dir, new_job_id
 from spawnkit.core.plan import plan
@@ -116,6 +118,13 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
               default=None, help="Also write the JUnit XML report here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write results.json here.")
+@click.option("--output", "show_output", type=click.Choice([o.value for o in ShowOutput]),
+              default=None, help="Whose output's last lines go into the log, folded where the "
+                                 "CI folds [default: failed with CI=true, else none].")
+@click.option("--tail", type=click.IntRange(min=0), default=DEFAULT_TAIL, show_default=True,
+              help="Lines of each stream --output shows.")
+@click.option("--artifacts-max", type=click.IntRange(min=0), default=ARTIFACTS_MAX,
+              show_default=True, metavar="BYTES", help="Artifacts kept per task, at most.")
 @selection_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines: only the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="More progress: commands, handles, stops.")
@@ -141,6 +150,9 @@ def run(
     slurm_container: str | None,
     junit_path: Path | None,
     json_path: Path | None,
+    show_output: str | None,
+    tail: int,
+    artifacts_max: int,
     only: tuple[str, ...],
     exclude: tuple[str, ...],
     keywords: tuple[str, ...],
@@ -172,6 +184,7 @@ def run(
     options = SpawnerOptions(
         engine_url=engine_url, image=image, keep_containers=keep_containers,
         grace_period=grace_period, engine_down_after=engine_down_after, own_process=True,
+        artifacts_max=artifacts_max,
     )
     spawner = make_spawner(spawner_name, options)
     refused = [(t.id, why) for t in tasks if (why := spawner.cannot_run(t)) is not None]
@@ -195,7 +208,10 @@ def run(
         json_path=json_path,
         junit_path=junit_path,
     )
-    progress = make_progress(tasks, quiet=quiet, verbose=verbose)
+    progress = make_progress(
+        tasks, quiet=quiet, verbose=verbose, job_dir=job_dir, tail=tail,
+        show_output=ShowOutput(show_output) if show_output else None,
+    )
     job = Job(tasks, spawner, job_dir, job_id, settings, listeners=[progress])
     progress.start()
     result: JobResult | None = None

@@ -1,6 +1,7 @@
 """JUnit XML of a job, as GitLab, Jenkins and GitHub test reporters read it.
 
-One `testsuite` per job, one `testcase` per task. A task that did not pass is a `failure` when
+One `testsuite` per job, one `testcase` per task, and where a task wrote JUnit reports of its
+own, a `testsuite` for it with its test cases. A task that did not pass is a `failure` when
 its command said so (non-zero exit, killed by a signal), an `error` when it could not say (a
 timeout, out of memory, a spawn or triage failure, an interruption, a lost runner) and
 `skipped` when it never ran. The output is well-formed whatever the tasks printed.
@@ -14,6 +15,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from spawnkit.core.junitreports import REPORTS_FOLDER, TaskReports, read_reports
 from spawnkit.core.paths import write_atomic
 from spawnkit.core.results import JobResult, TaskRecord
 
@@ -22,6 +24,7 @@ __all__ = [
     "junit_counts",
     "junit_kind",
     "junit_xml",
+    "last_line",
     "read_tail",
     "write_junit",
     "xml_text",
@@ -79,15 +82,42 @@ def _seconds(value: float | None) -> str:
     return f"{value or 0.0:.3f}"
 
 
-def junit_counts(result: JobResult) -> dict[str, int]:
-    """tests, failures, errors and skipped as the report states them."""
-    kinds = [junit_kind(t) for t in result.tasks]
-    return {
-        "tests": len(kinds),
-        "failures": kinds.count("failure"),
-        "errors": kinds.count("error"),
-        "skipped": kinds.count("skipped"),
-    }
+def _reports(record: TaskRecord, job_dir: Path | None) -> TaskReports | None:
+    """The task's own JUnit reports (kept in its folder), if it named any and they hold a
+    test case."""
+    if job_dir is None:
+        return None
+    reports = read_reports(job_dir / Path(record.stdout).parent / REPORTS_FOLDER)
+    return reports if reports.cases else None
+
+
+def junit_counts(result: JobResult, job_dir: Path | None = None) -> dict[str, int]:
+    """tests, failures, errors and skipped as the report states them: a task's own test
+    cases where it wrote JUnit reports, else the task as one test case."""
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for record in result.tasks:
+        for key, n in _task_counts(record, _reports(record, job_dir)).items():
+            counts[key] += n
+    return counts
+
+
+def _task_counts(record: TaskRecord, reports: TaskReports | None) -> dict[str, int]:
+    if reports is None:
+        kind = junit_kind(record)
+        return {"tests": 1, "failures": int(kind == "failure"), "errors": int(kind == "error"),
+                "skipped": int(kind == "skipped")}
+    counts = reports.counts
+    if _needs_own_case(record, reports):
+        kind = junit_kind(record)
+        counts = {**counts, "tests": counts["tests"] + 1}
+        counts["failures" if kind == "failure" else "errors"] += 1
+    return counts
+
+
+def _needs_own_case(record: TaskRecord, reports: TaskReports) -> bool:
+    """A task that did not pass but whose reports say no test failed (a crash, a timeout, a
+    collection error) still shows as failed: a test case of its own says why."""
+    return junit_kind(record) in ("failure", "error") and not reports.any_failed
 
 
 def _suite_name(result: JobResult) -> str:
@@ -96,47 +126,93 @@ def _suite_name(result: JobResult) -> str:
     return result.job_id
 
 
+def _suite(parent: ET.Element, name: str, counts: dict[str, int], duration: float | None,
+           start: float | None) -> ET.Element:
+    suite = ET.SubElement(parent, "testsuite", {"name": name, "time": _seconds(duration),
+                                                **{k: str(v) for k, v in counts.items()}})
+    if start is not None:
+        suite.set("timestamp", time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start)))
+    return suite
+
+
 def junit_xml(result: JobResult, job_dir: Path | None = None) -> bytes:
-    """The report as UTF-8 bytes. `job_dir` is where the tasks' output files are."""
+    """The report as UTF-8 bytes. `job_dir` is where the tasks' output files are.
+
+    One `<testsuite>` for the tasks that wrote no JUnit report (a test case each), and one per
+    task that did, named for the task, holding its own test cases.
+    """
     name = xml_text(_suite_name(result))
-    counts = junit_counts(result)
-    total_time = _seconds(result.duration)
+    reports = {r.id: _reports(r, job_dir) for r in result.tasks}
+    counts = junit_counts(result, job_dir)
     # The Ant/Jenkins schema has no `skipped` on testsuites; readers sum the suites.
-    numbers = {k: str(v) for k, v in counts.items()}
-    root = ET.Element("testsuites", {"name": name, "time": total_time,
-                                     **{k: v for k, v in numbers.items() if k != "skipped"}})
-    suite = ET.SubElement(root, "testsuite", {"name": name, "id": "0", "time": total_time,
-                                              **numbers})
-    if result.start is not None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(result.start))
-        suite.set("timestamp", stamp)
-    props = ET.SubElement(suite, "properties")
-    for key, value in (("job_id", result.job_id), ("task_file", result.task_file),
-                       ("spawner", result.spawner)):
-        if value is not None:
-            ET.SubElement(props, "property", name=key, value=xml_text(value))
+    root = ET.Element("testsuites", {"name": name, "time": _seconds(result.duration),
+                                     **{k: str(v) for k, v in counts.items() if k != "skipped"}})
+    plain = [r for r in result.tasks if reports[r.id] is None]
+    if plain or not result.tasks:
+        own = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        for record in plain:
+            for key, n in _task_counts(record, None).items():
+                own[key] += n
+        suite = _suite(root, name, own, result.duration, result.start)
+        props = ET.SubElement(suite, "properties")
+        for key, value in (("job_id", result.job_id), ("task_file", result.task_file),
+                           ("spawner", result.spawner)):
+            if value is not None:
+                ET.SubElement(props, "property", name=key, value=xml_text(value))
+        for record in plain:
+            _testcase(suite, record, name, job_dir)
     for record in result.tasks:
-        _testcase(suite, record, name, job_dir)
+        task_reports = reports[record.id]
+        if task_reports is None:
+            continue
+        suite = _suite(root, xml_text(record.id), _task_counts(record, task_reports),
+                       record.duration, record.start)
+        for case in task_reports.cases:
+            suite.append(_xml_safe(case))
+        if _needs_own_case(record, task_reports):
+            _testcase(suite, record, xml_text(record.id), job_dir)
     ET.indent(root)
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return body + b"\n"
+
+
+def _xml_safe(element: ET.Element) -> ET.Element:
+    element.attrib = {k: xml_text(v) for k, v in element.attrib.items()}
+    if element.text:
+        element.text = xml_text(element.text)
+    for child in element:
+        _xml_safe(child)
+    return element
 
 
 def _testcase(suite: ET.Element, record: TaskRecord, classname: str, job_dir: Path | None) -> None:
     case = ET.SubElement(suite, "testcase", name=xml_text(record.id), classname=classname,
                          time=_seconds(record.duration))
     kind = junit_kind(record)
+    tails = {}
+    if job_dir is not None:
+        tails = {tag: read_tail(job_dir / rel) for tag, rel in
+                 (("system-out", record.stdout), ("system-err", record.stderr))}
     if kind is not None:
-        detail = ET.SubElement(case, kind, message=xml_text(_message(record)))
+        message = _message(record)
+        last = last_line(tails.get("system-err", "")) or last_line(tails.get("system-out", ""))
+        if kind != "skipped" and last:
+            message = f"{message}: {last}"
+        detail = ET.SubElement(case, kind, message=xml_text(message))
         if kind != "skipped":
             detail.set("type", record.cause.value if record.cause else "error")
             detail.text = xml_text(_detail(record))
-    if job_dir is None:
-        return
-    for tag, rel in (("system-out", record.stdout), ("system-err", record.stderr)):
-        tail = read_tail(job_dir / rel)
+    for tag, tail in tails.items():
         if tail:
             ET.SubElement(case, tag).text = tail
+
+
+def last_line(text: str) -> str:
+    """The last line of output that is not blank, for a one-line reason."""
+    for line in reversed(text.splitlines()):
+        if line.strip():
+            return line.strip()[:300]
+    return ""
 
 
 def _detail(record: TaskRecord) -> str:
@@ -150,6 +226,7 @@ def _detail(record: TaskRecord) -> str:
         lines.append("out of memory: yes")
     if record.handle:
         lines.append(f"{record.spawner or 'spawner'} handle: {record.handle}")
+    lines += [f"note: {note}" for note in record.notes]
     return "\n".join(lines)
 
 

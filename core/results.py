@@ -57,6 +57,10 @@ class TaskRecord:
     slot: int | None = None
     # What the backend applied, its defaults included; `limits` is only what the task asked.
     applied: dict[str, Any] | None = None
+    #: Counts of the task's own JUnit reports (tests, failures, errors, skipped), if any.
+    tests: dict[str, int] | None = None
+    #: What a person should know of how it ran (a report that was not found, say).
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -190,6 +194,8 @@ def build_results(
                 stderr=f"{folder}/stderr",
                 slot=started.get("slot") if started else None,
                 applied=spawned.get("applied"),
+                tests=final.get("tests") if final else None,
+                notes=list(final.get("notes") or ()) if final else [],
             )
         )
     return result

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from spawnkit.core.copyout import ARTIFACTS_MAX, FileSource, keep_task_files
 from spawnkit.core.secrets import secret_values
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.outcome import ExitResult
@@ -64,6 +65,8 @@ class SpawnerOptions:
     #: The caller owns its whole process (a command line): a backend may then take on
     #: process-wide roles, such as reaping the orphans of its tasks (a subreaper).
     own_process: bool = False
+    #: Bytes of artifacts kept per task (`--artifacts-max`).
+    artifacts_max: int = ARTIFACTS_MAX
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,18 @@ class Spawner(abc.ABC):
         Never touches anything whose runner is alive or that spawnkit did not make.
         """
         return []
+
+    def keep_files(self, runtime_task: RuntimeTask, exit: ExitResult | None,
+                   source: FileSource) -> None:
+        """Keep the task's JUnit reports and artifacts (its `junit`, `artifacts` keys) from
+        where its working folder is, before the backend releases the task; what could not be
+        kept becomes a note on it. Blocking: call it off the event loop."""
+        task, out_dir = runtime_task.task, runtime_task.output_dir
+        if out_dir is None or not (task.junit or task.artifacts):
+            return
+        kept = keep_task_files(task, exit, source, out_dir,
+                               artifacts_max=self.options.artifacts_max)
+        runtime_task.notes += kept.notes
 
     def cannot_run(self, task: Task) -> str | None:
         """Why this backend can never run the task, known before anything runs (a container

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from spawnkit.core.matrix import check_matrix
+
 __all__ = ["COMMON_KEYS", "MAX_INT", "TASK_KEYS", "WHEN", "Check", "Problems", "parse_memory"]
 
 Problems = list[tuple[str | None, str]]
@@ -188,6 +190,9 @@ COMMON_KEYS: dict[str, Check] = {
     "workspace": _is_str,
     "workspace_read_only": _is_bool,
     "entrypoint": _is_entrypoint,
+    "junit": _is_paths,
+    "artifacts": _is_paths,
+    "artifacts_when": _is_when,
     "slurm": _is_slurm,
 }
 TASK_KEYS: dict[str, Check] = {
@@ -195,5 +200,6 @@ TASK_KEYS: dict[str, Check] = {
     "command": _is_command,
     "depends_on": _is_str_list,
     "teardown": _is_bool,
+    "matrix": check_matrix,
     **COMMON_KEYS,
 }

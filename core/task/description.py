@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["KubernetesSettings", "Limits", "Mount", "SlurmSettings", "Task"]
+__all__ = ["ImageBuild", "KubernetesSettings", "Limits", "Mount", "SlurmSettings", "Task"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,17 @@ class SlurmSettings:
 
 
 @dataclass(frozen=True)
+class ImageBuild:
+    """An image the task file builds (`[image.NAME]`): a container backend builds it on its
+    engine before the first task that needs it, and again only when its files change."""
+
+    name: str
+    #: Absolute paths: the Containerfile, and the folder sent to the engine as the context.
+    containerfile: str
+    context: str
+
+
+@dataclass(frozen=True)
 class KubernetesSettings:
     """Where a task's Pod goes (`kubernetes = { ... }`): the kubernetes backend reads it, the
     others ignore it, as they do `slurm`."""
@@ -110,6 +121,12 @@ class Task:
     #: "always", "on_failure" or "on_success".
     artifacts: tuple[str, ...] = ()
     artifacts_when: str = "always"
+    #: An expansion of a matrix task (`unit[python=3.11]`): the matrix task's id (`unit`) and
+    #: this expansion's values, axis by axis as written.
+    matrix_of: str | None = None
+    matrix: tuple[tuple[str, str], ...] = ()
+    #: How to build `image` when the task file builds it (`[image.NAME]`); None: pulled.
+    build: ImageBuild | None = None
 
     @classmethod
     def make(

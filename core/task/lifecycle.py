@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from spawnkit.core.junitreports import REPORTS_FOLDER, read_reports
 from spawnkit.core.masking import mask_file
 from spawnkit.core.secrets import secret_env, secret_values
 from spawnkit.core.spawner import Spawner
@@ -138,6 +139,16 @@ class TaskLifecycle:
         finally:
             # Even when the outcome cannot be read, what the task printed is masked.
             self.mask_output()
+            self._read_reports()
+
+    def _read_reports(self) -> None:
+        """Count the test cases of the JUnit reports the backend kept, for results.json."""
+        rt = self.runtime_task
+        if not rt.task.junit or rt.output_dir is None:
+            return
+        reports = read_reports(rt.output_dir / REPORTS_FOLDER)
+        rt.notes += reports.notes
+        rt.tests = reports.counts if reports.cases else None
 
     def mask_output(self) -> None:
         out_dir = self.runtime_task.output_dir

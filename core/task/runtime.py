@@ -43,12 +43,14 @@ class RuntimeTask:
 
     __slots__ = (
         "execution_timeout",
+        "notes",
         "outcome",
         "output_dir",
         "spawner_handle",
         "spawning_result",
         "status",
         "task",
+        "tests",
     )
 
     def __init__(self, task: Task) -> None:
@@ -66,6 +68,10 @@ class RuntimeTask:
         self.outcome: Outcome | None = None
         #: Where the task's stdout and stderr files go.
         self.output_dir: Path | None = None
+        #: What a person should know of how it ran that is no failure (a report not found).
+        self.notes: list[str] = []
+        #: Test counts of its JUnit reports (tests, failures, errors, skipped), if it had any.
+        self.tests: dict[str, int] | None = None
 
     @property
     def identifier(self) -> str:

@@ -194,6 +194,10 @@ class TaskStateMachine:
         if outcome.exit is not None:
             data.update(exit_code=outcome.exit.exit_code, signal=outcome.exit.signal,
                         oom=outcome.exit.oom)
+        if runtime_task.notes:
+            data["notes"] = list(runtime_task.notes)
+        if runtime_task.tests is not None:
+            data["tests"] = runtime_task.tests
         self._record(runtime_task, status.word, **data)
         # What waited for this task takes its next triage step.
         for dependent in self._waiting.pop(key, ()):

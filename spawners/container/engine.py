@@ -91,6 +91,8 @@ class ContainerState:
     error: str | None
     labels: dict[str, str]
     memory_limit: int | None = None
+    #: Its working folder ("" when the image sets none: the root).
+    workdir: str = ""
 
     @property
     def running(self) -> bool:
@@ -110,6 +112,7 @@ class ContainerState:
             error=state.get("Error") or None,
             labels=dict(config.get("Labels") or {}),
             memory_limit=host.get("Memory") or None,
+            workdir=str(config.get("WorkingDir") or ""),
         )
 
 

@@ -12,10 +12,12 @@ import asyncio
 import dataclasses
 import logging
 import os
+import posixpath
 import time
 from collections.abc import Sequence
 from typing import ClassVar, TypeVar
 
+from spawnkit.core.copyout import TarSource
 from spawnkit.core.errors import BackendError, RequirementError, StartError
 from spawnkit.core.images import IMAGE_LABEL
 from spawnkit.core.output import TaskOutput
@@ -336,6 +338,13 @@ class ContainerSpawner(Spawner):
                 LOG.warning("%s: output of %s: %s", self.name, handle.short,
                             engine_message(exc))
         exit = await self._exit_of(state, handle)
+        task = runtime_task.task
+        if task.junit or task.artifacts:
+            # From the container's own file system, before it goes: no workspace needed.
+            workdir = state.workdir or "/"
+            source = TarSource(lambda path: self.engine.archive(
+                handle.id, posixpath.normpath(posixpath.join(workdir, path))))
+            await self._call(self.keep_files, runtime_task, exit, source, retry=False)
         if not self.options.keep_containers:
             await self._call.remove_or_leave(handle.id)
         return exit

@@ -14,8 +14,10 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from spawnkit.core import runs
+from spawnkit.core.copyout import HostFolder
 from spawnkit.core.errors import StartError
 from spawnkit.core.procfs import live_processes, start_ticks
 from spawnkit.core.secrets import secret_env
@@ -177,7 +179,13 @@ class ProcessSpawner(Spawner):
         ProcessHandle.tracked.difference_update({handle.pid, handle.popen.pid})
         if self._subreaper:
             self._reap_orphans()
-        return handle.exit_result()
+        exit = handle.exit_result()
+        task = runtime_task.task
+        if task.junit or task.artifacts:
+            folder = HostFolder(Path(task.workdir() or os.getcwd()))
+            await asyncio.get_running_loop().run_in_executor(
+                self._pool, self.keep_files, runtime_task, exit, folder)
+        return exit
 
     async def close(self) -> None:
         """A task may have left a process outside its group (`setsid cmd &`): as the

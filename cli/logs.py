@@ -1,0 +1,110 @@
+"""`spawnkit logs JOB_DIR [TASK] [-f]`: a task's output, followed while the job runs.
+
+The output files are the ones every backend writes as the task runs (masked before they were
+written), so this works the same on every backend and reads no engine. With one task, its
+stdout goes to stdout and its stderr to stderr, byte for byte; with several, each line is
+prefixed with its task's id. `-f` follows until the tasks have ended (the journal says so) or
+the runner is gone.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+
+from spawnkit.cli.main import EXIT_OK, cli
+from spawnkit.core.errors import UsageError
+from spawnkit.core.journal import JOURNAL_NAME, read_journal
+from spawnkit.core.output import STREAMS
+from spawnkit.core.owner import owner_alive
+from spawnkit.core.paths import safe_name
+from spawnkit.core.results import final_entry
+
+__all__ = ["logs"]
+
+#: Seconds between looks at the files while following.
+_POLL = 0.2
+
+
+@dataclass
+class _Stream:
+    """One output file of one task, read from where we left it."""
+
+    task_id: str
+    path: Path
+    out: BinaryIO
+    prefix: bytes
+    offset: int = 0
+    partial: bytes = field(default=b"")
+
+    def pump(self, *, final: bool = False) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return
+        self.offset += len(data)
+        if not self.prefix:
+            self.out.write(data)
+        else:
+            # Whole lines only, each under its task's name; the rest waits for its line end.
+            data = self.partial + data
+            lines = data.split(b"\n")
+            self.partial = lines.pop()
+            if final and self.partial:
+                lines.append(self.partial)
+                self.partial = b""
+            self.out.write(b"".join(self.prefix + line + b"\n" for line in lines))
+        self.out.flush()
+
+
+def _ended(job_dir: Path, task_ids: list[str]) -> bool:
+    """Every task has a final entry, or the job has ended, or its runner is gone."""
+    try:
+        header, entries, end = read_journal(job_dir / JOURNAL_NAME)
+    except (OSError, ValueError):
+        return True
+    if end is not None or not owner_alive(str(header.get("owner", ""))):
+        return True
+    by_task: dict[str, list[dict[str, object]]] = {}
+    for entry in entries:
+        by_task.setdefault(str(entry["task"]), []).append(entry)
+    return all(final_entry(by_task.get(t, [])) is not None for t in task_ids)
+
+
+@cli.command()
+@click.argument("job_dir", type=click.Path(path_type=Path))
+@click.argument("task", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Go on printing while the tasks run.")
+def logs(job_dir: Path, task: str | None, follow: bool) -> int:
+    """Print the output of TASK of JOB_DIR (every task when none is named)."""
+    try:
+        header, _entries, _end = read_journal(job_dir / JOURNAL_NAME)
+    except FileNotFoundError:
+        raise UsageError(f"{job_dir}: no {JOURNAL_NAME} here (is it a job folder?)") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    ids = [str(t["id"]) for t in header.get("tasks", [])]
+    if task is not None and task not in ids:
+        raise UsageError(f"{job_dir}: no task '{task}' (it has {', '.join(ids) or 'none'})")
+    chosen = [task] if task is not None else ids
+    several = len(chosen) > 1
+    streams = [
+        _Stream(t, job_dir / "tasks" / safe_name(t) / name,
+                sys.stdout.buffer if name == "stdout" else sys.stderr.buffer,
+                f"[{t}] ".encode() if several else b"")
+        for t in chosen for name in STREAMS
+    ]
+    while True:
+        done = not follow or _ended(job_dir, chosen)
+        for stream in streams:
+            stream.pump(final=done)
+        if done:
+            return EXIT_OK
+        time.sleep(_POLL)

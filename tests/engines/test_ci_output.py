@@ -1,0 +1,190 @@
+"""Output that CI can use, the same on every backend: live in the task's files, followed by
+`spawnkit logs -f`, explained in the CI log, per test in results.xml, with artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import xmlschema
+
+from tests.conftest import REPO, CliRun, RunCli, WriteTaskfile, cli_env
+from tests.engines.conftest import ENGINES, TEST_IMAGE, engine_class, in_ci
+from tests.faults.jobs import start_cli, wait_until
+
+XSD = REPO / "tests" / "ci" / "junit-10.xsd"
+PYTHON_IMAGE = os.environ.get("SPAWNKIT_PYTHON_IMAGE", "spawnkit-python:latest")
+
+
+def test_output_is_in_the_file_while_the_task_runs(
+    spawner_name: str, tmp_path: Path, no_leftovers: None
+) -> None:
+    """A line printed, then 20 s of sleep: the line is in tasks/<id>/stdout within 1 s, and
+    `spawnkit logs -f` shows it while the task runs."""
+    (tmp_path / "ws").mkdir()
+    path = tmp_path / "tasks.toml"
+    path.write_text('[[task]]\nid = "t"\nworkspace = "ws"\n'
+                    'command = "echo first line; touch printed; sleep 20"\n')
+    proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE, "--grace", "1",
+                     str(path))
+    printed = tmp_path / "ws" / "printed"
+    wait_until(printed.exists, 60, "the task's print")
+    seen_at = time.monotonic()
+    stdout = tmp_path / "results" / "latest" / "tasks" / "t" / "stdout"
+    wait_until(lambda: stdout.exists() and stdout.read_text() == "first line\n", 1.0,
+               "the line in the task's file")
+    assert time.monotonic() - seen_at < 1.0
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "spawnkit.cli", "logs", "-f",
+         str((tmp_path / "results" / "latest").resolve()), "t"],
+        env={**os.environ, **cli_env(tmp_path)}, stdout=subprocess.PIPE, text=True)
+    assert follower.stdout is not None
+    assert follower.stdout.readline() == "first line\n"
+    assert follower.poll() is None  # still following: the task runs
+    proc.send_signal(signal.SIGTERM)  # the task is stopped: logs -f ends with it
+    proc.communicate(timeout=30)
+    assert follower.wait(timeout=10) == 0
+
+
+def test_a_failure_is_explained_in_the_ci_log(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path,
+    no_leftovers: None,
+) -> None:
+    script = ("for i in $(seq 1 40); do echo line $i; done; "
+              "echo 'AssertionError: 2 != 3' >&2; exit 1")
+    path = taskfile(f'[[task]]\nid = "bad"\ncommand = {json.dumps(script)}\n'
+                    '[[task]]\nid = "good"\ncommand = "echo fine"\n')
+    run = run_cli("run", "--spawner", spawner_name, "--image", TEST_IMAGE, str(path),
+                  env={"CI": "true", "GITHUB_ACTIONS": "true"})
+    assert run.code == 1
+    log = run.stderr.splitlines()
+    start = log.index("::group::bad: failed (exit code 1)")
+    end = log.index("::endgroup::", start)
+    block = log[start + 1 : end]
+    assert block[0] == "--- stdout (last 30 lines) ---"
+    assert block[1:31] == [f"line {i}" for i in range(11, 41)]
+    assert block[31:] == ["--- stderr (last 1 lines) ---", "AssertionError: 2 != 3"]
+    assert "::group::good" not in run.stderr  # a passed task's output stays out of the log
+    case = ET.parse(run.job_dir / "results.xml").getroot().find(".//testcase[@name='bad']")
+    assert case is not None
+    failure = case.find("failure")
+    assert failure is not None
+    assert failure.get("message") == "exit code 1: AssertionError: 2 != 3"
+
+
+# -- per-test JUnit ------------------------------------------------------------------------------
+
+FILES = "abcde"
+PER_FILE = 40
+
+
+def _suite(root: Path) -> None:
+    """A pytest suite of 5 files x 40 tests; one test of test_c fails."""
+    root.mkdir()
+    for name in FILES:
+        fail = "assert n != 7" if name == "c" else "assert n >= 0"
+        (root / f"test_{name}.py").write_text(
+            "import pytest\n\n\n"
+            f"@pytest.mark.parametrize('n', range({PER_FILE}))\n"
+            f"def test_{name}(n):\n    {fail}\n")
+
+
+def _need_python_image(name: str) -> None:
+    if name not in ENGINES:
+        return
+    engine = engine_class(name)()
+    engine.open()
+    try:
+        there = engine.image_exists(PYTHON_IMAGE)
+    finally:
+        engine.close()
+    if not there:
+        why = f"{PYTHON_IMAGE} is not on {name} (spawnkit images build python --spawner {name})"
+        if in_ci():
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
+
+
+def test_a_pytest_suite_split_per_file_is_one_testcase_per_test(
+    spawner_name: str, run_cli: RunCli, tmp_path: Path, no_leftovers: None
+) -> None:
+    _need_python_image(spawner_name)
+    _suite(tmp_path / "suite")
+    text = (f'[defaults]\nimage = "{PYTHON_IMAGE}"\nworkspace = "suite"\n'
+            'env = { PYTHONDONTWRITEBYTECODE = "1" }\n')
+    for name in FILES:
+        text += (f'[[task]]\nid = "test_{name}"\njunit = "reports/{name}.xml"\n'
+                 f'command = "python3 -m pytest -q -p no:cacheprovider test_{name}.py '
+                 f'--junitxml=reports/{name}.xml"\n')
+    path = tmp_path / "tasks.toml"
+    path.write_text(text)
+    # On the process backend, the python3 of the suite's own environment (it has pytest).
+    env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    run = run_cli("run", "--spawner", spawner_name, str(path), env=env)
+    assert run.code == 1, run.stderr
+    xml = (run.job_dir / "results.xml").read_text()
+    xmlschema.XMLSchema(XSD).validate(xml)
+    root = ET.fromstring(xml)
+    cases = root.findall(".//testcase")
+    assert len(cases) == len(FILES) * PER_FILE, len(cases)
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert set(suites) == {f"test_{n}" for n in FILES}
+    assert suites["test_c"].get("failures") == "1"
+    failed = [c.get("name") for c in root.findall(".//testcase") if c.find("failure") is not None]
+    assert failed == ["test_c[7]"]
+    assert (root.get("tests"), root.get("failures")) == (str(len(FILES) * PER_FILE), "1")
+    counts = {t["id"]: t["tests"] for t in run.results["tasks"]}
+    assert counts["test_c"] == {"tests": PER_FILE, "failures": 1, "errors": 0, "skipped": 0}
+    assert run.task("test_a")["result"] == "passed" and run.task("test_c")["result"] == "failed"
+
+
+def test_a_crash_without_a_report_still_shows_as_failed(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, no_leftovers: None
+) -> None:
+    path = taskfile('[[task]]\nid = "crash"\njunit = "nowhere/*.xml"\n'
+                    'command = "echo collection error >&2; exit 2"\n'
+                    '[[task]]\nid = "junk"\njunit = "junk.xml"\n'
+                    'command = "echo not xml > junk.xml; exit 1"\n')
+    run = _run(run_cli, spawner_name, path)
+    crash, junk = run.task("crash"), run.task("junk")
+    assert (crash["result"], crash["tests"]) == ("failed", None)
+    assert crash["notes"] == ["no JUnit report matches nowhere/*.xml"]
+    assert junk["result"] == "failed" and junk["tests"] is None
+    assert len(junk["notes"]) == 1 and junk["notes"][0].startswith(
+        "JUnit report junk.xml cannot be read")
+    xml = (run.job_dir / "results.xml").read_text()
+    xmlschema.XMLSchema(XSD).validate(xml)
+    failed = {c.get("name") for c in ET.fromstring(xml).iter("testcase")
+              if c.find("failure") is not None}
+    assert failed == {"crash", "junk"}
+
+
+def _run(run_cli: RunCli, name: str, path: Path, *args: str) -> CliRun:
+    return run_cli("run", "--spawner", name, "--image", TEST_IMAGE, *args, str(path))
+
+
+# -- artifacts ----------------------------------------------------------------------------------
+
+def test_artifacts_come_out_of_the_task_with_no_workspace(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, no_leftovers: None
+) -> None:
+    script = ("mkdir -p out/deep && echo made > out/report.txt && echo deeper > out/deep/x.txt"
+              " && echo skip > out/skip.log")
+    path = taskfile(f'[[task]]\nid = "t"\ncommand = {json.dumps(script)}\n'
+                    'artifacts = ["out/**/*.txt"]\n'
+                    '[[task]]\nid = "only-on-failure"\ncommand = "echo x > kept.txt"\n'
+                    'artifacts = "kept.txt"\nartifacts_when = "on_failure"\n')
+    run = _run(run_cli, spawner_name, path)
+    assert run.code == 0, run.stderr
+    kept = run.job_dir / "tasks" / "t" / "artifacts"
+    found = sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file())
+    assert found == ["out/deep/x.txt", "out/report.txt"]
+    assert (kept / "out" / "report.txt").read_text() == "made\n"
+    assert not (run.job_dir / "tasks" / "only-on-failure" / "artifacts").exists()
