@@ -6,7 +6,8 @@
 # Usage:  source .ci/kubernetes.sh          (exports the variables below into the caller)
 #     or  eval "$(bash .ci/kubernetes.sh)"   (stdout carries only the `export` lines)
 # Exports KUBECONFIG, SPAWNKIT_KUBERNETES=1, SPAWNKIT_KUBERNETES_NODE (the one node's name),
-# SPAWNKIT_KUBECTL and SPAWNKIT_CONTAINERD_ADDRESS, also kept in
+# SPAWNKIT_KUBECTL, SPAWNKIT_CONTAINERD_ADDRESS and SPAWNKIT_KUBERNETES_HOST_NETWORK=1 (no pod
+# network here: spawnkit gives its Pods the node's), also kept in
 # $SPAWNKIT_CI_STATE/kubernetes.env (default /tmp/spawnkit-ci). Progress goes to stderr.
 #
 # No Kubernetes server ships as a binary in the registries this machine reaches: kube-apiserver,
@@ -467,6 +468,7 @@ cat >"$STATE/kubernetes.env" <<EOF
 export KUBECONFIG=$ADMIN_KUBECONFIG
 export SPAWNKIT_KUBERNETES=1
 export SPAWNKIT_KUBERNETES_NODE=$NODE
+export SPAWNKIT_KUBERNETES_HOST_NETWORK=1
 export SPAWNKIT_KUBECTL=$BIN/kubectl
 export SPAWNKIT_CONTAINERD_ADDRESS=$CTR_SOCK
 EOF

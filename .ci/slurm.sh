@@ -23,6 +23,10 @@ STATE=${SPAWNKIT_CI_STATE:-/tmp/spawnkit-ci}
 S="$STATE/slurm"
 READY_TIMEOUT=${SPAWNKIT_CI_READY_TIMEOUT:-60}
 PARTITION=spawnkit
+# Job IDs above any PID Linux gives (at most 4194304): a job ID taken for a PID by mistake
+# (a kill, a look in /proc) finds no process, never someone else's. Real clusters' IDs run in
+# the millions too.
+FIRST_JOB_ID=5000000
 SLOTS_PER_CORE=4 # OverSubscribe=FORCE:4: 4 one-cpu jobs share a core
 mkdir -p "$S"/etc "$S"/log "$S"/run "$S"/ctld "$S"/spool "$S"/munge
 chmod 755 "$S/munge" # the socket is for every user; the key file is 0600
@@ -106,6 +110,7 @@ DefMemPerCPU=$DEFMEM
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 MinJobAge=3600
+FirstJobId=$FIRST_JOB_ID
 KillWait=5
 InactiveLimit=0
 Waittime=0
@@ -255,10 +260,10 @@ node_usable() { case "$(node_state)" in IDLE* | MIXED* | ALLOCATED*) return 0 ;;
 wait_until "node $NODE" node_usable
 
 # -- a trivial job runs ----------------------------------------------------------------------
-# Skipped when every daemon already answered and every cpu is allocated (a re-run beside a test
-# run): the check job could wait long for a slot.
-if ((started == 0)) && [[ "$(node_state)" == ALLOCATED* ]]; then
-    say "daemons answer and every cpu is allocated: no check job"
+# Skipped when every cpu is allocated (a re-run beside a test run, or a controller restarted
+# under running jobs): the check job could wait long for a slot, and the node runs jobs.
+if [[ "$(node_state)" == ALLOCATED* ]]; then
+    say "every cpu is allocated (jobs run): no check job"
 else
     # --export=ALL from a small environment: no login shell on the node (--export=NONE runs one).
     jobid=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin SLURM_CONF="$SLURM_CONF" sbatch --parsable \

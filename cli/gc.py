@@ -6,6 +6,7 @@ import asyncio
 
 import click
 
+from spawnkit.cli.kubeoptions import kubernetes_options
 from spawnkit.cli.main import EXIT_OK, cli
 from spawnkit.core import runs
 from spawnkit.core.errors import EngineUnavailable, UsageError
@@ -25,6 +26,7 @@ async def reap(spawner: Spawner, *, dry_run: bool) -> list[str]:
 
 
 @cli.command()
+@kubernetes_options
 @click.option("--spawner", "spawner_name", default=None, metavar="NAME",
               help="Only this backend [default: every registered backend that answers, "
                    "plug-ins included].")

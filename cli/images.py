@@ -4,17 +4,22 @@ on every backend that runs images (plug-ins included)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
 
 from spawnkit.cli.main import EXIT_OK, cli
+from spawnkit.core.buildcontext import is_image_name
 from spawnkit.core.errors import EngineUnavailable, UsageError
 from spawnkit.core.images import RECIPES
 from spawnkit.core.registry import available, get_spawner_class, make_spawner
 from spawnkit.core.spawner import Spawner, SpawnerOptions
+from spawnkit.core.task.description import ImageBuild
 
 __all__ = ["images"]
 
@@ -49,22 +54,64 @@ def images() -> None:
 
 
 @images.command("build")
-@click.argument("name", type=click.Choice(sorted(RECIPES)))
+@click.argument("name", type=click.Choice(sorted(RECIPES)), required=False)
 @click.option("--spawner", "spawner_name", required=True, metavar="NAME",
               help="The backend to build on (docker, podman, ...).")
 @click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")
 @click.option("--tag", default=None, help="Tag to give [default: the recipe's, e.g. "
               "spawnkit-busybox:latest].")
-def build(name: str, spawner_name: str, engine_url: str | None, tag: str | None) -> int:
-    """Build the image NAME on a backend's engine."""
+@click.option("--file", "containerfile", default=None, metavar="PATH",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Build this Containerfile instead of a recipe, as a task file's "
+                   "[image.NAME] is built: tagged spawnkit-user/NAME:<content hash>, built "
+                   "only when no image of the same content is there. Prints the tag.")
+@click.option("--context", default=None, metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="With --file: the build context [default: the Containerfile's folder].")
+@click.option("--name", "image_name", default=None,
+              help="With --file: the NAME of the tag [default: the Containerfile's folder's].")
+def build(name: str | None, spawner_name: str, engine_url: str | None, tag: str | None,
+          containerfile: Path | None, context: Path | None, image_name: str | None) -> int:
+    """Build the image NAME (a recipe of images/), or a Containerfile (--file), on a
+    backend's engine."""
+    if (name is None) == (containerfile is None):
+        raise UsageError("give a recipe NAME or --file PATH (see 'spawnkit images build --help')")
+    if containerfile is None and (context is not None or image_name is not None):
+        raise UsageError("--context and --name go with --file")
+    if containerfile is not None and tag is not None:
+        raise UsageError("--tag renames a recipe's image: an image from --file is tagged by "
+                         "its content")
     spawner = make_spawner(spawner_name, SpawnerOptions(engine_url=engine_url))
     if not spawner.builds_images:
         raise UsageError(f"spawner '{spawner_name}' runs no images")
+    if containerfile is not None:
+        wanted = _from_file(containerfile, context, image_name)
+        # Left out as `spawnkit run` leaves it out, so that both name the same content alike.
+        results = Path(os.environ.get("SPAWNKIT_RESULTS") or "spawnkit-results")
+        click.echo(_with(spawner, lambda s: s.build_from_file(wanted, [results])))
+        return EXIT_OK
+    assert name is not None
     if RECIPES[name].slow:
         click.echo(f"building {name}: this takes minutes", err=True)
     built, image_id = _with(spawner, lambda s: s.build_image(name, tag))
     click.echo(f"{spawner_name}: built {built} ({image_id.removeprefix('sha256:')[:12]})")
     return EXIT_OK
+
+
+def _from_file(containerfile: Path, context: Path | None, name: str | None) -> ImageBuild:
+    if not containerfile.is_file():
+        raise UsageError(f"--file {containerfile}: no such file")
+    folder = context if context is not None else containerfile.resolve().parent
+    if not folder.is_dir():
+        raise UsageError(f"--context {folder}: no such folder")
+    if name is None:
+        # The folder's name as a tag allows it: lower case, runs of other characters as '-'.
+        name = re.sub(r"[^a-z0-9]+", "-", containerfile.resolve().parent.name.lower()).strip("-")
+        name = name or "image"
+    elif not is_image_name(name):
+        raise UsageError(f"--name {name}: lower-case letters and digits, with '.', '_' or '-' "
+                         "between them")
+    return ImageBuild(name, str(containerfile.resolve()), str(folder.resolve()))
 
 
 @images.command("list")

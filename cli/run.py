@@ -12,10 +12,12 @@ from pathlib import Path
 
 import click
 
+from spawnkit.cli.kubeoptions import kubernetes_options
 from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
 from spawnkit.cli.progress import make_progress
 from spawnkit.cli.report import print_summary
 from spawnkit.cli.selection import apply_selection, selection_options
+from spawnkit.cli.sharding import apply_shard, shard_options
 from spawnkit.cli.tails import DEFAULT_TAIL, ShowOutput
 from spawnkit.core.copyout import ARTIFACTS_MAX
 from spawnkit.core.errors import TaskFileError, UsageError
@@ -26,7 +28,7 @@ from spawnkit.core.results import JobResult
 from spawnkit.core.spawner import Spawner, SpawnerOptions
 from spawnkit.core.task.description import SlurmSettings, Task
 from spawnkit.core.task.stop import DEFAULT_GRACE_PERIOD
-from spawnkit.core.taskfile import load_taskfile
+from spawnkit.core.taskfile import TASK_ID_VARIABLE, load_taskfile
 
 __all__ = ["run"]
 
@@ -86,6 +88,7 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
 
 
 @cli.command()
+@kubernetes_options
 @click.argument("taskfile", required=False, type=click.Path(dir_okay=False))
 @click.option("--spawner", "spawner_name", envvar="SPAWNKIT_SPAWNER", default=DEFAULT_SPAWNER,
               show_default=True, help="Backend: process, docker, podman, slurm (or a plug-in).")
@@ -126,6 +129,7 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
 @click.option("--artifacts-max", type=click.IntRange(min=0), default=ARTIFACTS_MAX,
               show_default=True, metavar="BYTES", help="Artifacts kept per task, at most.")
 @selection_options
+@shard_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines: only the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="More progress: commands, handles, stops.")
 @click.option("--no-gc", is_flag=True, help="Do not reap what dead runners left first.")
@@ -156,6 +160,8 @@ def run(
     only: tuple[str, ...],
     exclude: tuple[str, ...],
     keywords: tuple[str, ...],
+    shard: str | None,
+    durations: tuple[Path, ...],
     quiet: bool,
     verbose: bool,
     no_gc: bool,
@@ -169,21 +175,22 @@ def run(
         raise UsageError("give a task file or a command after '--', not both")
     if command and (only or exclude or keywords):
         raise UsageError("--only, --exclude and -k select from a task file, not a command")
+    if command and (shard or durations):
+        raise UsageError("--shard and --durations split a task file, not a command")
     if command:
-        tasks = [Task.make("command", command, image=image)]
+        tasks = [Task.make("command", command, image=image,
+                           env={TASK_ID_VARIABLE: "command"})]
         task_file = None
     elif taskfile:
         loaded = load_taskfile(taskfile)
         chosen = apply_selection(loaded.tasks, only, exclude, keywords)
-        tasks, task_file = plan(chosen), taskfile
+        tasks, task_file = apply_shard(plan(chosen), shard, durations), taskfile
     else:
         raise UsageError("give a task file, or a command after '--' (see 'spawnkit run --help')")
     tasks = with_slurm(with_network(tasks, network), slurm_partition, slurm_container)
-    # The command line owns its process: a backend may take process-wide roles (reaping the
-    # orphans of its tasks).
     options = SpawnerOptions(
         engine_url=engine_url, image=image, keep_containers=keep_containers,
-        grace_period=grace_period, engine_down_after=engine_down_after, own_process=True,
+        grace_period=grace_period, engine_down_after=engine_down_after,
         artifacts_max=artifacts_max,
     )
     spawner = make_spawner(spawner_name, options)
@@ -223,4 +230,5 @@ def run(
     click.echo(f"results: {job_dir}", err=True)
     if job.stopped_by is not None:
         return 128 + job.stopped_by  # 130 for SIGINT, 143 for SIGTERM, as shells report
-    return EXIT_OK if result.passed else EXIT_FAILED
+    # A share may get no task (more shares than groups of tasks): nothing failed.
+    return EXIT_OK if result.passed or not tasks else EXIT_FAILED

@@ -8,6 +8,7 @@ pulled. A backend that runs images (`Spawner.builds_images`) knows how to build 
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +46,17 @@ RECIPES: dict[str, Recipe] = {
 
 
 def images_dir() -> Path:
-    """The recipes: $SPAWNKIT_IMAGES_DIR, else `images/` of the source tree, else of `.`."""
+    """The recipes: $SPAWNKIT_IMAGES_DIR, else those installed with spawnkit (the package
+    `spawnkit.images`: the checkout's `images/` in an editable install)."""
     given = os.environ.get("SPAWNKIT_IMAGES_DIR")
     if given:
         return Path(given)
-    # core/ and images/ sit side by side in a checkout (the package maps its folders).
-    beside = Path(__file__).resolve().parent.parent / "images"
-    return beside if beside.is_dir() else Path.cwd() / "images"
+    installed = importlib.resources.files("spawnkit.images")
+    if not isinstance(installed, Path):
+        # A zipped install: the build runs a recipe's script, which needs a real file.
+        raise UsageError("spawnkit's image recipes are not on the file system here (a zipped "
+                         "install): set SPAWNKIT_IMAGES_DIR to a copy of its images/ folder")
+    return installed
 
 
 def recipe(name: str) -> Recipe:

@@ -166,6 +166,9 @@ def build_results(
         elif started is not None:
             outcome, cause = TaskResult.LOST, Cause.LOST
             reason = "the runner stopped while the task ran"
+        elif any(e["status"] == "spawning" for e in history):
+            outcome, cause = TaskResult.LOST, Cause.LOST
+            reason = "the runner stopped while the task was being started"
         else:
             outcome, cause = TaskResult.NOT_RUN, Cause.NOT_RUN
             reason = "the runner stopped before the task began"

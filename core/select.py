@@ -1,8 +1,12 @@
-"""Which tasks of a task file a run takes: `--only`, `--exclude`, `-k`, and what they need."""
+"""Which tasks of a task file a run takes: `--only`, `--exclude`, `-k`, and what they need.
+
+A matrix task's own id (`unit`) names every one of its expansions (`unit[python=3.11]`, ...),
+as it does in `depends_on`; an expansion's id names that expansion alone."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -20,9 +24,28 @@ class Selection:
     notes: list[str] = field(default_factory=list)
 
 
+# A comma between ids, not one inside the brackets of a matrix expansion's id.
+_BETWEEN_IDS = re.compile(r",(?![^\[\]]*\])")
+
+
 def split_ids(values: Iterable[str]) -> list[str]:
-    """`--only a,b --only c` -> [a, b, c]; blanks dropped."""
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+    """`--only a,b --only c` -> [a, b, c]; blanks dropped; `unit[python=3.11,db=pg]` is one."""
+    return [part.strip() for value in values for part in _BETWEEN_IDS.split(value)
+            if part.strip()]
+
+
+def _named(ids: Sequence[str], tasks: Sequence[Task]) -> list[str]:
+    """The task ids `ids` names, a matrix task's id standing for its expansions; raises
+    UsageError naming the ids that name no task."""
+    known = {t.id for t in tasks}
+    groups: dict[str, list[str]] = {}
+    for task in tasks:
+        if task.matrix_of is not None:
+            groups.setdefault(task.matrix_of, []).append(task.id)
+    unknown = [i for i in ids if i not in known and i not in groups]
+    if unknown:
+        raise UsageError("no task with id " + ", ".join(f"'{i}'" for i in dict.fromkeys(unknown)))
+    return [found for i in ids for found in ([i] if i in known else groups[i])]
 
 
 def select_tasks(
@@ -41,15 +64,13 @@ def select_tasks(
     an empty selection.
     """
     by_id = {t.id: t for t in tasks}
-    unknown = [i for i in [*only, *exclude] if i not in by_id]
-    if unknown:
-        raise UsageError("no task with id " + ", ".join(f"'{i}'" for i in dict.fromkeys(unknown)))
-    excluded = set(exclude)
+    named_only = set(_named(only, tasks))
+    excluded = set(_named(exclude, tasks))
     filtering = bool(only or keywords)
     chosen = {
         t.id
         for t in tasks
-        if (not only or t.id in only)
+        if (not only or t.id in named_only)
         and (not keywords or any(k in t.id for k in keywords))
         and t.id not in excluded
     }

@@ -25,7 +25,7 @@ from typing import ClassVar
 
 from spawnkit.core.copyout import ARTIFACTS_MAX, FileSource, keep_task_files
 from spawnkit.core.secrets import secret_values
-from spawnkit.core.task.description import Task
+from spawnkit.core.task.description import ImageBuild, Task
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.core.task.stop import DEFAULT_GRACE_PERIOD
@@ -62,9 +62,6 @@ class SpawnerOptions:
     grace_period: float = DEFAULT_GRACE_PERIOD
     #: Seconds an engine may go without answering before its running tasks end as error.
     engine_down_after: float = 20.0
-    #: The caller owns its whole process (a command line): a backend may then take on
-    #: process-wide roles, such as reaping the orphans of its tasks (a subreaper).
-    own_process: bool = False
     #: Bytes of artifacts kept per task (`--artifacts-max`).
     artifacts_max: int = ARTIFACTS_MAX
 
@@ -183,4 +180,11 @@ class Spawner(abc.ABC):
 
     async def list_images(self) -> list[ImageRecord]:
         """The images built here from spawnkit's recipes."""
+        raise NotImplementedError(f"the {self.name} backend builds no images")
+
+    async def build_from_file(self, build: ImageBuild, leave_out: Sequence[Path] = ()) -> str:
+        """Build an image from a Containerfile (`spawnkit images build --file`), as a task
+        file's `[image.NAME]` is built: its tag, which names its content (`leave_out`: folders
+        of the context not sent, as a job leaves out its results folder). Its output goes to
+        stderr."""
         raise NotImplementedError(f"the {self.name} backend builds no images")

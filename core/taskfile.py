@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from spawnkit.core.buildcontext import parse_images
 from spawnkit.core.errors import TaskFileError
+from spawnkit.core.matrix import expand_matrix
 from spawnkit.core.plan import find_cycle
-from spawnkit.core.task.description import Limits, Mount, SlurmSettings, Task
+from spawnkit.core.task.description import (
+    ImageBuild,
+    KubernetesSettings,
+    Limits,
+    Mount,
+    SlurmSettings,
+    Task,
+)
 from spawnkit.core.taskkeys import COMMON_KEYS, TASK_KEYS, Check, Problems, parse_memory
 
 __all__ = ["TASK_KEYS", "TaskFile", "load_taskfile", "parse_memory", "parse_taskfile"]
 
-TOP_KEYS = ("defaults", "task")
+TOP_KEYS = ("defaults", "task", "image")
+
+#: Every task finds its own id here, on every backend (a matrix expansion, its full id).
+TASK_ID_VARIABLE = "SPAWNKIT_TASK_ID"
 
 
 @dataclass
@@ -23,6 +35,8 @@ class TaskFile:
     path: str
     tasks: list[Task]
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: The images it builds (`[image.NAME]`), by name.
+    images: dict[str, ImageBuild] = field(default_factory=dict)
 
 
 def load_taskfile(path: str | Path) -> TaskFile:
@@ -52,12 +66,15 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
     problems: Problems = []
     for key in data:
         if key not in TOP_KEYS:
-            problems.append((None, f"unknown key '{key}' (expected [defaults] and [[task]])"))
+            problems.append((None, f"unknown key '{key}' (expected [defaults], [[task]] and "
+                                   "[image.NAME])"))
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         problems.append((None, "[defaults] must be a table"))
         defaults = {}
     problems += [(None, f"[defaults]: {p}") for p in _check_keys(defaults, COMMON_KEYS)]
+    builds, image_problems = parse_images(data.get("image", {}), base_dir)
+    problems += [(None, p) for p in image_problems]
     raw_tasks = data.get("task", [])
     if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
         raise TaskFileError(name, [*problems, (None, "tasks must be [[task]] tables")])
@@ -68,7 +85,11 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
     # Every task's dependencies, also of tasks with other problems: a typo in depends_on is
     # worth reporting in the same pass as a typo elsewhere in the task.
     needs: list[tuple[str, list[str]]] = []
-    for index, raw in enumerate(raw_tasks, 1):
+    # A matrix task becomes its expansions here: every check below applies to each of them.
+    expansion = expand_matrix(raw_tasks, defaults if isinstance(defaults, dict) else {},
+                              lambda raw: not _check_keys(raw, TASK_KEYS))
+    problems += expansion.problems
+    for index, raw in expansion.tables:
         tid = raw.get("id")
         label = tid if isinstance(tid, str) and tid else f"#{index}"
         own = _check_keys(raw, TASK_KEYS)
@@ -84,7 +105,13 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
         if TASK_KEYS["depends_on"](raw.get("depends_on", [])) is None:
             needs.append((label, list(raw.get("depends_on", []))))
         if not own:
-            tasks.append(_build(raw, defaults if isinstance(defaults, dict) else {}, base_dir))
+            task = _build(raw, defaults if isinstance(defaults, dict) else {}, base_dir)
+            cell = expansion.cells.get(task.id)
+            tasks.append(replace(
+                task, build=builds.get(task.image or ""),
+                matrix_of=cell[0] if cell else None, matrix=cell[1] if cell else (),
+                env=tuple(sorted({**dict(task.env), TASK_ID_VARIABLE: task.id}.items())),
+            ))
     for label, deps in needs:
         for dep in deps:
             if dep == label:
@@ -95,7 +122,7 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
         problems.append((cycle[0], "circular dependency: " + " -> ".join(cycle)))
     if problems:
         raise TaskFileError(name, problems)
-    return TaskFile(name, tasks, dict(defaults))
+    return TaskFile(name, tasks, dict(defaults), builds)
 
 
 def _check_keys(table: Mapping[str, Any], allowed: Mapping[str, Check]) -> list[str]:
@@ -114,6 +141,20 @@ def _check_keys(table: Mapping[str, Any], allowed: Mapping[str, Check]) -> list[
 def _path(value: str, base_dir: Path | None) -> str:
     p = Path(value).expanduser()
     return str(p if p.is_absolute() or base_dir is None else (base_dir / p))
+
+
+def _kubernetes(defaults: Mapping[str, Any], raw: Mapping[str, Any]) -> KubernetesSettings | None:
+    """A task's own keys win over [defaults]' one by one, as for `slurm`."""
+    merged = {**defaults.get("kubernetes", {}), **raw.get("kubernetes", {})}
+    if not merged:
+        return None
+    return KubernetesSettings(
+        node_selector=tuple(sorted(merged.get("node_selector", {}).items())),
+        tolerations=tuple(tuple((k, str(v)) for k, v in t.items())
+                          for t in merged.get("tolerations", [])),
+        service_account=merged.get("service_account"),
+        image_pull_policy=merged.get("image_pull_policy"),
+    )
 
 
 def _slurm(defaults: Mapping[str, Any], raw: Mapping[str, Any]) -> SlurmSettings | None:
@@ -169,6 +210,7 @@ def _build(raw: Mapping[str, Any], defaults: Mapping[str, Any], base_dir: Path |
         artifacts=_paths(merged.get("artifacts")),
         artifacts_when=merged.get("artifacts_when", "always"),
         slurm=_slurm(defaults, raw),
+        kubernetes=_kubernetes(defaults, raw),
     )
 
 

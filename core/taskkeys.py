@@ -107,6 +107,40 @@ def _is_slurm(v: Any) -> str | None:
     return None
 
 
+_KUBERNETES_KEYS = ("node_selector", "tolerations", "service_account", "image_pull_policy")
+_TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
+
+
+def _is_kubernetes(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return "must be a table such as { node_selector = { pool = \"ci\" } }"
+    for key, value in v.items():
+        if key not in _KUBERNETES_KEYS:
+            return f"unknown key '{key}' (expected: {', '.join(_KUBERNETES_KEYS)})"
+        problem: str | None = None
+        if key == "node_selector":
+            if not (isinstance(value, dict) and all(
+                    isinstance(x, str) and _is_str(y) is None for x, y in value.items())):
+                problem = "must be a table of label = \"value\""
+        elif key == "tolerations":
+            if not (isinstance(value, list) and all(
+                    isinstance(t, dict) and t and all(
+                        k in _TOLERATION_KEYS and (_is_pos_int(x) is None
+                                                   if k == "tolerationSeconds"
+                                                   else isinstance(x, str))
+                        for k, x in t.items()) for t in value)):
+                problem = ("must be a list of tables of " + ", ".join(_TOLERATION_KEYS)
+                           + " (tolerationSeconds a number, the others strings)")
+        elif key == "image_pull_policy":
+            if value not in ("Always", "IfNotPresent", "Never"):
+                problem = "must be Always, IfNotPresent or Never"
+        else:
+            problem = _is_str(value)
+        if problem:
+            return f"{key}: {problem}"
+    return None
+
+
 def _is_env(v: Any) -> str | None:
     if not isinstance(v, dict):
         return "must be a table of NAME = \"value\""
@@ -194,6 +228,7 @@ COMMON_KEYS: dict[str, Check] = {
     "artifacts": _is_paths,
     "artifacts_when": _is_when,
     "slurm": _is_slurm,
+    "kubernetes": _is_kubernetes,
 }
 TASK_KEYS: dict[str, Check] = {
     "id": _is_str,

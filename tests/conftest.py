@@ -46,6 +46,17 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     """Results and the runs index under tmp_path: tests never see each other's jobs."""
     return {"SPAWNKIT_RESULTS": str(tmp_path / "results"),
             "SPAWNKIT_STATE_DIR": str(tmp_path / "state")}
+
+
+#: A CI's own sharding variables: a spawnkit the tests start must not shard itself by them.
+SHARD_VARIABLES = ("CI_NODE_INDEX", "CI_NODE_TOTAL", "BUILDKITE_PARALLEL_JOB",
+                   "BUILDKITE_PARALLEL_JOB_COUNT")
+
+
+def child_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a spawnkit the tests start."""
+    env = {k: v for k, v in os.environ.items() if k not in SHARD_VARIABLES}
+    return {**env, **cli_env(tmp_path), **(extra or {})}
 WriteTaskfile = Callable[[str], Path]
 
 
@@ -57,7 +68,7 @@ def run_cli(tmp_path: Path) -> RunCli:
         *args: str, timeout: float = 120, env: dict[str, str] | None = None, cwd: Path | None = None
     ) -> CliRun:
         root = tmp_path / "results"
-        full_env = {**os.environ, **cli_env(tmp_path), **(env or {})}
+        full_env = child_env(tmp_path, env)
         proc = subprocess.run(
             [sys.executable, "-m", "spawnkit.cli", *args],
             capture_output=True,

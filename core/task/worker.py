@@ -272,6 +272,9 @@ class Worker:
     async def _spawn(self, lifecycle: TaskLifecycle, slot: int) -> None:
         sm = self._state_machine
         runtime_task = lifecycle.runtime_task
+        # Said before it may run: a runner killed meanwhile leaves a task that may have run
+        # (lost), not one that surely did not (not run).
+        sm.record(runtime_task, "spawning", slot=slot)
         try:
             await lifecycle.spawn()
         except Exception as exc:

@@ -24,7 +24,7 @@ def build_image(engine: Engine, name: str, tag: str | None = None) -> tuple[str,
     for needed in ("Containerfile", "mkrootfs.sh"):
         if not (folder / needed).is_file():
             raise UsageError(f"image '{name}': {folder / needed} not found "
-                             "(run from a spawnkit checkout or set SPAWNKIT_IMAGES_DIR)")
+                             "(not in this install: set SPAWNKIT_IMAGES_DIR to an images/ folder)")
     tag = tag or found.tag
     with tempfile.TemporaryDirectory(prefix=f"spawnkit-image-{name}-") as tmp:
         context = Path(tmp)

@@ -15,6 +15,7 @@ import os
 import posixpath
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from spawnkit.core.copyout import TarSource
@@ -22,7 +23,7 @@ from spawnkit.core.errors import BackendError, RequirementError, StartError
 from spawnkit.core.images import IMAGE_LABEL
 from spawnkit.core.output import TaskOutput
 from spawnkit.core.spawner import ImageRecord, JobContext, Spawner, SpawnerOptions
-from spawnkit.core.task.description import Task
+from spawnkit.core.task.description import ImageBuild, Task
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.spawners.container import exits, images, reap
@@ -39,6 +40,7 @@ from spawnkit.spawners.container.handle import ContainerHandle
 from spawnkit.spawners.container.isolation import applied_settings
 from spawnkit.spawners.container.logs import LogFollower
 from spawnkit.spawners.container.spec import LABEL_JOB, LABEL_MANAGED, container_spec
+from spawnkit.spawners.container.userimages import UserImages
 from spawnkit.spawners.container.watch import ContainerWatch
 
 __all__ = ["ContainerSpawner"]
@@ -68,6 +70,7 @@ class ContainerSpawner(Spawner):
         self.engine: Engine = self.engine_class(self.options.engine_url, pool_size=ENGINE_THREADS)
         self._call = EngineCalls(self.name, self.engine)
         self._images: dict[str, asyncio.Future[str | None]] = {}  # image -> problem, or None
+        self._user_images = UserImages(self.name, self.engine, self._call)
         self._handles: dict[str, ContainerHandle] = {}
         self._watch = ContainerWatch(self.name, self.engine.name, self.engine.url,
                                      self.options.engine_down_after, self.poll_interval)
@@ -104,7 +107,8 @@ class ContainerSpawner(Spawner):
     # -- triage -------------------------------------------------------------------------------
 
     def image_of(self, runtime_task: RuntimeTask) -> str | None:
-        return runtime_task.task.image or self.options.image
+        built = self._user_images.tag_of(runtime_task.task)
+        return built or runtime_task.task.image or self.options.image
 
     def cannot_run(self, task: Task) -> str | None:
         if task.image or self.options.image:
@@ -113,6 +117,9 @@ class ContainerSpawner(Spawner):
                 "or give --image")
 
     async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:
+        if runtime_task.task.build is not None:  # the task file builds it: [image.NAME]
+            await self._user_images.ensure(runtime_task.task.build, self.job)
+            return
         image = self.image_of(runtime_task)
         if image is None:
             raise RequirementError(str(self.cannot_run(runtime_task.task)), spawner=self.name)
@@ -367,6 +374,9 @@ class ContainerSpawner(Spawner):
 
     async def build_image(self, recipe: str, tag: str | None = None) -> tuple[str, str]:
         return await self._call(images.build_image, self.engine, recipe, tag, retry=False)
+
+    async def build_from_file(self, build: ImageBuild, leave_out: Sequence[Path] = ()) -> str:
+        return await self._user_images.ensure(build, None, leave_out)
 
     async def list_images(self) -> list[ImageRecord]:
         found = await self._call(images.list_images, self.engine)

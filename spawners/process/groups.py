@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import os
 import signal
 import time
@@ -12,7 +10,6 @@ import time
 from spawnkit.core.procfs import is_alive, live_processes
 
 __all__ = [
-    "become_subreaper",
     "group_alive",
     "group_members",
     "kill_group",
@@ -74,11 +71,3 @@ def _signal_one(pid: int, sig: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def become_subreaper() -> bool:
-    """Make orphaned grandchildren of tasks ours to reap (Linux PR_SET_CHILD_SUBREAPER)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(36, 1, 0, 0, 0) == 0)
-    return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -117,8 +118,10 @@ def test_avocado_job_timeout_then_a_fresh_worker_terminates(tmp_path: Path) -> N
 
     async def scenario() -> TaskStateMachine:
         tasks = [RuntimeTask(Task.make("quick", ["true"]))]
+        # The sleepers wait for quick: it has passed before the job's timeout strikes.
         tasks += [RuntimeTask(Task.make(f"slow{i}", f"echo $$ > {p}.tmp; mv {p}.tmp {p}; "
-                                        "exec sleep 300")) for i, p in enumerate(pids)]
+                                        "exec sleep 300", depends_on=("quick",)))
+                  for i, p in enumerate(pids)]
         tasks.append(RuntimeTask(Task.make("never", ["true"], depends_on=("slow0",))))
         for rt in tasks:
             rt.output_dir = tmp_path / rt.identifier
@@ -157,7 +160,7 @@ def test_worker_runs_the_four_phases_to_completion(tmp_path) -> None:  # type: i
         await worker.run()
         assert await sm.complete
         statuses = [e.status for e in repo.history("t0")]
-        assert statuses[:4] == ["requested", "triaging", "ready", "started"]
+        assert statuses[:5] == ["requested", "triaging", "ready", "spawning", "started"]
         assert statuses[-1] == "finished"
         return sm.finished
 
@@ -194,16 +197,25 @@ def test_several_workers_share_one_state_machine(tmp_path) -> None:  # type: ign
         assert statuses.count("started") == 1 and statuses.count("finished") == 1
 
 
-def test_an_exit_status_reaped_elsewhere_is_an_error_not_a_pass(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async def scenario() -> str | None:
+def test_a_lost_exit_status_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    """The task supervisor killed under a running task: how it ended is unknown, which is an
+    error, never a pass."""
+    async def scenario() -> tuple[str | None, int]:
         spawner = ProcessSpawner()
-        rt = RuntimeTask(Task.make("t", ["sh", "-c", "exit 3"]))
+        rt = RuntimeTask(Task.make("t", ["sleep", "30"]))
         rt.output_dir = tmp_path / "t"
         await spawner.spawn_task(rt)
-        assert rt.spawner_handle is not None
-        os.waitpid(int(rt.spawner_handle), 0)  # another reaper took it first
+        assert rt.spawner_handle is not None and rt.spawning_result is not None
+        os.kill(int(rt.spawning_result["supervisor"]), signal.SIGKILL)
+        async with asyncio.timeout(20):
+            while await spawner.is_task_alive(rt):
+                await spawner.refresh([rt])
+                await asyncio.sleep(0.01)
         exit = await spawner.collect_task(rt)
         assert exit.exit_code is None and not exit.successful
-        return exit.error
+        await spawner.close()
+        return exit.error, int(rt.spawner_handle)
 
-    assert asyncio.run(scenario()) == "exit status lost: the process was reaped by someone else"
+    error, pid = asyncio.run(scenario())
+    os.killpg(pid, signal.SIGKILL)  # the task itself lived on, orphaned: ended here
+    assert error == "exit status lost: the task supervisor ended before the task did"

@@ -31,6 +31,7 @@ from spawnkit.core.task.statusrepo import StatusEntry
 from spawnkit.spawners.container.engine import Engine
 from spawnkit.spawners.container.spawner import ContainerSpawner
 from spawnkit.spawners.container.spec import LABEL_JOB, LABEL_MANAGED
+from tests.engines.kubernetes_cluster import kubectl, kubernetes_objects, kubernetes_problem
 
 TEST_IMAGE = os.environ.get("SPAWNKIT_TEST_IMAGE", "spawnkit-busybox:latest")
 ENGINES = ("docker", "podman")
@@ -40,6 +41,7 @@ BACKENDS = [
     pytest.param("docker", id="docker", marks=[pytest.mark.docker, pytest.mark.engine]),
     pytest.param("podman", id="podman", marks=[pytest.mark.podman, pytest.mark.engine]),
     pytest.param("slurm", id="slurm", marks=[pytest.mark.slurm]),
+    pytest.param("kubernetes", id="kubernetes", marks=[pytest.mark.kubernetes]),
 ]
 CONTAINER_BACKENDS = [p for p in BACKENDS if p.values[0] in ENGINES]
 SLURM_BACKENDS = [p for p in BACKENDS if p.values[0] == "slurm"]
@@ -73,6 +75,8 @@ def _engine_problem(name: str) -> str | None:
     """Why the engine cannot serve the tests, or None. Asked once per session."""
     if name == "slurm":
         return _slurm_problem()
+    if name == "kubernetes":
+        return kubernetes_problem()
     engine = engine_class(name)()
     try:
         engine.open()
@@ -271,6 +275,9 @@ def kill_from_outside(name: str, handle: str) -> None:
     elif name == "slurm":
         _wait_command_started(handle)
         subprocess.run(["scancel", "-b", "--signal=KILL", handle], check=True, timeout=60)
+    elif name == "kubernetes":
+        # Every process of the Pod's task but its PID 1 (/pause), as `kubectl exec` lets one.
+        kubectl("exec", handle, "-c", "main", "--", "kill", "-KILL", "-1", check=False)
     else:
         os.kill(int(handle), signal.SIGKILL)
 
@@ -294,6 +301,8 @@ def task_gone(name: str, run: JobRun, handle: str) -> bool:
         return containers_of(name, run.job.job_id) == []
     if name == "slurm":
         return handle not in slurm_jobs_of(run.job.job_id)
+    if name == "kubernetes":
+        return kubernetes_objects(run.job.job_id) == []
     return not os.path.exists(f"/proc/{handle}")
 
 
@@ -311,6 +320,12 @@ def no_leftovers(tmp_path: Path) -> Iterator[None]:
             if ids:
                 left.setdefault("slurm", []).extend(ids)
                 subprocess.run(["scancel", *ids], check=False, timeout=60)
+    if job_ids and _engine_problem("kubernetes") is None:
+        for job_id in job_ids:
+            objects = kubernetes_objects(job_id)
+            if objects:
+                left.setdefault("kubernetes", []).extend(objects)
+                kubectl("delete", "--grace-period=0", "--force", *objects, check=False)
     for name in ENGINES:
         if _engine_problem(name) is not None:
             continue

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from tests.conftest import REPO, CliRun, RunCli, WriteTaskfile, cli_env
+from tests.conftest import REPO, CliRun, RunCli, WriteTaskfile, child_env
 from tests.engines.conftest import ENGINES, TEST_IMAGE, engine_class, in_ci
 from tests.faults.jobs import start_cli, wait_until
 
@@ -44,7 +44,7 @@ def test_output_is_in_the_file_while_the_task_runs(
     follower = subprocess.Popen(
         [sys.executable, "-m", "spawnkit.cli", "logs", "-f",
          str((tmp_path / "results" / "latest").resolve()), "t"],
-        env={**os.environ, **cli_env(tmp_path)}, stdout=subprocess.PIPE, text=True)
+        env=child_env(tmp_path), stdout=subprocess.PIPE, text=True)
     assert follower.stdout is not None
     assert follower.stdout.readline() == "first line\n"
     assert follower.poll() is None  # still following: the task runs

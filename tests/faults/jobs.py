@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from tests.conftest import cli_env
+from tests.conftest import child_env
 from tests.helpers import pid_alive
 
 __all__ = [
@@ -86,7 +86,7 @@ def start_cli(
     """`spawnkit run ARGS` in a child process (killable alone), results under tmp_path."""
     return subprocess.Popen(
         [sys.executable, "-m", "spawnkit.cli", "run", *args],
-        env={**os.environ, **cli_env(tmp_path), **(env or {})}, cwd=tmp_path,
+        env=child_env(tmp_path, env), cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=stderr or subprocess.PIPE, text=True,
     )
 

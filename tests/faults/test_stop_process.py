@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli, cli_env
+from tests.conftest import RunCli, child_env
 from tests.helpers import pid_alive
 
 
@@ -34,7 +33,7 @@ def _job_with_markers(tmp_path: Path, n: int, *, ignore_term: bool = False) -> P
 def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "spawnkit.cli", "run", *args],
-        env={**os.environ, **cli_env(tmp_path)}, cwd=tmp_path,
+        env=child_env(tmp_path), cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

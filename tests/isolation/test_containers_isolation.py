@@ -10,7 +10,6 @@ CI shares two cores); each test then reads its own task from that job's results.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from spawnkit.spawners.container.isolation import DEFAULT_CAP_DROP, DEFAULT_PIDS
-from tests.conftest import CliRun, cli_env
+from tests.conftest import CliRun, child_env
 from tests.engines.conftest import TEST_IMAGE, containers_of, engine_cli, remove_containers
 
 MiB = 1024 * 1024
@@ -101,7 +100,7 @@ def spawnkit(root: Path, *args: str, env: dict[str, str] | None = None) -> CliRu
     proc = subprocess.run(
         [sys.executable, "-m", "spawnkit.cli", *args],
         capture_output=True, text=True, timeout=180, cwd=root,
-        env={**os.environ, **cli_env(root), **(env or {})},
+        env=child_env(root, env),
     )
     return CliRun(proc.returncode, proc.stdout, proc.stderr, root / "results")
 

@@ -81,7 +81,7 @@ def test_secrets_go_into_the_environment_only(monkeypatch: pytest.MonkeyPatch) -
         '[[task]]\nid = "t"\ncommand = "echo $API_TOKEN"\nsecrets = ["API_TOKEN"]\n'
         'env = { PLAIN = "1" }\n'
     )["t"]
-    assert spec.env == {"PLAIN": "1", "API_TOKEN": SECRET}
+    assert spec.env == {"PLAIN": "1", "API_TOKEN": SECRET, "SPAWNKIT_TASK_ID": "t"}
     assert SECRET not in json.dumps(
         [spec.labels, spec.command, spec.name, spec.workdir, applied_settings(spec)]
     )

@@ -1,0 +1,256 @@
+"""The Pod a task becomes, and the Secret that carries its secrets: plain v1 manifests.
+
+Only the stable v1 Pod API is used, so any cluster from 1.20 on takes them (kind, k3s, a
+cloud's). What the container backends give a task, the Pod gives it too:
+
+- the task's command, the image's ENTRYPOINT replaced unless `entrypoint = "image"`;
+- `shareProcessNamespace`: the sandbox's /pause is PID 1, so the command is never PID 1 (a
+  PID 1 ignores a TERM it has no handler for) and orphans are reaped, as tini does for a
+  container; spawnkit's TERM then reaches every process of the task (see `stop.py`);
+- the isolation defaults of `isolation_of` in the container's securityContext;
+- `cpus`/`memory` as requests equal to limits;
+- a workspace as a hostPath volume at /workspace: a host folder is only the node's own on a
+  one-node cluster whose node is this machine (docs/cluster.md says so);
+- secrets through `secretKeyRef` to a Secret of the task's own: their values are in no Pod
+  spec, label or annotation, and a task gets only those it declares.
+
+Labels carry the job and say the object is spawnkit's; the owner runner ("host:pid:start")
+and the task id, which a label value cannot hold, go in annotations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from typing import Any
+
+from spawnkit.core.secrets import secret_env
+from spawnkit.core.spawner import JobContext
+from spawnkit.core.task.description import KubernetesSettings, Task
+from spawnkit.spawners.container.isolation import isolation_of
+from spawnkit.spawners.container.spec import (
+    LABEL_JOB,
+    LABEL_KEEP,
+    LABEL_MANAGED,
+    LABEL_OWNER,
+    LABEL_TASK,
+    WORKSPACE_TARGET,
+    entrypoint_of,
+)
+
+__all__ = [
+    "CONTAINER",
+    "CWD_CHECK",
+    "CWD_MISSING",
+    "HOST_NETWORK_VARIABLE",
+    "LABEL_JOB",
+    "LABEL_MANAGED",
+    "LABEL_OWNER",
+    "LABEL_TASK",
+    "PodPlan",
+    "label_value",
+    "pod_name",
+    "pod_plan",
+    "user_ids",
+]
+
+#: The task's container in its Pod.
+CONTAINER = "main"
+#: An init container that checks a working folder the image must have: the runtime would
+#: make a missing one, and the same task would then mean two things on two backends.
+CWD_CHECK = "spawnkit-cwd"
+CWD_MISSING = 66
+#: "1": Pods use the node's network unless a task sets `network` (a cluster with no pod
+#: network, as the one-node CI cluster of .ci/kubernetes.sh).
+HOST_NETWORK_VARIABLE = "SPAWNKIT_KUBERNETES_HOST_NETWORK"
+
+_NAME_MAX = 63  # a Pod's name is a hostname when hostNetwork is off: keep to a DNS label
+
+
+def label_value(text: str) -> str:
+    """A label value (63 characters of [A-Za-z0-9._-], alphanumeric at both ends)."""
+    value = re.sub(r"[^A-Za-z0-9._-]+", "-", text)[:_NAME_MAX].strip("._-")
+    return value or "x"
+
+
+def pod_name(job_id: str, task_id: str) -> str:
+    """`sk-<job>-<task>`, lower case, with a hash of the task id so that two ids that read
+    alike still get two Pods."""
+    digest = hashlib.sha256(task_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    job = re.sub(r"[^a-z0-9]+", "-", job_id.lower()).strip("-")
+    task = re.sub(r"[^a-z0-9]+", "-", task_id.lower()).strip("-")
+    room = _NAME_MAX - len("sk---") - len(job) - len(digest)
+    task = task[:max(room, 0)].strip("-")
+    return "-".join(p for p in ("sk", job, task, digest) if p)
+
+
+def user_ids(user: str) -> tuple[int, int | None] | None:
+    """"UID" or "UID:GID" as numbers; None for a user name (a Pod takes numbers only)."""
+    uid, _, gid = user.partition(":")
+    if not uid.isdigit() or (gid and not gid.isdigit()):
+        return None
+    return int(uid), int(gid) if gid else None
+
+
+def _verbatim(word: str) -> str:
+    """`word` as Kubernetes must be given it to pass it on unchanged: it expands `$(NAME)` in
+    a command, its arguments and variable values, and reads `$$` as `$`."""
+    return word.replace("$", "$$")
+
+
+def _quantity_cpu(cpus: float) -> str:
+    return f"{max(math.ceil(cpus * 1000), 1)}m"
+
+
+def _tolerations(settings: KubernetesSettings) -> list[dict[str, Any]]:
+    out = []
+    for pairs in settings.tolerations:
+        item: dict[str, Any] = dict(pairs)
+        if "tolerationSeconds" in item:
+            item["tolerationSeconds"] = int(item["tolerationSeconds"])
+        out.append(item)
+    return out
+
+
+class PodPlan:
+    """A task's Pod and Secret manifests, and what was applied (for the task's record)."""
+
+    def __init__(self, name: str, pod: dict[str, Any], secret: dict[str, Any] | None,
+                 applied: dict[str, Any]) -> None:
+        self.name = name
+        self.pod = pod
+        self.secret = secret
+        self.applied = applied
+
+
+def pod_plan(task: Task, job: JobContext, image: str, *, grace: float,
+             keep: bool = False) -> PodPlan:
+    """The Pod of `task` in `job`, on `image`."""
+    name = pod_name(job.job_id, task.id)
+    labels = {LABEL_MANAGED: "true", LABEL_JOB: label_value(job.job_id),
+              LABEL_TASK: label_value(task.id)}
+    if keep:
+        labels[LABEL_KEEP] = "true"
+    annotations = {LABEL_OWNER: job.owner, LABEL_TASK: task.id, LABEL_JOB: job.job_id}
+    limits = task.limits
+    settings = task.kubernetes or KubernetesSettings()
+    isolation = isolation_of(limits)
+
+    env: list[dict[str, Any]] = [{"name": k, "value": _verbatim(v)} for k, v in task.env]
+    secret: dict[str, Any] | None = None
+    values = secret_env(task)
+    if values:
+        # One key per secret, named by position: a variable's name may not be a valid key.
+        secret = {
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "labels": labels, "annotations": annotations},
+            "stringData": {f"s{i}": value for i, value in enumerate(values.values())},
+        }
+        env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": name, "key": f"s{i}"}}}
+                for i, var in enumerate(values)]
+
+    security: dict[str, Any] = {}
+    if limits.privileged:
+        security["privileged"] = True
+    elif isolation.security_opt:
+        security["allowPrivilegeEscalation"] = False
+    caps: dict[str, list[str]] = {}
+    if isolation.cap_add:
+        caps["add"] = list(isolation.cap_add)
+    if isolation.cap_drop:
+        caps["drop"] = list(isolation.cap_drop)
+    if caps:
+        security["capabilities"] = caps
+    if limits.read_only:
+        security["readOnlyRootFilesystem"] = True
+    if limits.user is not None:
+        ids = user_ids(limits.user)
+        if ids is not None:  # a user name is said unenforced (KubernetesSpawner.unenforced)
+            security["runAsUser"] = ids[0]
+            if ids[1] is not None:
+                security["runAsGroup"] = ids[1]
+
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    for i, mount in enumerate(limits.mounts):
+        volumes.append({"name": f"mount-{i}", "hostPath": {"path": mount.source}})
+        mounts.append({"name": f"mount-{i}", "mountPath": mount.target,
+                       "readOnly": mount.read_only})
+    if limits.workspace:
+        volumes.append({"name": "workspace",
+                        "hostPath": {"path": limits.workspace, "type": "Directory"}})
+        mounts.append({"name": "workspace", "mountPath": WORKSPACE_TARGET,
+                       "readOnly": limits.workspace_read_only})
+    if limits.read_only:
+        # A read-only root still needs somewhere to write scratch files.
+        volumes.append({"name": "tmp", "emptyDir": {}})
+        mounts.append({"name": "tmp", "mountPath": "/tmp"})
+
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": image,
+        "imagePullPolicy": settings.image_pull_policy or "IfNotPresent",
+        "env": env,
+        "securityContext": security,
+        "volumeMounts": mounts,
+    }
+    entrypoint = entrypoint_of(task)
+    argv = [_verbatim(word) for word in task.argv]
+    if entrypoint is None:
+        container["args"] = argv
+    else:
+        container["command"] = [*map(_verbatim, entrypoint), *argv]
+    workdir = task.workdir(WORKSPACE_TARGET)
+    if workdir is not None:
+        container["workingDir"] = workdir
+    resources: dict[str, str] = {}
+    if limits.cpus is not None:
+        resources["cpu"] = _quantity_cpu(limits.cpus)
+    if limits.memory is not None:
+        resources["memory"] = str(limits.memory)
+    if resources:
+        container["resources"] = {"requests": resources, "limits": resources}
+
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "shareProcessNamespace": True,
+        # A Pod gets no Service's variables and no API token unless the task names an account.
+        "enableServiceLinks": False,
+        "automountServiceAccountToken": settings.service_account is not None,
+        "terminationGracePeriodSeconds": max(math.ceil(grace), 1),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    network = limits.network
+    if network == "host" or (network is None and os.environ.get(HOST_NETWORK_VARIABLE) == "1"):
+        spec["hostNetwork"] = True
+    if settings.service_account:
+        spec["serviceAccountName"] = settings.service_account
+    if settings.node_selector:
+        spec["nodeSelector"] = dict(settings.node_selector)
+    if settings.tolerations:
+        spec["tolerations"] = _tolerations(settings)
+    if task.host_workdir() is None and workdir is not None:
+        spec["initContainers"] = [{
+            "name": CWD_CHECK, "image": image, "imagePullPolicy": container["imagePullPolicy"],
+            "command": ["sh", "-c", f'cd "$1" 2>/dev/null || exit {CWD_MISSING}', "sh",
+                        workdir],
+            "securityContext": security,
+            **({"resources": container["resources"]} if resources else {}),
+        }]
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "labels": labels, "annotations": annotations},
+           "spec": spec}
+    applied: dict[str, Any] = {
+        "cpus": limits.cpus, "memory": limits.memory, "user": limits.user,
+        "read_only": bool(limits.read_only), "privileged": limits.privileged,
+        "no_new_privileges": bool(isolation.security_opt) and not limits.privileged,
+        "cap_add": list(isolation.cap_add), "cap_drop": list(isolation.cap_drop),
+        "host_network": bool(spec.get("hostNetwork")),
+        "image_pull_policy": container["imagePullPolicy"],
+        "entrypoint": list(entrypoint) if entrypoint is not None else None,
+    }
+    applied = {k: v for k, v in applied.items() if v is not None}
+    return PodPlan(name, pod, secret, applied)

@@ -1,0 +1,442 @@
+"""The Kubernetes backend: each task a Pod of its own; handle = the Pod's name.
+
+Pods are made through the official client (`api.py`), from plain v1 manifests (`pod.py`).
+One label-selector listing per poll answers for all of the job's Pods (`PodWatch`): whether
+each runs, has started, has ended. A task counts as started once its container runs (a Pod
+may wait minutes for a node or an image): `spawn_task` waits for that, within bounds, so a
+Pod Pending for ever ends as an error that quotes the kubelet or the scheduler. spawnkit's own
+timer times tasks out; a stop is TERM to every process of the task, its grace, then KILL
+(`outcome.stop_argv`). The outcome is read from the Pod's status and its whole output from
+the API before the Pod is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from spawnkit.core.copyout import HostFolder
+from spawnkit.core.errors import (
+    BackendError,
+    EngineUnavailable,
+    RequirementError,
+    StartError,
+)
+from spawnkit.core.output import TaskOutput
+from spawnkit.core.spawner import JobContext, Spawner, SpawnerOptions
+from spawnkit.core.task.description import Task
+from spawnkit.core.task.outcome import ExitResult
+from spawnkit.core.task.runtime import RuntimeTask
+from spawnkit.spawners.kubernetes import reap
+from spawnkit.spawners.kubernetes.api import (
+    KUBECONFIG_VARIABLE,
+    KubeApi,
+    api_message,
+    load_api,
+)
+from spawnkit.spawners.kubernetes.logs import PodLog
+from spawnkit.spawners.kubernetes.outcome import (
+    SIGKILL,
+    SIGTERM,
+    PodHandle,
+    exit_result,
+    stop_argv,
+)
+from spawnkit.spawners.kubernetes.pod import (
+    CONTAINER,
+    LABEL_JOB,
+    LABEL_MANAGED,
+    label_value,
+    pod_plan,
+    user_ids,
+)
+from spawnkit.spawners.kubernetes.state import PULL_ERRORS, PodState
+from spawnkit.spawners.kubernetes.watch import PodWatch
+
+__all__ = ["KubernetesSpawner"]
+
+LOG = logging.getLogger(__name__)
+
+
+class KubernetesSpawner(Spawner):
+    """Runs each task in a Pod of its own, in one namespace of one cluster."""
+
+    name = "kubernetes"
+    #: One listing of the job's Pods per poll. The kubelet reports an exit 0.5-1 s after it
+    #: (its relist period is 1 s): polling faster would see nothing sooner.
+    poll_interval = 0.2
+    #: Seconds an image may fail to pull (ErrImagePull, ImagePullBackOff) before the task
+    #: ends as error: a registry may be away for a moment, the kubelet then tries again.
+    pull_wait = 30.0
+    #: Seconds a Pod may stay Pending otherwise (no node fits, a volume is slow).
+    pending_wait = 300.0
+    #: Seconds an ended Pod's status may take to show its end (the kubelet's relist and
+    #: status sync), or a KILLed one to end.
+    end_wait = 10.0
+    #: Seconds past the grace that the exec which stops a task may take.
+    exec_margin = 5.0
+
+    def __init__(self, options: SpawnerOptions | None = None) -> None:
+        super().__init__(options)
+        self._api: KubeApi | None = None
+        self._watch: PodWatch | None = None
+        self._handles: dict[str, PodHandle] = {}
+        self._logs: dict[str, PodLog] = {}
+        self._stopping = False
+
+    # -- job -----------------------------------------------------------------------------------
+
+    async def open(self, job: JobContext | None) -> None:
+        await super().open(job)
+        target = load_api(os.environ.get(KUBECONFIG_VARIABLE))
+        if self.options.engine_url:
+            target.configuration.host = self.options.engine_url
+        api = KubeApi(target)
+        try:
+            version = await api(api.check, retry=False)
+        except Exception as exc:
+            api.close()
+            raise EngineUnavailable(
+                f"cannot reach the Kubernetes API server at {api.url} ({target.source}, "
+                f"namespace {target.namespace})", spawner=self.name,
+                engine_message=api_message(exc)) from None
+        LOG.info("kubernetes: API server %s (%s), namespace %s", api.url, version,
+                 api.namespace)
+        self._api = api
+        self._watch = PodWatch(api.url, self.options.engine_down_after, self.poll_interval)
+
+    def stopping(self) -> None:
+        self._stopping = True
+        if self._api is not None:
+            self._api.stopping = True
+
+    async def close(self) -> None:
+        api, watch = self._api, self._watch
+        if api is None or watch is None:
+            return
+        watch.close()
+        for log in self._logs.values():
+            log.abandon()
+        if self._handles and watch.down is None:
+            # Tasks whose stop or collection was abandoned (a second signal): their Pods go
+            # now, within a bound; what is left then is for `spawnkit gc`.
+            left = list(self._handles.values())
+            removals = [asyncio.ensure_future(self._remove(h)) for h in left]
+            await asyncio.wait(removals, timeout=3.0)
+            for handle, removal in zip(left, removals, strict=True):
+                if not removal.done() or removal.exception() is not None:
+                    removal.cancel()
+                    LOG.warning("kubernetes: Pod %s is left to 'spawnkit gc'", handle.name)
+        api.close()
+
+    def _ready(self) -> tuple[KubeApi, PodWatch]:
+        if self._api is None or self._watch is None:
+            raise BackendError("spawner used before open()", spawner=self.name)
+        return self._api, self._watch
+
+    def _job(self) -> JobContext:
+        if self.job is None:
+            raise BackendError("spawner used before open()", spawner=self.name)
+        return self.job
+
+    async def _refresh(self) -> None:
+        api, watch = self._ready()
+        selector = f"{LABEL_JOB}={label_value(self._job().job_id)}"
+        await watch.refresh(lambda: api(api.pods, selector), self.notify)
+        for name, log in self._logs.items():
+            state = watch.get(name)
+            if state is not None and not state.pending:
+                log.start()
+
+    # -- triage --------------------------------------------------------------------------------
+
+    def image_of(self, task: Task) -> str | None:
+        return task.image or self.options.image
+
+    def cannot_run(self, task: Task) -> str | None:
+        if self.image_of(task) is None:
+            return ("no image for a kubernetes task: set 'image' in the task or [defaults], "
+                    "or give --image")
+        return None
+
+    async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:
+        # Images are pulled by the node's kubelet: a missing one shows once the Pod exists.
+        problem = self.cannot_run(runtime_task.task)
+        if problem is not None:
+            raise RequirementError(problem, spawner=self.name)
+
+    def unenforced(self, task: Task) -> list[str]:
+        out = []
+        limits = task.limits
+        if limits.pids is not None:
+            out.append("pids")  # the v1 Pod has no such field: the kubelet's podPidsLimit
+        if limits.network == "none":
+            out.append("network")  # a Pod is always on the pod network or the node's
+        if limits.user is not None and user_ids(limits.user) is None:
+            out.append("user")  # a Pod takes numeric IDs only
+        return out
+
+    # -- spawn ---------------------------------------------------------------------------------
+
+    async def spawn_task(self, runtime_task: RuntimeTask) -> None:
+        api, watch = self._ready()
+        if watch.down is not None:
+            raise StartError(f"not started: {watch.down.message}", spawner=self.name,
+                             engine_message=watch.down.engine_message)
+        task = runtime_task.task
+        out_dir = runtime_task.output_dir
+        image = self.image_of(task)
+        if out_dir is None or image is None:
+            raise StartError("task has no output folder or no image", spawner=self.name)
+        host_folder = task.host_workdir()
+        if host_folder is not None and not os.path.isdir(host_folder):
+            raise StartError(f"working folder '{task.workdir_words}' does not exist",
+                             spawner=self.name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        job = self._job()
+        plan = pod_plan(task, job, image, grace=self.options.grace_period,
+                        keep=self.options.keep_containers)
+        handle = PodHandle(plan.name, "", image, 0.0, secret=plan.name if plan.secret else None)
+        try:
+            if plan.secret is not None:
+                await api(api.create_secret, plan.secret, retry=False)
+            made = await api(api.create_pod, plan.pod, retry=False)
+        except Exception as exc:
+            await self._remove(handle)
+            raise StartError(f"cannot create Pod {plan.name} of '{image}'", spawner=self.name,
+                             handle=plan.name, engine_message=api_message(exc)) from exc
+        handle.uid = str((made.get("metadata") or {}).get("uid", ""))
+        handle.spawned_at = time.monotonic()
+        self._handles[plan.name] = handle
+        self._logs[plan.name] = PodLog(api, plan.name, TaskOutput(out_dir, job.masked_for(task)))
+        try:
+            state = await self._wait_started(runtime_task, handle)
+            if runtime_task.execution_timeout is not None and state is not None and (
+                    not state.pending):
+                # The timeout is the task's own time: what the Pod waited for a node and its
+                # image (bounded apart) does not count, as a Slurm job's queue time does not.
+                runtime_task.execution_timeout += time.monotonic() - handle.spawned_at
+        except BaseException:
+            await self._remove(handle)
+            self._handles.pop(plan.name, None)
+            log = self._logs.pop(plan.name, None)
+            if log is not None:
+                log.abandon()
+            raise
+        runtime_task.spawner_handle = plan.name
+        runtime_task.spawning_result = {
+            "pod": plan.name,
+            "uid": handle.uid,
+            "namespace": api.namespace,
+            "node": state.node if state is not None else None,
+            "image": image,
+            "api_server": api.url,
+            "applied": plan.applied,
+        }
+
+    async def _wait_started(self, runtime_task: RuntimeTask,
+                            handle: PodHandle) -> PodState | None:
+        """Until the task's container runs (or has ended); StartError when it cannot start.
+        Returns early, the Pod still Pending, on a stop: the worker then ends it as any
+        other."""
+        _api, watch = self._ready()
+        task = runtime_task.task
+        stuck_since: float | None = None
+        while True:
+            await self._refresh()
+            if watch.down is not None:
+                raise StartError(f"not started: {watch.down.message}", spawner=self.name,
+                                 handle=handle.name, engine_message=watch.down.engine_message)
+            state = watch.get(handle.name)
+            now = time.monotonic()
+            if state is None:
+                if watch.seen_since(handle.spawned_at):
+                    raise StartError(f"Pod {handle.name} was deleted before it started",
+                                     spawner=self.name, handle=handle.name)
+            elif state.cwd_missing:
+                raise StartError(f"working folder '{task.workdir_words}' does not exist",
+                                 spawner=self.name, handle=handle.name)
+            elif not state.pending:
+                self._logs[handle.name].start()
+                return state
+            else:
+                fatal = state.fatal()
+                if fatal is not None:
+                    raise StartError(f"Pod {handle.name} cannot start", spawner=self.name,
+                                     handle=handle.name, engine_message=fatal)
+                pulling = state.waiting is not None and state.waiting[0] in PULL_ERRORS
+                if pulling and stuck_since is None:
+                    stuck_since = now
+                if pulling and stuck_since is not None and now - stuck_since >= self.pull_wait:
+                    raise StartError(
+                        f"image '{handle.image}' cannot be pulled (for {self.pull_wait:g} s)",
+                        spawner=self.name, handle=handle.name, engine_message=state.stuck())
+                if now - handle.spawned_at >= self.pending_wait:
+                    raise StartError(
+                        f"Pod {handle.name} still Pending after {self.pending_wait:g} s",
+                        spawner=self.name, handle=handle.name,
+                        engine_message=state.stuck() or "no reason given")
+            if self._stopping:
+                return state
+            await asyncio.sleep(self.poll_interval)
+
+    # -- monitor -------------------------------------------------------------------------------
+
+    async def refresh(self, runtime_tasks: Sequence[RuntimeTask]) -> None:
+        for log in self._logs.values():
+            log.idle()
+        await self._refresh()
+
+    async def is_task_alive(self, runtime_task: RuntimeTask) -> bool:
+        _api, watch = self._ready()
+        handle = self._handles.get(runtime_task.spawner_handle or "")
+        if handle is None or watch.down is not None:
+            return False  # collect_task says why
+        state = watch.get(handle.name)
+        if state is None:
+            return not watch.seen_since(handle.spawned_at)
+        if state.ended:
+            return False
+        if state.pending:
+            # Handed over still Pending (a stop, a deadline): the same bounds as at the start.
+            if state.fatal() is not None:
+                return False
+            return time.monotonic() - handle.spawned_at < self.pending_wait
+        return True
+
+    async def _wait_end(self, handle: PodHandle, within: float) -> PodState | None:
+        """The Pod once it has ended, is stuck for good, or is gone (None); as it is after
+        `within` seconds otherwise."""
+        _api, watch = self._ready()
+        deadline = time.monotonic() + within
+        while True:
+            await self._refresh()
+            state = watch.get(handle.name)
+            if state is None and watch.seen_since(handle.spawned_at):
+                return None
+            if state is not None and (state.ended or state.fatal() is not None):
+                return state
+            if time.monotonic() >= deadline or watch.down is not None:
+                return state
+            await asyncio.sleep(self.poll_interval)
+
+    # -- terminate -----------------------------------------------------------------------------
+
+    async def terminate_task(self, runtime_task: RuntimeTask, grace_period: float) -> None:
+        api, watch = self._ready()
+        handle = self._handles.get(runtime_task.spawner_handle or "")
+        if handle is None or watch.down is not None:
+            return  # down: collect_task says so; `spawnkit gc` removes the Pod later
+        state = watch.get(handle.name)
+        if state is not None and state.ended:
+            return
+        try:
+            if state is None or state.pending:
+                # Nothing of the task runs yet: no grace to give.
+                handle.deleted = True
+                await api(api.delete_pod, handle.name, 0, handle.uid)
+                return
+            handle.sent.add(SIGTERM if grace_period > 0 else SIGKILL)
+            try:
+                code, said = await api(api.exec, handle.name, CONTAINER,
+                                       stop_argv(grace_period),
+                                       grace_period + self.exec_margin, retry=False)
+            except Exception as exc:
+                LOG.info("kubernetes: stopping %s from inside: %s; deleting it with its "
+                         "grace", handle.name, api_message(exc))
+                code, said = None, ""
+            if "KILL" in said:
+                handle.sent.add(SIGKILL)
+            if code is None:
+                handle.deleted = True
+                await api(api.delete_pod, handle.name, int(grace_period + 0.999), handle.uid)
+        except Exception as exc:
+            raise BackendError(f"cannot stop Pod {handle.name}", spawner=self.name,
+                               handle=handle.name, engine_message=api_message(exc)) from exc
+        await self._wait_end(handle, grace_period + self.end_wait)
+
+    # -- collect -------------------------------------------------------------------------------
+
+    async def collect_task(self, runtime_task: RuntimeTask) -> ExitResult:
+        api, watch = self._ready()
+        name = runtime_task.spawner_handle or ""
+        handle = self._handles.get(name)
+        if handle is None:
+            return ExitResult(exit_code=None, error="task was never started")
+        log = self._logs.pop(name)
+        try:
+            down = watch.down
+            if down is not None:
+                log.abandon()
+                raise BackendError(
+                    f"{down.message}: Pod {name} is removed by 'spawnkit gc' once the API "
+                    "server answers", spawner=self.name, handle=name,
+                    engine_message=down.engine_message)
+            state = await self._wait_end(handle, self.end_wait)
+            if state is not None and not state.ended and state.fatal() is None and (
+                    not state.pending or time.monotonic() - handle.spawned_at
+                    < self.pending_wait):
+                # Asked to collect a task still running (the worker's own stop failed).
+                await self.terminate_task(runtime_task, self.options.grace_period)
+                state = await self._wait_end(handle, self.end_wait)
+            if state is None or state.pending:
+                log.abandon()
+            else:
+                try:
+                    await api(log.finish, retry=False)
+                except Exception as exc:
+                    log.abandon()
+                    LOG.warning("kubernetes: output of %s: %s", name, api_message(exc))
+            exit = exit_result(state, handle)
+            await self._keep_files(runtime_task, exit)
+            return exit
+        finally:
+            self._handles.pop(name, None)
+            if watch.down is None:
+                await self._remove(handle)  # else each call would wait out its timeout
+
+    async def _keep_files(self, runtime_task: RuntimeTask, exit: ExitResult) -> None:
+        """JUnit reports and artifacts, from the workspace (the node's folder, this host's on
+        a one-node cluster). An ended container takes no exec: copying out of its own file
+        system (exec + tar, as `kubectl cp`) would need it kept alive, which is not done yet."""
+        task = runtime_task.task
+        if not (task.junit or task.artifacts):
+            return
+        folder = task.host_workdir()
+        if folder is None:
+            runtime_task.notes.append(
+                "junit/artifacts not kept: on kubernetes they are read from a workspace")
+            return
+        api, _watch = self._ready()
+        await api(self.keep_files, runtime_task, exit, HostFolder(Path(folder)), retry=False)
+
+    async def _remove(self, handle: PodHandle) -> None:
+        """Delete the Pod (at once: it has ended, or never ran) and its Secret."""
+        api, _watch = self._ready()
+        try:
+            if not self.options.keep_containers:
+                handle.deleted = True
+                await api(api.delete_pod, handle.name, 0, handle.uid or None)
+            if handle.secret is not None:
+                await api(api.delete_secret, handle.secret)
+        except Exception as exc:
+            LOG.warning("kubernetes: cannot delete Pod %s or its Secret (left to 'spawnkit "
+                        "gc'): %s", handle.name, api_message(exc))
+
+    # -- orphans -------------------------------------------------------------------------------
+
+    async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
+        """Delete spawnkit's Pods and Secrets whose runner died, at once and in parallel."""
+        api, _watch = self._ready()
+        selector = f"{LABEL_MANAGED}=true"
+        pods = reap.orphans(await api(api.pods, selector), pods=True)
+        secrets = reap.orphans(await api(api.secrets, selector), pods=False)
+        if not dry_run:
+            await reap.remove_all(pods, lambda n: api(api.delete_pod, n, 0))
+            await reap.remove_all(secrets, lambda n: api(api.delete_secret, n))
+        return ([reap.describe(p, "Pod") for p in pods]
+                + [reap.describe(s, "Secret") for s in secrets])

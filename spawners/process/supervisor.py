@@ -1,0 +1,268 @@
+"""The task supervisor of the process backend: a process of its own that starts a job's tasks,
+reaps them and masks their output, as Podman's conmon does for a container.
+
+    python -m spawnkit.spawners.process.supervisor --owner OWNER --job JOB_ID
+                                                     (started by ProcessSpawner)
+
+It reads requests on its standard input and writes events on its standard output, one JSON
+object a line:
+
+    -> {"op": "spawn", "key": K, "argv": [...], "cwd": D, "env": {...}, "out": DIR,
+        "mask": ["value", ...]}                    start a task (env: what it adds to the
+                                                   supervisor's own environment)
+    -> {"op": "close", "grace": S}                 end what tasks left behind, then exit
+    <- {"ev": "started", "key": K, "pid": P, "start": T, "drained": B}
+    <- {"ev": "failed", "key": K, "error": E}
+    <- {"ev": "exited", "key": K, "status": S}     the task's raw wait status
+    <- {"ev": "drained", "key": K}                 all its output is in its files (when the
+                                                   supervisor masks it; else drained is true)
+
+Why a process of its own: forking and exec'ing take the runner's interpreter lock in Python
+threads; here they take the supervisor's, so the runner's bookkeeping and the tasks' starts run
+side by side on two cores. It is the parent and the subreaper of every task, so it learns every
+exit (and reaps every orphan) with one blocking `wait()`, and it outlives a runner killed with
+`kill -9`: it goes on masking its tasks' output into their files and, once the runner is gone,
+records each task's wait status in DIR/exit-status, so a later runner still learns how they
+ended.
+
+Imports nothing of spawnkit but core.masking and core.procfs: it starts in a few tens of
+milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import queue
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from spawnkit.core.masking import Masker
+from spawnkit.core.procfs import live_processes, start_ticks
+
+__all__ = ["EXIT_STATUS", "main"]
+
+#: The file in a task's output folder that holds its raw wait status, once it has ended.
+EXIT_STATUS = "exit-status"
+
+#: Threads that fork and exec: several execs under way at once.
+SPAWN_THREADS = 8
+
+_IDLE = 0.2  # seconds without output before what cannot be a secret is written anyway
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        self._out_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self.tasks: dict[int, tuple[str, Path]] = {}  # pid -> (key, output folder)
+        # pid -> (status, when): reaped before its spawn thread registered it (or an orphan)
+        self.early: dict[int, tuple[int, float]] = {}
+        self.spawns: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self.closing = threading.Event()
+        self.runner_gone = threading.Event()
+        self.all_done = threading.Condition(self._lock)
+        # The reaper blocks in wait() only while there is a child; a spawn wakes it.
+        self._has_child = threading.Event()
+        self._generation = 0
+
+    # -- talking to the runner ---------------------------------------------------------------
+
+    def say(self, event: dict[str, Any]) -> None:
+        if self.runner_gone.is_set():
+            return
+        line = (json.dumps(event) + "\n").encode()
+        with self._out_lock:
+            try:
+                os.write(1, line)
+            except OSError:  # the runner is gone: go on for the tasks' sake
+                self.runner_gone.set()
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def spawner(self) -> None:
+        while True:
+            request = self.spawns.get()
+            if request is None:
+                self.spawns.put(None)
+                return
+            self.spawn(request)
+
+    def spawn(self, request: dict[str, Any]) -> None:
+        key, out = str(request["key"]), Path(request["out"])
+        # Our own environment is the tasks' (the runner started us with it): inherited as it
+        # is, unless the task adds to it.
+        added = request.get("env")
+        env = {**os.environ, **added} if added else None
+        mask = [v for v in request.get("mask", ()) if v]
+        began = time.monotonic()
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            if mask:
+                proc, pumps = self._piped(request["argv"], request.get("cwd"), env, out, mask)
+            else:
+                with open(out / "stdout", "wb") as so, open(out / "stderr", "wb") as se:
+                    proc = subprocess.Popen(request["argv"], stdin=subprocess.DEVNULL, stdout=so,
+                                            stderr=se, cwd=request.get("cwd"), env=env,
+                                            start_new_session=True)
+                pumps = []
+        except OSError as exc:
+            self.say({"ev": "failed", "key": key, "error": exc.strerror or str(exc)})
+            return
+        proc.returncode = 0  # ours to reap, not Popen's (its finaliser must not wait on it)
+        self.say({"ev": "started", "key": key, "pid": proc.pid, "start": start_ticks(proc.pid),
+                  "drained": not pumps})
+        with self._lock:
+            self.tasks[proc.pid] = (key, out)
+            early = self.early.pop(proc.pid, None)
+            self._generation += 1
+            self._has_child.set()
+        if early is not None and early[1] >= began:  # else an orphan's, its PID since reused
+            self._exited(proc.pid, early[0])
+        if pumps:
+            threading.Thread(target=self._drain, args=(key, pumps), daemon=True).start()
+
+    def _piped(self, argv: list[str], cwd: str | None, env: dict[str, str] | None, out: Path,
+               mask: list[str]) -> tuple[subprocess.Popen[bytes], list[threading.Thread]]:
+        """A task whose output may hold a secret: through pipes, masked before it is written."""
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True)
+        pumps = []
+        for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+            assert stream is not None
+            thread = threading.Thread(target=_pump, args=(stream, out / name, mask),
+                                      daemon=True)
+            thread.start()
+            pumps.append(thread)
+        return proc, pumps
+
+    def _drain(self, key: str, pumps: list[threading.Thread]) -> None:
+        for pump in pumps:
+            pump.join()
+        self.say({"ev": "drained", "key": key})
+
+    # -- ending ------------------------------------------------------------------------------
+
+    def reaper(self) -> None:
+        """Every child's end, tasks and orphans alike (we are their subreaper)."""
+        while True:
+            with self._lock:
+                generation = self._generation
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                with self._lock:
+                    if (self.runner_gone.is_set() or self.closing.is_set()) and not self.tasks:
+                        self.all_done.notify_all()
+                        return
+                    if self._generation == generation:  # no child now: the next spawn makes one
+                        self._has_child.clear()
+                self._has_child.wait(1.0)
+                continue
+            now = time.monotonic()
+            with self._lock:
+                known = pid in self.tasks
+                if not known:
+                    self.early[pid] = (status, now)  # a task not registered yet, or an orphan
+                    for old in [p for p, (_s, t) in self.early.items() if now - t > 60]:
+                        del self.early[old]
+            if known:
+                self._exited(pid, status)
+
+    def _exited(self, pid: int, status: int) -> None:
+        with self._lock:
+            key, out = self.tasks.pop(pid)
+            if not self.tasks:
+                self.all_done.notify_all()
+        if self.runner_gone.is_set():
+            # Nobody hears it now: the task's folder keeps it for a runner that takes over.
+            with contextlib.suppress(OSError):
+                tmp = out / f".{EXIT_STATUS}.tmp"
+                tmp.write_text(f"{status}\n")
+                os.replace(tmp, out / EXIT_STATUS)
+        self.say({"ev": "exited", "key": key, "status": status})
+
+    def close(self, grace: float) -> None:
+        """The runner collected its tasks: what they left behind (out of their groups, a
+        `setsid cmd &`) ends too, TERM then KILL."""
+        self.closing.set()
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            left = _children()
+            if not left:
+                return
+            for pid in left:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + wait
+            while _children() and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+
+def _pump(stream: IO[bytes], path: Path, mask: list[str]) -> None:
+    masker = Masker(mask)
+    fd = stream.fileno()
+    with open(path, "wb", buffering=0) as out, stream:
+        while True:
+            ready, _, _ = select.select([fd], [], [], _IDLE)
+            if not ready:
+                out.write(masker.idle())
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                out.write(masker.close())
+                return
+            out.write(masker.feed(chunk))
+
+
+def _children() -> list[int]:
+    me = str(os.getpid())
+    return [pid for pid, fields in live_processes() if fields[1] == me]
+
+
+def _become_subreaper() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def main() -> int:
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what ends, not a Ctrl-C
+    _become_subreaper()
+    sup = Supervisor()
+    threads = [threading.Thread(target=sup.spawner, daemon=True) for _ in range(SPAWN_THREADS)]
+    threads.append(threading.Thread(target=sup.reaper, daemon=True))
+    for thread in threads:
+        thread.start()
+    grace = None
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        op = request.get("op")
+        if op == "spawn":
+            sup.spawns.put(request)
+        elif op == "close":
+            grace = float(request.get("grace", 5.0))
+            break
+    sup.spawns.put(None)
+    if grace is not None:
+        sup.close(grace)
+        return 0
+    # The runner is gone: its tasks run on; record how each one ends, then go.
+    sup.runner_gone.set()
+    with sup.all_done:
+        while sup.tasks:
+            sup.all_done.wait(1.0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The label each Slurm job carries in its comment: whose it is, so `spawnkit gc` tells the
+jobs of dead runners apart with no other record, and who cancelled it.
+
+    spawnkit:owner=HOST:PID:START;job=JOB_ID;task=TASK[;cancel=WHO]
+
+No spaces: `scontrol -o` splits on them. The task is its folder name (core.paths.safe_name),
+which holds none of `;=` either. The comment can be changed on a live job (`scontrol update`),
+and the change survives the job's end: before spawnkit cancels a job outright it adds
+`cancel=spawnkit` (or `cancel=gc`), so a job CANCELLED without it was cancelled by someone
+else (Slurm itself does not say who).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spawnkit.core.owner import owner_alive
+from spawnkit.core.paths import safe_name
+
+__all__ = ["PREFIX", "Label", "probe_label", "task_label"]
+
+PREFIX = "spawnkit:"
+#: The task name of the job that checks a node can write to the job folder.
+PROBE_TASK = ".node-check"
+
+
+@dataclass(frozen=True)
+class Label:
+    owner: str
+    job: str
+    task: str
+    cancel: str | None = None
+
+    @property
+    def comment(self) -> str:
+        text = f"{PREFIX}owner={self.owner};job={self.job};task={self.task}"
+        return text if self.cancel is None else f"{text};cancel={self.cancel}"
+
+    def cancelled_by(self, who: str) -> Label:
+        return Label(self.owner, self.job, self.task, who)
+
+    @property
+    def orphaned(self) -> bool:
+        """Its runner is gone (on this host: see core.owner.owner_alive)."""
+        return not owner_alive(self.owner)
+
+    @classmethod
+    def parse(cls, comment: str) -> Label | None:
+        """The label of a comment, None when it is not one of ours."""
+        if not comment.startswith(PREFIX):
+            return None
+        fields: dict[str, str] = {}
+        for part in comment[len(PREFIX):].split(";"):
+            key, sep, value = part.partition("=")
+            if not sep:
+                return None
+            fields[key] = value
+        if not all(fields.get(k) for k in ("owner", "job", "task")):
+            return None
+        return cls(fields["owner"], fields["job"], fields["task"], fields.get("cancel"))
+
+
+def task_label(owner: str, job_id: str, task_id: str) -> Label:
+    return Label(owner, safe_name(job_id), safe_name(task_id))
+
+
+def probe_label(owner: str, job_id: str) -> Label:
+    return Label(owner, safe_name(job_id), PROBE_TASK)

@@ -1,0 +1,385 @@
+"""The Slurm backend: each task a Slurm batch job; handle = the Slurm job ID.
+
+Jobs are submitted with `sbatch --parsable` (script on stdin); one `squeue` per poll answers
+for all of the job's tasks (QueueWatch), and terminations and collections wait on those same
+polls. spawnkit's own timer times tasks out (Slurm's --time is whole minutes, enforced late:
+a backstop only). Terminate signals the batch script alone (`scancel -b`): the node program
+forwards TERM to the command's process group, and KILL on USR2, and records the exact exit;
+only if that fails is the job cancelled outright.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from spawnkit.core.errors import BackendError, EngineUnavailable, RequirementError, StartError
+from spawnkit.core.paths import safe_name
+from spawnkit.core.secrets import secret_env
+from spawnkit.core.spawner import JobContext, Spawner, SpawnerOptions
+from spawnkit.core.task.description import SlurmSettings, Task
+from spawnkit.core.task.outcome import ExitResult
+from spawnkit.core.task.runtime import RuntimeTask
+from spawnkit.spawners.slurm import containers, reap
+from spawnkit.spawners.slurm.commands import CommandFailed, SlurmTools
+from spawnkit.spawners.slurm.labels import Label, task_label
+from spawnkit.spawners.slurm.node import KILL_NOW, STOP_MARKER
+from spawnkit.spawners.slurm.outcome import (
+    Ending,
+    appears,
+    cancelled_outside,
+    exit_of,
+    log_words,
+    node_said,
+    read_status,
+    recorded,
+)
+from spawnkit.spawners.slurm.probe import STORAGE_LAG, NodeCheck
+from spawnkit.spawners.slurm.script import (
+    EXIT_STATUS,
+    SLURM_LOG,
+    JobRequest,
+    forbidden_options,
+    job_script,
+    sbatch_options,
+)
+from spawnkit.spawners.slurm.state import FORMAT, UNKNOWN_IDS, parse_squeue
+from spawnkit.spawners.slurm.watch import PING_TIMEOUT, QueueWatch, ping_words
+
+__all__ = ["SlurmSpawner"]
+
+LOG = logging.getLogger(__name__)
+
+#: Seconds an sbatch may take; past it, the job it may have made is found and cancelled.
+SUBMIT_TIMEOUT = 30.0
+SCANCEL_TIMEOUT = 15.0
+#: After KILL (USR2 to the node program): seconds until the job is cancelled outright.
+KILL_WAIT = 3.0
+#: After an outright cancel: Slurm TERMs every process, KILLs after its KillWait (30 s by
+#: default), then the job ends.
+CANCEL_WAIT = 40.0
+#: Seconds a collection waits for an ended job's state to become final (COMPLETING).
+END_WAIT = 30.0
+#: Environment variable naming the Python that runs the node program on the nodes.
+PYTHON_VARIABLE = "SPAWNKIT_SLURM_PYTHON"
+
+
+@dataclass
+class SlurmJob:
+    """A task's job, as the runner knows it."""
+
+    job_id: str
+    out_dir: Path
+    label: Label
+    stopped: bool = False
+    cancelled: bool = False
+
+
+class SlurmSpawner(Spawner):
+    """Runs each task as a Slurm batch job of its own."""
+
+    name = "slurm"
+    #: The worker's cadence; QueueWatch calls squeue that often only while a job is young or
+    #: an end is awaited, else once per `slow_poll`.
+    poll_interval = 0.1
+    slow_poll = 1.0
+    young = 10.0
+
+    def __init__(self, options: SpawnerOptions | None = None) -> None:
+        super().__init__(options)
+        self._tools: SlurmTools | None = None
+        self._watch: QueueWatch | None = None
+        self._jobs: dict[str, SlurmJob] = {}
+        self._base_env: dict[str, str] | None = None
+        self._check: NodeCheck | None = None
+        self.python = os.environ.get(PYTHON_VARIABLE) or sys.executable
+
+    # -- job -----------------------------------------------------------------------------------
+
+    async def open(self, job: JobContext | None) -> None:
+        await super().open(job)
+        tools = SlurmTools.find()
+        try:
+            ping = await tools.run("scontrol", "ping", timeout=PING_TIMEOUT)
+        except CommandFailed as exc:
+            raise EngineUnavailable("cannot reach the Slurm controller", spawner=self.name,
+                                    engine_message=exc.engine_message) from None
+        if ping.returncode != 0 or "is UP" not in ping.stdout:
+            raise EngineUnavailable("cannot reach the Slurm controller", spawner=self.name,
+                                    engine_message=ping_words(ping))
+        self._tools = tools
+        self._watch = QueueWatch(tools, self.options.engine_down_after, fast=self.poll_interval,
+                                 slow=self.slow_poll, young=self.young, notify=self.notify)
+        if job is not None:
+            self._check = NodeCheck(tools, self._watch, job, self._environment)
+
+    async def close(self) -> None:
+        if self._check is not None:
+            await self._check.close()
+        for job in self._jobs.values():
+            LOG.warning("slurm: job %s (task %s) is left to 'spawnkit gc'", job.job_id,
+                        job.label.task)
+        if self._watch is not None:
+            self._watch.close()
+
+    def _ready(self) -> tuple[SlurmTools, QueueWatch]:
+        if self._tools is None or self._watch is None:
+            raise BackendError("spawner used before open()", spawner=self.name)
+        return self._tools, self._watch
+
+    def _environment(self, task: Task | None) -> dict[str, str]:
+        """The runner's environment less every secret of the job (names and values), plus
+        the task's variables and its own secrets: what the process backend gives a task."""
+        if self._base_env is None:
+            job = self.job
+            hidden = job.secret_names if job is not None else frozenset()
+            values = set(job.masked) if job is not None else set()
+            self._base_env = {k: v for k, v in os.environ.items()
+                              if k not in hidden and v not in values}
+        if task is None or not (task.env or task.secrets):
+            return self._base_env
+        return {**self._base_env, **task.environment, **secret_env(task)}
+
+    # -- triage --------------------------------------------------------------------------------
+
+    def cannot_run(self, task: Task) -> str | None:
+        bad = forbidden_options(task.slurm)
+        if bad:
+            return f"slurm extra sets what spawnkit sets itself: {', '.join(bad)}"
+        return containers.problem(task)
+
+    async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:
+        problem = self.cannot_run(runtime_task.task)
+        if problem is not None:
+            raise RequirementError(problem, spawner=self.name)
+
+    def unenforced(self, task: Task) -> list[str]:
+        if containers.engine_of(task, self.options.image) is not None:
+            return []  # the node's engine applies them all
+        # Slurm's cgroup holds cpus and memory; the rest needs a container.
+        return [name for name in task.limits.given() if name not in ("cpus", "memory")]
+
+    # -- spawn ---------------------------------------------------------------------------------
+
+    async def spawn_task(self, runtime_task: RuntimeTask) -> None:
+        tools, watch = self._ready()
+        if watch.down is not None:
+            raise StartError(f"not started: {watch.down.message}", spawner=self.name,
+                             engine_message=watch.down.engine_message)
+        problem = self._check.problem if self._check is not None else None
+        if problem is not None:
+            raise StartError(f"not started: {problem}", spawner=self.name)
+        task, job = runtime_task.task, self._job_context()
+        out_dir = runtime_task.output_dir
+        if out_dir is None:
+            raise StartError("task has no output folder", spawner=self.name)
+        # Where the runner sees it (the nodes share it, as they share the job folder; the
+        # node program checks again): the same words as every backend.
+        folder = task.workdir() if containers.engine_of(task, self.options.image) is None \
+            else task.host_workdir()
+        if folder is not None and not os.path.isdir(folder):
+            raise StartError(f"working folder '{task.workdir_words}' does not exist",
+                             spawner=self.name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        label = task_label(job.owner, job.job_id, task.id)
+        request = self._request(runtime_task, out_dir, label, job)
+        options, applied = sbatch_options(request)
+        if self._check is not None:
+            self._check.start(task.slurm or SlurmSettings())
+        try:
+            done = await tools.run("sbatch", *options, stdin=job_script(request, self.python)
+                                   .encode(), env=self._environment(task),
+                                   timeout=SUBMIT_TIMEOUT)
+        except CommandFailed as exc:
+            if exc.timed_out:
+                await self._cancel_lost(request.job_name, label)
+            raise StartError(f"cannot submit the Slurm job of task '{task.id}'",
+                             spawner=self.name, engine_message=exc.engine_message) from exc
+        job_id = done.stdout.strip().split(";")[0]
+        if done.returncode != 0 or not job_id.isdigit():
+            raise StartError(f"sbatch refused the job of task '{task.id}'", spawner=self.name,
+                             engine_message=done.words)
+        watch.track(job_id)
+        self._jobs[job_id] = SlurmJob(job_id, out_dir, label)
+        runtime_task.spawner_handle = job_id
+        runtime_task.spawning_result = {"job_id": int(job_id), "applied": applied}
+
+    def _job_context(self) -> JobContext:
+        if self.job is None:
+            raise BackendError("the slurm backend runs tasks of a job only", spawner=self.name)
+        return self.job
+
+    def _request(self, runtime_task: RuntimeTask, out_dir: Path, label: Label,
+                 job: JobContext) -> JobRequest:
+        task = runtime_task.task
+        deadline = runtime_task.execution_timeout
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        engine = containers.engine_of(task, self.options.image)
+        # A container task's working folder is inside its container: the engine's business.
+        cwd = task.workdir() if engine is None else None
+        plan = None
+        if engine is not None:
+            image = task.image or self.options.image
+            assert image is not None  # engine_of says there is one
+            plan = containers.plan(task, job, image, engine, out_dir)
+        return JobRequest(
+            task=task, out_dir=out_dir, comment=label.comment,
+            job_name=f"spawnkit-{safe_name(task.id)}"[:100], cwd=cwd,
+            chdir=cwd or os.getcwd(), remaining=remaining, grace=self.options.grace_period,
+            argv=plan.argv if plan is not None else (),
+            cleanup=plan.cleanup if plan is not None else None,
+            extra_applied=plan.applied if plan is not None else {},
+        )
+
+    async def _cancel_lost(self, job_name: str, label: Label) -> None:
+        """An sbatch that did not answer may still have made the job: find it by its label,
+        and cancel it (the task is reported as not started)."""
+        tools, _ = self._ready()
+        try:
+            done = await tools.run("squeue", "--me", "-h", "-t", "all", f"--name={job_name}",
+                                   "-O", FORMAT, timeout=SCANCEL_TIMEOUT)
+            lost = [s.job_id for s in parse_squeue(done.stdout).values()
+                    if s.comment == label.comment and not s.ended]
+            if lost:
+                await tools.run("scancel", *lost, timeout=SCANCEL_TIMEOUT)
+        except CommandFailed as exc:
+            LOG.warning("slurm: a job of task %s may be left to 'spawnkit gc': %s",
+                        label.task, exc)
+
+    # -- monitor -------------------------------------------------------------------------------
+
+    async def refresh(self, runtime_tasks: Sequence[RuntimeTask]) -> None:
+        _, watch = self._ready()
+        await watch.refresh()
+        if self._check is not None:
+            self._check.look()
+
+    async def is_task_alive(self, runtime_task: RuntimeTask) -> bool:
+        job = self._jobs.get(runtime_task.spawner_handle or "")
+        if job is None or self._watch is None or self._watch.down is not None:
+            return False  # collect_task says why
+        if self._watch.outage is not None and (job.out_dir / EXIT_STATUS).exists():
+            return False  # ended while the controller is away: the node's record says how
+        return self._watch.alive(job.job_id)
+
+    # -- terminate -----------------------------------------------------------------------------
+
+    async def terminate_task(self, runtime_task: RuntimeTask, grace_period: float) -> None:
+        job = self._jobs.get(runtime_task.spawner_handle or "")
+        _, watch = self._ready()
+        if job is None or watch.down is not None:
+            # Down: nothing reaches the job now. collect_task says so, `spawnkit gc` ends it.
+            return
+        state = watch.state(job.job_id)
+        if state is not None and state.ended:
+            return
+        job.stopped = True
+        with contextlib.suppress(OSError):
+            (job.out_dir / STOP_MARKER).touch()
+        if grace_period > 0:
+            sent = await self._signal(job, "TERM")
+            if sent == "gone":
+                return
+            if sent == "sent":
+                state = await watch.wait_ended(job.job_id, grace_period)
+                if state is None or state.ended:
+                    return
+        if await self._signal(job, KILL_NOW.name.removeprefix("SIG")) == "sent":
+            state = await watch.wait_ended(job.job_id, KILL_WAIT)
+            if state is None or state.ended:
+                return
+        await self._cancel(job)
+        await watch.wait_ended(job.job_id, CANCEL_WAIT)
+
+    async def _signal(self, job: SlurmJob, signal: str) -> str:
+        """Signal the batch script (the node program) alone: "sent", "gone" (the job has
+        ended: success), or "pending" (not started: nothing to signal)."""
+        tools, _ = self._ready()
+        done = await tools.run("scancel", "-b", f"--signal={signal}", job.job_id,
+                               timeout=SCANCEL_TIMEOUT, handle=job.job_id)
+        if done.returncode == 0:
+            return "sent"
+        if UNKNOWN_IDS in done.stderr:
+            return "gone"
+        if "can not be altered now" in done.stderr or "pending" in done.stderr.lower():
+            return "pending"
+        raise CommandFailed(f"cannot signal Slurm job {job.job_id}", argv=done.argv,
+                            engine_message=done.words, returncode=done.returncode,
+                            handle=job.job_id)
+
+    async def _cancel(self, job: SlurmJob) -> None:
+        """Cancel outright, saying first that spawnkit did (Slurm does not say who)."""
+        tools, _ = self._ready()
+        job.cancelled = True
+        tagged = job.label.cancelled_by("spawnkit").comment
+        await tools.run("scontrol", "update", f"JobId={job.job_id}", f"Comment={tagged}",
+                        timeout=SCANCEL_TIMEOUT, handle=job.job_id)
+        await tools.check("scancel", job.job_id, what=f"cannot cancel Slurm job {job.job_id}",
+                          timeout=SCANCEL_TIMEOUT, handle=job.job_id)
+
+    # -- collect -------------------------------------------------------------------------------
+
+    async def collect_task(self, runtime_task: RuntimeTask) -> ExitResult:
+        job = self._jobs.pop(runtime_task.spawner_handle or "", None)
+        if job is None:
+            return ExitResult(exit_code=None, error="task was never started")
+        _, watch = self._ready()
+        try:
+            return await self._collect(runtime_task, job, watch)
+        finally:
+            watch.forget(job.job_id)
+
+    async def _collect(self, runtime_task: RuntimeTask, job: SlurmJob,
+                       watch: QueueWatch) -> ExitResult:
+        ending = Ending(job.job_id, job.out_dir, stopped=job.stopped, cancelled=job.cancelled)
+        status = read_status(job.out_dir)
+        if watch.down is not None or (watch.outage is not None and status is not None):
+            if status is not None:
+                return exit_of(None, status, ending, None)
+            down = watch.down
+            assert down is not None
+            raise BackendError(f"{down.message}: Slurm job {job.job_id} is left to "
+                               "'spawnkit gc'", spawner=self.name, handle=job.job_id,
+                               engine_message=down.engine_message)
+        state = watch.state(job.job_id)
+        if state is None or not state.ended:
+            state = await watch.wait_ended(job.job_id, END_WAIT)
+            if state is not None and not state.ended:
+                # Collected while it runs (the worker's own stop failed): end it.
+                self._jobs[job.job_id] = job
+                try:
+                    await self.terminate_task(runtime_task, self.options.grace_period)
+                finally:
+                    self._jobs.pop(job.job_id, None)
+                state = await watch.wait_ended(job.job_id, END_WAIT)
+        if state is None and watch.down is not None:
+            return await self._collect(runtime_task, job, watch)
+        launched = True
+        if status is None and state is not None and state.node:
+            # A shared folder may show what the node wrote late: Slurm's output file (the job
+            # reached its node), then the node's record of the exit.
+            deadline = time.monotonic() + STORAGE_LAG
+            launched = await appears(job.out_dir / SLURM_LOG, deadline)
+            if launched and recorded(state) and not node_said(job.out_dir):
+                await appears(job.out_dir / EXIT_STATUS, deadline)
+                status = read_status(job.out_dir)
+        log = log_words(job.out_dir, SLURM_LOG)
+        ending = Ending(job.job_id, job.out_dir, stopped=job.stopped, cancelled=job.cancelled,
+                        container_oom=(job.out_dir / containers.OOM_MARKER).exists(),
+                        launched=launched, node_said=node_said(job.out_dir))
+        if cancelled_outside(state, ending):
+            LOG.warning("slurm: job %s (task %s) was cancelled outside spawnkit (%s)",
+                        job.job_id, runtime_task.identifier, state.words() if state else "")
+        return exit_of(state, status, ending, log)
+
+    # -- orphans -------------------------------------------------------------------------------
+
+    async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
+        tools, _ = self._ready()
+        return await reap.reap(tools, dry_run=dry_run)

@@ -1,0 +1,87 @@
+"""The Pod a task becomes, and the task file's `kubernetes` key: no cluster needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spawnkit.core.errors import TaskFileError
+from spawnkit.core.spawner import JobContext
+from spawnkit.core.task.description import KubernetesSettings, Limits, Task
+from spawnkit.core.taskfile import parse_taskfile
+from spawnkit.spawners.kubernetes.pod import pod_name, pod_plan
+
+JOB = JobContext("20261130-101010-abc123", Path("/tmp/job"), "host:1:2")
+
+
+def test_the_task_key_is_read_and_merged_with_defaults() -> None:
+    text = (
+        '[defaults]\nkubernetes = { service_account = "ci", node_selector = { pool = "a" } }\n'
+        '[[task]]\nid = "t"\ncommand = "true"\n'
+        'kubernetes = { node_selector = { pool = "b", zone = "z" }, image_pull_policy = "Never",'
+        ' tolerations = [{ key = "ci", operator = "Exists", tolerationSeconds = 30 }] }\n'
+    )
+    task = parse_taskfile(text).tasks[0]
+    assert task.kubernetes == KubernetesSettings(
+        node_selector=(("pool", "b"), ("zone", "z")),
+        tolerations=((("key", "ci"), ("operator", "Exists"), ("tolerationSeconds", "30")),),
+        service_account="ci", image_pull_policy="Never")
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ('{ node = "x" }', "unknown key 'node'"),
+    ('{ image_pull_policy = "Sometimes" }', "must be Always, IfNotPresent or Never"),
+    ('{ tolerations = [{ colour = "red" }] }', "tolerations: must be a list of tables"),
+    ('{ node_selector = { a = 1 } }', "node_selector: must be a table"),
+])
+def test_a_bad_task_key_is_one_line(value: str, problem: str) -> None:
+    with pytest.raises(TaskFileError) as err:
+        parse_taskfile(f'[[task]]\nid = "t"\ncommand = "true"\nkubernetes = {value}\n')
+    assert problem in str(err.value) and "\n" not in str(err.value)
+
+
+def test_pod_names_are_dns_labels_and_tell_ids_apart() -> None:
+    a, b = pod_name(JOB.job_id, "Unit Tests"), pod_name(JOB.job_id, "unit_tests")
+    assert a != b
+    long = pod_name(JOB.job_id, "x" * 300)
+    for name in (a, b, long):
+        assert len(name) <= 63 and name == name.lower() and name[0].isalpha()
+
+
+def test_the_pod_spec() -> None:
+    task = Task.make("t", "echo $HOME $(X)", env={"V": "$(HOME)"}, cwd="/src",
+                     limits=Limits(cpus=0.5, memory=64 * 1024**2, user="1000:1000",
+                                   read_only=True))
+    plan = pod_plan(task, JOB, "img:1", grace=2.5)
+    spec = plan.pod["spec"]
+    main = spec["containers"][0]
+    assert main["command"] == ["sh", "-c", "echo $$HOME $$(X)"]  # passed on verbatim
+    assert {"name": "V", "value": "$$(HOME)"} in main["env"]
+    assert main["imagePullPolicy"] == "IfNotPresent"
+    assert main["resources"] == {"requests": {"cpu": "500m", "memory": "67108864"},
+                                 "limits": {"cpu": "500m", "memory": "67108864"}}
+    assert main["securityContext"]["allowPrivilegeEscalation"] is False
+    assert main["securityContext"]["readOnlyRootFilesystem"] is True
+    assert (main["securityContext"]["runAsUser"], main["securityContext"]["runAsGroup"]) == (
+        1000, 1000)
+    assert "NET_RAW" in main["securityContext"]["capabilities"]["drop"]
+    assert (spec["restartPolicy"], spec["shareProcessNamespace"],
+            spec["terminationGracePeriodSeconds"]) == ("Never", True, 3)
+    assert spec["automountServiceAccountToken"] is False
+    # A working folder the image must have is checked before the task runs.
+    assert spec["initContainers"][0]["command"][-1] == "/src"
+    assert plan.secret is None
+
+
+def test_secrets_are_references(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_TOKEN", "s3cr3t-value")
+    task = Task.make("t", ["true"], secrets=("API_TOKEN",))
+    plan = pod_plan(task, JOB, "img:1", grace=1)
+    assert "s3cr3t-value" not in repr(plan.pod)
+    assert plan.secret is not None and plan.secret["stringData"] == {"s0": "s3cr3t-value"}
+    env = plan.pod["spec"]["containers"][0]["env"]
+    assert {"name": "API_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": plan.name, "key": "s0"}}} in env
+    # The owner goes in an annotation: a label value cannot hold "host:pid:start".
+    assert plan.pod["metadata"]["annotations"]["spawnkit.owner"] == "host:1:2"

@@ -1,0 +1,59 @@
+"""The Kubernetes cluster as the tests look at it from outside spawnkit: through `kubectl`
+($SPAWNKIT_KUBECTL, else the one on PATH) and the KUBECONFIG that `.ci/kubernetes.sh` exports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any
+
+from spawnkit.spawners.container.spec import LABEL_JOB, LABEL_MANAGED
+
+__all__ = ["TEST_IMAGE_REF", "kubectl", "kubernetes_objects", "kubernetes_problem", "pod_json"]
+
+#: How the node lists the test image once .ci/kubernetes.sh imported it.
+TEST_IMAGE_REF = "docker.io/library/spawnkit-busybox:latest"
+
+
+def kubectl(*args: str, check: bool = True, timeout: float = 60) -> str:
+    argv = [os.environ.get("SPAWNKIT_KUBECTL", "kubectl"), *args]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def kubernetes_problem() -> str | None:
+    """Why the cluster cannot serve the tests: the API server answers, a node is Ready, and
+    the test image is on it (`source .ci/kubernetes.sh` does all three)."""
+    hint = "(run: source .ci/kubernetes.sh)"
+    try:
+        out = kubectl("get", "nodes", "-o", "json", check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"kubectl: {exc} {hint}"
+    try:
+        nodes = json.loads(out)["items"]
+    except (ValueError, KeyError):
+        words = " ".join(kubectl("get", "nodes", check=False, timeout=30).split())
+        return f"the API server does not answer: {words or 'no answer'} {hint}"
+    ready = [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True"
+                                     for c in n["status"].get("conditions", []))]
+    if not ready:
+        return f"no node is Ready {hint}"
+    images = {name for n in ready for i in n["status"].get("images", []) for name in i["names"]}
+    if TEST_IMAGE_REF not in images:
+        return f"test image {TEST_IMAGE_REF} is not on the node {hint}"
+    return None
+
+
+def kubernetes_objects(job_id: str | None = None) -> list[str]:
+    """`pod/NAME` and `secret/NAME` of spawnkit's objects (of one job, if given)."""
+    label = f"{LABEL_JOB}={job_id}" if job_id else f"{LABEL_MANAGED}=true"
+    out = kubectl("get", "pods,secrets", "-l", label, "-o", "name")
+    return out.split()
+
+
+def pod_json(name: str) -> dict[str, Any] | None:
+    out = kubectl("get", "pod", name, "-o", "json", "--ignore-not-found")
+    return json.loads(out) if out.strip() else None

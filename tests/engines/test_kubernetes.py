@@ -1,0 +1,209 @@
+"""The kubernetes backend on a real API server and kubelet (`source .ci/kubernetes.sh`):
+handles are Pod names, timeouts, OOM, exit codes, secrets kept out of every Pod spec and
+file, Pods that can never start, and nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from spawnkit.core.spawner import SpawnerOptions
+from spawnkit.core.task.description import KubernetesSettings, Limits, Task
+from spawnkit.spawners.kubernetes.spawner import KubernetesSpawner
+from tests.conftest import RunCli, WriteTaskfile
+from tests.engines.conftest import TEST_IMAGE, StartJob, require_engine, run_job
+from tests.engines.kubernetes_cluster import kubectl, kubernetes_objects, pod_json
+from tests.faults.jobs import job_dir_of, start_cli, started_handles, wait_until
+
+pytestmark = pytest.mark.kubernetes
+
+POD_NAME = re.compile(r"sk-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}-[a-z0-9-]*[0-9a-f]{8}")
+SECRET = "s3cr3t-kubernetes-9c1f"
+
+
+@pytest.fixture(autouse=True)
+def _cluster() -> None:
+    require_engine("kubernetes")
+
+
+@pytest.fixture
+def nothing_left(tmp_path: Path) -> Iterator[None]:
+    """No Pod or Secret of the test's jobs is left (and none is left for the next test)."""
+    yield
+    results = tmp_path / "results"
+    left = [o for job in (results.iterdir() if results.is_dir() else []) if job.is_dir()
+            for o in kubernetes_objects(job.name)]
+    if left:
+        kubectl("delete", "--grace-period=0", "--force", *left, check=False)
+    assert left == []
+
+
+def _spawner(**settings: float) -> KubernetesSpawner:
+    spawner = KubernetesSpawner(SpawnerOptions(image=TEST_IMAGE, grace_period=1.0))
+    for name, value in settings.items():
+        setattr(spawner, name, value)
+    return spawner
+
+
+def test_handles_are_pod_names(run_cli: RunCli, taskfile: WriteTaskfile,
+                               nothing_left: None) -> None:
+    path = taskfile(f'[[task]]\nid = "a"\ncommand = "echo one"\nimage = "{TEST_IMAGE}"\n'
+                    f'[[task]]\nid = "B_2"\ncommand = "echo two"\nimage = "{TEST_IMAGE}"\n')
+    done = run_cli("run", str(path), "--spawner", "k8s", "-q")
+    assert done.code == 0, done.stderr
+    handles = started_handles(done.job_dir)
+    assert set(handles) == {"a", "B_2"}
+    assert all(POD_NAME.fullmatch(h) for h in handles.values()), handles
+    journal = (done.job_dir / "journal.jsonl").read_text().splitlines()
+    started = [json.loads(line) for line in journal if '"started"' in line]
+    for record in started:
+        result = record["spawning_result"]
+        assert result["pod"] == record["handle"] and re.fullmatch(r"[0-9a-f-]{36}",
+                                                                   result["uid"])
+    assert (done.job_dir / done.task("B_2")["stdout"]).read_text() == "two\n"
+
+
+def test_timeout_ends_the_task_and_deletes_its_pod(
+    run_cli: RunCli, taskfile: WriteTaskfile, nothing_left: None
+) -> None:
+    path = taskfile(f'[[task]]\nid = "sleepy"\ncommand = ["sleep", "60"]\ntimeout = 2\n'
+                    f'image = "{TEST_IMAGE}"\n')
+    began = time.monotonic()
+    done = run_cli("run", str(path), "--spawner", "kubernetes", "--grace", "1", "-q")
+    took = time.monotonic() - began
+    rec = done.task("sleepy")
+    assert (done.code, rec["result"], rec["reason"]) == (1, "timed_out", "timed out after 2 s")
+    assert rec["duration"] < 5.0, rec["duration"]
+    assert took < 5.0 + 3.0, took  # the runner's own start and end around it
+    assert kubernetes_objects(done.job_dir.name) == []
+
+
+def test_over_its_memory_is_oom(start_job: StartJob, nothing_left: None) -> None:
+    task = Task.make("hog", ["tail", "/dev/zero"], limits=Limits(memory=32 * 1024**2))
+    run = run_job(start_job, "kubernetes", [task])
+    rec = run.record("hog")
+    assert (rec.result, rec.cause, rec.oom) == ("error", "oom", True), rec
+    assert rec.reason == "killed: out of memory (OOM)"
+
+
+def test_exit_3_is_exit_code_3(start_job: StartJob, nothing_left: None) -> None:
+    run = run_job(start_job, "kubernetes", [Task.make("three", "echo before; exit 3")])
+    rec = run.record("three")
+    assert (rec.result, rec.exit_code, rec.signal, rec.reason) == (
+        "failed", 3, None, "exit code 3")
+    assert run.output("three", "stdout") == "before\n"
+
+
+def test_a_secret_is_a_reference_in_the_pod_and_in_no_file(
+    tmp_path: Path, nothing_left: None
+) -> None:
+    (tmp_path / "ws").mkdir()
+    path = tmp_path / "tasks.toml"
+    path.write_text('[[task]]\nid = "t"\nsecrets = ["API_TOKEN"]\nworkspace = "ws"\n'
+                    'command = "echo token=$API_TOKEN; touch started; exec sleep 300"\n'
+                    'timeout = 60\n')
+    proc = start_cli(tmp_path, "--spawner", "kubernetes", "--image", TEST_IMAGE,
+                     "--grace", "1", str(path), env={"API_TOKEN": SECRET})
+    try:
+        wait_until(lambda: (tmp_path / "ws" / "started").exists()
+                   and (tmp_path / "results" / "latest").exists()
+                   and started_handles(job_dir_of(tmp_path)), 60, "the task")
+        pod = started_handles(job_dir_of(tmp_path))["t"]
+        spec = kubectl("get", "pod", pod, "-o", "yaml")
+        assert SECRET not in spec
+        env = pod_json(pod)["spec"]["containers"][0]["env"]  # type: ignore[index]
+        assert {"name": "API_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": pod, "key": "s0"}}} in env
+        stdout = job_dir_of(tmp_path) / "tasks" / "t" / "stdout"
+        wait_until(lambda: stdout.read_text() == "token=***\n", 30, "the masked line")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()
+            ] == []
+    assert kubernetes_objects(job_dir_of(tmp_path).name) == []
+
+
+def test_an_image_that_cannot_be_pulled_ends_within_its_bound(
+    start_job: StartJob, nothing_left: None
+) -> None:
+    missing = Task.make("missing", ["true"], image="spawnkit-does-not-exist:1")
+    never = Task.make("never", ["true"], image="spawnkit-does-not-exist:2",
+                      kubernetes=KubernetesSettings(image_pull_policy="Never"))
+    began = time.monotonic()
+    run = run_job(start_job, "kubernetes", [missing, never], spawner=_spawner(pull_wait=3.0))
+    assert time.monotonic() - began < 3.0 + 10.0
+    rec = run.record("missing")
+    assert (rec.result, rec.cause) == ("error", "spawn_failure"), rec
+    assert "image 'spawnkit-does-not-exist:1' cannot be pulled" in str(rec.reason)
+    assert re.search(r"ErrImagePull|ImagePullBackOff", str(rec.reason)), rec.reason
+    assert "ErrImageNeverPull" in str(run.record("never").reason)
+
+
+def test_a_pod_no_node_can_take_ends_within_its_bound(
+    start_job: StartJob, nothing_left: None
+) -> None:
+    task = Task.make("nowhere", ["true"], kubernetes=KubernetesSettings(
+        node_selector=(("spawnkit.test/no-such-label", "x"),)))
+    run = run_job(start_job, "kubernetes", [task], spawner=_spawner(pending_wait=3.0))
+    rec = run.record("nowhere")
+    assert (rec.result, rec.cause) == ("error", "spawn_failure"), rec
+    assert "still Pending after 3 s" in str(rec.reason)
+    assert "node(s) didn't match" in str(rec.reason), rec.reason
+
+
+def test_the_timeout_counts_from_the_start(start_job: StartJob, nothing_left: None) -> None:
+    """A Pod takes about a second to start here: a 1 s timeout still gives the task its
+    second, then its TERM."""
+    cmd = "trap 'echo got TERM; exit 0' TERM; echo ready; sleep 100 & wait"
+    run = run_job(start_job, "kubernetes", [Task.make("polite", cmd, timeout=1.0)], grace=5.0)
+    rec = run.record("polite")
+    assert rec.result == "timed_out" and rec.duration is not None and rec.duration < 3.0, rec
+    assert run.output("polite", "stdout") == "ready\ngot TERM\n"
+
+
+def test_the_command_and_variables_are_passed_verbatim(
+    start_job: StartJob, nothing_left: None
+) -> None:
+    """Kubernetes expands `$(NAME)` and reads `$$` as `$` in a command and in variables."""
+    task = Task.make("dollars", ["sh", "-c", "echo '$(HOME)'\"|$$|$V\""],
+                     env={"V": "$(HOME)$$"})
+    run = run_job(start_job, "kubernetes", [task])
+    out = run.output("dollars", "stdout")
+    assert re.fullmatch(r"\$\(HOME\)\|[0-9]+\|\$\(HOME\)\$\$\n", out), out
+
+
+def test_output_is_byte_for_byte(start_job: StartJob, nothing_left: None) -> None:
+    cmd = r"printf 'a\377b'; head -c 300000 /dev/zero | tr '\0' x; printf 'end'"
+    run = run_job(start_job, "kubernetes", [Task.make("bytes", cmd)])
+    out_dir = run.job.job_dir / "tasks" / "bytes"
+    assert (out_dir / "stdout").read_bytes() == b"a\xffb" + b"x" * 300000 + b"end"
+
+
+def test_a_pod_deleted_from_outside_was_killed(
+    start_job: StartJob, nothing_left: None
+) -> None:
+    """`kubectl delete pod` is how a Kubernetes user kills a task: the TERM it sends is then
+    known, not guessed from the exit code."""
+    run = start_job("kubernetes", [Task.make("victim", ["sleep", "100"], timeout=60.0)])
+    pod = run.wait_started("victim")
+    kubectl("delete", "pod", pod, "--grace-period=1", "--wait=false")
+    run.wait(timeout=30)
+    rec = run.record("victim")
+    assert (rec.result, rec.signal, rec.reason) == (
+        "failed", 15, "killed by signal 15 (SIGTERM)"), rec
+
+
+def test_a_missing_kubeconfig_is_one_line(run_cli: RunCli, taskfile: WriteTaskfile,
+                                          tmp_path: Path) -> None:
+    path = taskfile(f'[[task]]\nid = "t"\ncommand = "true"\nimage = "{TEST_IMAGE}"\n')
+    done = run_cli("run", str(path), "--spawner", "kubernetes", "-q",
+                   env={"KUBECONFIG": str(tmp_path / "nope")})
+    assert done.code != 0
+    assert f"no usable kubeconfig at {tmp_path / 'nope'}" in done.stderr, done.stderr
