@@ -32,15 +32,21 @@ async def reap(spawner: Spawner, *, dry_run: bool) -> list[str]:
                    "plug-ins included].")
 @click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
-def gc(spawner_name: str | None, engine_url: str | None, dry_run: bool) -> int:
-    """Remove what dead runners left: containers, task process groups, cluster jobs."""
+@click.option("--kept", is_flag=True,
+              help="Also remove the containers kept on purpose (--keep-failed, "
+                   "--keep-containers) whose runner is gone; a live runner's stay.")
+def gc(spawner_name: str | None, engine_url: str | None, dry_run: bool, kept: bool) -> int:
+    """Remove what dead runners left: containers, task process groups, cluster jobs.
+
+    Containers kept on purpose stay once ended, until --kept.
+    """
     names = [spawner_name] if spawner_name else available()
     verb = "would remove" if dry_run else "removed"
     total = 0
     seen: set[type[Spawner]] = set()
     for name in names:
         try:
-            spawner = make_spawner(name, SpawnerOptions(engine_url=engine_url))
+            spawner = make_spawner(name, SpawnerOptions(engine_url=engine_url, reap_kept=kept))
         except UsageError as exc:
             if spawner_name:
                 raise

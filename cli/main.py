@@ -27,6 +27,8 @@ COMMANDS = {
     "logs": "logs",
     "gc": "gc",
     "images": "images",
+    "shell": "shell",
+    "resume": "resume",
 }
 
 

@@ -85,6 +85,7 @@ class Progress:
         self._began = clock()
         self._started_at: dict[str, float] = {}  # task id -> entry time (monotonic clock)
         self._running: list[str] = []  # in start order, so the line reads stably
+        self._retried: set[str] = set()
         self._results: dict[str, str] = {}
         # The ticker thread and the event loop both draw; one lock keeps lines whole.
         self._lock = threading.Lock()
@@ -101,8 +102,9 @@ class Progress:
 
     def __call__(self, entry: StatusEntry) -> None:
         with self._lock:
-            if entry.status == "started":
-                self._started_at[entry.task_id] = entry.mono
+            if entry.status in ("started", "adopted"):  # adopted: a resume took it over
+                if entry.status == "started" or entry.task_id not in self._started_at:
+                    self._started_at[entry.task_id] = entry.mono
                 if entry.task_id not in self._running:
                     self._running.append(entry.task_id)
                 self._on_start(entry)
@@ -111,6 +113,8 @@ class Progress:
                     self._running.remove(entry.task_id)
                 self._results[entry.task_id] = str(entry.data["result"])
                 self._on_finish(entry)
+            elif entry.status == "retrying":
+                self._on_retry(entry)
             elif entry.status == "terminating" and self._verbose:
                 self._say(f"{'stopping':<11} {entry.task_id} ({entry.data.get('why', '')})")
             if self._mode is Mode.LIVE:
@@ -156,18 +160,30 @@ class Progress:
                 command = task.display_command() if task else ""
                 handle = entry.data.get("handle")
                 extra = f": {command}" + (f" [{handle}]" if handle else "")
-            self._say(f"{'start':<11} {entry.task_id}{extra}")
+            word = "taken over" if entry.status == "adopted" else "start"
+            self._say(f"{word:<11} {entry.task_id}{extra}")
+
+    def _on_retry(self, entry: StatusEntry) -> None:
+        if entry.task_id in self._running:
+            self._running.remove(entry.task_id)
+        self._retried.add(entry.task_id)
+        ended = entry.data.get("ended") or {}
+        why = ended.get("reason") or ended.get("result", "")
+        self._say(f"{'retrying':<11} {entry.task_id} (attempt {entry.data.get('attempt')}: {why})")
 
     def _on_finish(self, entry: StatusEntry) -> None:
         result = str(entry.data["result"])
         if self._mode is Mode.QUIET:
             return
-        if self._mode is Mode.LIVE and result == "passed" and not self._verbose:
+        if (self._mode is Mode.LIVE and result == "passed" and not self._verbose
+                and entry.task_id not in self._retried):
             return  # the counts say it; lines above the live line are for what needs a look
         began = self._started_at.get(entry.task_id)
         took = f" {entry.mono - began:.2f}s" if began is not None else ""
         reason = entry.data.get("reason")
         why = f" ({reason})" if reason else ""
+        if result == "passed" and entry.task_id in self._retried:
+            why += " [flaky]"
         word = styled(TaskResult(result), f"{result:<11}")
         done, total = len(self._results), len(self._tasks)
         self._say(f"{word} {entry.task_id}{took}{why} [{done}/{total}]")

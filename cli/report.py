@@ -27,7 +27,7 @@ def _fmt_duration(seconds: float | None) -> str:
 def print_summary(result: JobResult, out: TextIO, *, color: bool | None = None) -> None:
     shown: list[TaskRecord] = result.tasks
     if len(shown) > SCREENFUL:
-        shown = [t for t in result.tasks if not t.result.ok]
+        shown = [t for t in result.tasks if not t.result.ok or t.flaky]
     if shown:
         rows = [(t, _fmt_duration(t.duration)) for t in shown]
         width_id = max(len("task"), *(len(t.id) for t, _ in rows))
@@ -35,9 +35,14 @@ def print_summary(result: JobResult, out: TextIO, *, color: bool | None = None) 
         click.echo(f"{'task':<{width_id}}  {'result':<{width_res}}  {'time':>8}  reason", out)
         for t, took in rows:
             word = styled(t.result, f"{t.result.value:<{width_res}}")
-            click.echo(f"{t.id:<{width_id}}  {word}  {took:>8}  {t.reason or ''}", out,
-                       color=color)
+            reason = t.reason or ""
+            if t.attempts:
+                tries = f"{len(t.attempts) + 1} attempts" + (", flaky" if t.flaky else "")
+                reason = f"{reason} ({tries})" if reason else f"({tries})"
+            click.echo(f"{t.id:<{width_id}}  {word}  {took:>8}  {reason}", out, color=color)
     if len(shown) < len(result.tasks):
         click.echo(f"({len(result.tasks) - len(shown)} passed tasks not listed)", out)
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items() if n)
+    if result.flaky:
+        counts += f" ({len(result.flaky)} flaky: {', '.join(result.flaky)})"
     click.echo(f"{len(result.tasks)} tasks in {_fmt_duration(result.duration)}: {counts}", out)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
+from spawnkit.cli.execute import execute
 from spawnkit.cli.kubeoptions import kubernetes_options
-from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
+from spawnkit.cli.main import cli
 from spawnkit.cli.progress import make_progress
-from spawnkit.cli.report import print_summary
+from spawnkit.cli.resume import resume_job
 from spawnkit.cli.selection import apply_selection, selection_options
 from spawnkit.cli.sharding import apply_shard, shard_options
 from spawnkit.cli.tails import DEFAULT_TAIL, ShowOutput
@@ -24,7 +23,6 @@ from spawnkit.core.errors import TaskFileError, UsageError
 from spawnkit.core.job import Job, JobSettings, make_job_dir, new_job_id
 from spawnkit.core.plan import plan
 from spawnkit.core.registry import DEFAULT_SPAWNER, make_spawner
-from spawnkit.core.results import JobResult
 from spawnkit.core.spawner import Spawner, SpawnerOptions
 from spawnkit.core.task.description import SlurmSettings, Task
 from spawnkit.core.task.stop import DEFAULT_GRACE_PERIOD
@@ -100,12 +98,17 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
               default=DEFAULT_GRACE_PERIOD,
               show_default=True, help="Seconds between SIGTERM and SIGKILL.")
 @click.option("--failfast", is_flag=True, help="Stop everything at the first task that fails.")
+@click.option("--fail-on-flaky", is_flag=True,
+              help="A task that passed only when retried fails the job.")
 @click.option("--results", "results_root", type=click.Path(file_okay=False, path_type=Path),
               envvar="SPAWNKIT_RESULTS", default=Path("spawnkit-results"), show_default=True,
               help="Folder that receives one job folder per run.")
 @click.option("--image", default=None, help="Image for tasks that name none (containers).")
 @click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")
 @click.option("--keep-containers", is_flag=True, help="Do not remove ended containers.")
+@click.option("--keep-failed", is_flag=True,
+              help="Keep the containers of tasks that did not pass, for 'spawnkit shell "
+                   "JOB_DIR TASK'; 'spawnkit gc' leaves them until 'spawnkit gc --kept'.")
 @click.option("--engine-down-after", type=click.FloatRange(min=0, min_open=True), default=20.0,
               envvar="SPAWNKIT_ENGINE_DOWN_AFTER", show_default=True,
               help="Seconds an engine may answer nothing before its running tasks end as error.")
@@ -135,6 +138,10 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
 @click.option("--no-gc", is_flag=True, help="Do not reap what dead runners left first.")
 @click.option("--strict", is_flag=True,
               help="Refuse settings the backend cannot enforce, instead of a warning.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, metavar="JOB_DIR",
+              help="Go on with this job, whose runner died, as 'spawnkit resume' does (the "
+                   "job's own task list and settings; TASKFILE, if given, must be its file).")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -144,10 +151,12 @@ def run(
     timeout: float | None,
     grace_period: float,
     failfast: bool,
+    fail_on_flaky: bool,
     results_root: Path,
     image: str | None,
     engine_url: str | None,
     keep_containers: bool,
+    keep_failed: bool,
     engine_down_after: float,
     network: str | None,
     slurm_partition: str | None,
@@ -166,11 +175,18 @@ def run(
     verbose: bool,
     no_gc: bool,
     strict: bool,
+    resume_dir: Path | None,
 ) -> int:
     """Run the tasks of TASKFILE, or one command: spawnkit run [OPTIONS] -- COMMAND [ARGS]."""
     if verbose:
         logging.getLogger("spawnkit").setLevel(logging.INFO)
     command: list[str] = ctx.obj.get("command", []) if ctx.obj else []
+    if resume_dir is not None:
+        if command:
+            raise UsageError("--resume goes on with a job: give no command")
+        return resume_job(resume_dir, taskfile=taskfile, junit_path=junit_path,
+                          json_path=json_path, show_output=show_output, tail=tail, quiet=quiet,
+                          verbose=verbose, no_gc=no_gc)
     if taskfile and command:
         raise UsageError("give a task file or a command after '--', not both")
     if command and (only or exclude or keywords):
@@ -190,7 +206,7 @@ def run(
     tasks = with_slurm(with_network(tasks, network), slurm_partition, slurm_container)
     options = SpawnerOptions(
         engine_url=engine_url, image=image, keep_containers=keep_containers,
-        grace_period=grace_period, engine_down_after=engine_down_after,
+        keep_failed=keep_failed, grace_period=grace_period, engine_down_after=engine_down_after,
         artifacts_max=artifacts_max,
     )
     spawner = make_spawner(spawner_name, options)
@@ -214,21 +230,11 @@ def run(
         reap_orphans=not no_gc,
         json_path=json_path,
         junit_path=junit_path,
+        fail_on_flaky=fail_on_flaky,
     )
     progress = make_progress(
         tasks, quiet=quiet, verbose=verbose, job_dir=job_dir, tail=tail,
         show_output=ShowOutput(show_output) if show_output else None,
     )
     job = Job(tasks, spawner, job_dir, job_id, settings, listeners=[progress])
-    progress.start()
-    result: JobResult | None = None
-    try:
-        result = asyncio.run(job.run())
-    finally:
-        progress.close(result)
-    print_summary(result, sys.stdout)
-    click.echo(f"results: {job_dir}", err=True)
-    if job.stopped_by is not None:
-        return 128 + job.stopped_by  # 130 for SIGINT, 143 for SIGTERM, as shells report
-    # A share may get no task (more shares than groups of tasks): nothing failed.
-    return EXIT_OK if result.passed or not tasks else EXIT_FAILED
+    return execute(job, progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AdoptError",
     "BackendError",
     "EngineUnavailable",
     "RequirementError",
@@ -71,6 +72,11 @@ class BackendError(SpawnkitError):
         if self.engine_message and self.engine_message not in text:
             text = f"{text}: {self.engine_message}"
         return text
+
+
+class AdoptError(BackendError):
+    """A task an earlier runner started cannot be taken over (`spawnkit resume`): not found,
+    or the backend cannot re-attach to it. The task ends as lost."""
 
 
 class EngineUnavailable(BackendError):

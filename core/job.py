@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -18,14 +19,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from spawnkit.core import runs
+from spawnkit.core.joblock import JobLock
 from spawnkit.core.journal import JOURNAL_NAME, Journal
 from spawnkit.core.outputs import write_extra_outputs, write_job_outputs
 from spawnkit.core.owner import runner_owner
 from spawnkit.core.paths import safe_name
 from spawnkit.core.results import JobResult, build_results
+from spawnkit.core.resume import Takeover, take_over
 from spawnkit.core.secrets import secret_values
+from spawnkit.core.services import (
+    ServiceManager,
+    service_secret_names,
+    service_secret_values,
+    with_service_hosts,
+)
 from spawnkit.core.spawner import JobContext, Spawner
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
@@ -69,6 +79,15 @@ class JobSettings:
     #: Copies of results.json and results.xml where a CI system wants them.
     json_path: Path | None = None
     junit_path: Path | None = None
+    #: A task that passed only on a later attempt fails the job (`--fail-on-flaky`).
+    fail_on_flaky: bool = False
+
+    def recorded(self) -> dict[str, Any]:
+        """What shapes the run, for the journal: `spawnkit resume` goes on with the same."""
+        return {"max_running": self.max_running, "max_triaging": self.max_triaging,
+                "task_timeout": self.task_timeout, "failfast": self.failfast,
+                "grace_period": self.grace_period, "fail_on_flaky": self.fail_on_flaky,
+                "task_file": self.task_file}
 
 
 @dataclass
@@ -82,12 +101,21 @@ class Job:
     job_id: str
     settings: JobSettings = field(default_factory=JobSettings)
     listeners: list[Callable[[StatusEntry], None]] = field(default_factory=list)
+    #: A job whose runner died, that this one goes on with (`spawnkit resume`).
+    takeover: Takeover | None = None
 
     def __post_init__(self) -> None:
+        # Absolute: a task's folder is handed to places with another working folder (a
+        # cluster node, the task supervisor, a container mount).
+        self.job_dir = self.job_dir.absolute()
         self.status_repo = StatusRepo()
         for listener in self.listeners:
             self.status_repo.add_listener(listener)
-        self.runtime_tasks = [RuntimeTask(t) for t in self.tasks]
+        # A task that uses services finds their host names in its environment.
+        self.runtime_tasks = [RuntimeTask(with_service_hosts(t, self.spawner))
+                              for t in self.tasks]
+        self.services = ServiceManager.for_job(self.spawner, self.job_dir, self.tasks,
+                                               self.status_repo, self.settings.grace_period)
         tasks_dir = self.job_dir / "tasks"
         for rt in self.runtime_tasks:
             rt.output_dir = tasks_dir / safe_name(rt.identifier)
@@ -105,18 +133,28 @@ class Job:
     def context(self) -> JobContext:
         return JobContext(
             self.job_id, self.job_dir, self.owner,
-            secret_names=frozenset(n for t in self.tasks for n in t.secrets),
+            secret_names=frozenset({n for t in self.tasks for n in t.secrets}
+                                   | service_secret_names(self.tasks)),
             masked=tuple(self.masked_values()),
         )
 
     def masked_values(self) -> list[str]:
         """Every secret value of the job: masked in every task's output, since a task may
         print another's (read from the runner's environment, say)."""
-        return list(dict.fromkeys(v for task in self.tasks for v in secret_values(task)))
+        return list(dict.fromkeys([*(v for task in self.tasks for v in secret_values(task)),
+                                   *service_secret_values(self.tasks)]))
 
     async def run(self) -> JobResult:
         """Open the spawner (EngineUnavailable propagates before any task starts), run, close,
         write the results."""
+        lock = JobLock(self.job_dir)
+        lock.acquire(self.owner)  # JobBusy: another runner has the job (a resume racing one)
+        try:
+            return await self._run()
+        finally:
+            lock.release()
+
+    async def _run(self) -> JobResult:
         s = self.settings
         await self.spawner.open(self.context())
         if s.reap_orphans:
@@ -127,11 +165,21 @@ class Job:
         runs.register(self.job_id, self.job_dir)
         self._install_signals()
         try:
-            self.start, self._began = time.time(), time.monotonic()
-            journal.begin(self.job_id, self.tasks, task_file=s.task_file,
-                          spawner=self.spawner.name, owner=self.owner, start=self.start,
-                          mono=self._began)
-            self.state_machine = TaskStateMachine(self.runtime_tasks, self.status_repo)
+            takeover = self.takeover
+            if takeover is None:
+                self.start, self._began = time.time(), time.monotonic()
+                journal.begin(self.job_id, self.tasks, task_file=s.task_file,
+                              spawner=self.spawner.name, owner=self.owner, start=self.start,
+                              mono=self._began, settings=s.recorded(),
+                              options=dataclasses.asdict(self.spawner.options))
+            else:
+                self.start, self._began = takeover.header.get("start"), takeover.header.get("mono")
+                self.status_repo.restore(takeover.entries)
+                journal.takeover(old_owner=takeover.previous_owner, new_owner=self.owner,
+                                 time=time.time(), mono=time.monotonic())
+            self.state_machine = TaskStateMachine(
+                self.runtime_tasks, self.status_repo,
+                restored=takeover.settled if takeover is not None else ())
             self.worker = Worker(
                 self.state_machine,
                 self.spawner,
@@ -142,11 +190,15 @@ class Job:
                 grace_period=s.grace_period,
                 masked=self.masked_values(),
             )
+            if takeover is not None:
+                await take_over(takeover, self.runtime_tasks, self.state_machine, self.worker,
+                                self.spawner)
             await self.worker.run()
         finally:
             self.end, now = time.time(), time.monotonic()
             self._elapsed = now - self._began if self._began is not None else None
             self._remove_signals()
+            await asyncio.shield(self.services.close())  # bounded: grace and a margin
             await asyncio.shield(self.spawner.close())
             journal.end(time=self.end, mono=now, signal=self.stopped_by)
             journal.close()
@@ -183,9 +235,11 @@ class Job:
             self.stopped_by = sig
             name = signal.Signals(sig).name
             self._pending = asyncio.ensure_future(self.interrupt(f"{name} received"))
+            self.services.stop_all()
         else:
             # A second signal: no more grace.
             self.worker.kill_now()
+            self.services.kill_now()
 
     def results(self) -> JobResult:
         return build_results(
@@ -197,4 +251,5 @@ class Job:
             start=self.start,
             end=self.end,
             elapsed=self._elapsed,
+            fail_on_flaky=self.settings.fail_on_flaky,
         )

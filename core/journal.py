@@ -10,49 +10,17 @@ from pathlib import Path
 from typing import IO, Any
 
 from spawnkit.core.results import JobResult, build_results
-from spawnkit.core.task.description import Limits, Mount, Task
+from spawnkit.core.task.description import Task
 from spawnkit.core.task.statusrepo import StatusEntry
+from spawnkit.core.taskcodec import task_from_json, task_to_json
 
 __all__ = ["JOURNAL_NAME", "Journal", "read_journal", "rebuild_results", "task_from_dict"]
 
 JOURNAL_NAME = "journal.jsonl"
 
 
-def task_to_dict(task: Task) -> dict[str, Any]:
-    """The task as the journal's header keeps it (task_from_dict reads it back)."""
-    return {
-        "id": task.id,
-        "command": task.command,
-        "env": task.env,
-        "cwd": task.cwd,
-        "timeout": task.timeout,
-        "depends_on": task.depends_on,
-        "image": task.image,
-        "teardown": task.teardown,
-        "secrets": task.secrets,
-        "limits": task.limits.as_dict(),
-    }
-
-
-def task_from_dict(data: dict[str, Any]) -> Task:
-    limits = dict(data.get("limits") or {})
-    limits["mounts"] = tuple(Mount(**m) for m in limits.get("mounts", ()))
-    for key in ("cap_add", "cap_drop"):
-        if limits.get(key) is not None:
-            limits[key] = tuple(limits[key])
-    command = data["command"]
-    return Task(
-        id=data["id"],
-        command=command if isinstance(command, str) else tuple(command),
-        env=tuple((k, v) for k, v in data.get("env", ())),
-        cwd=data.get("cwd"),
-        timeout=data.get("timeout"),
-        depends_on=tuple(data.get("depends_on", ())),
-        image=data.get("image"),
-        teardown=bool(data.get("teardown", False)),
-        secrets=tuple(data.get("secrets", ())),
-        limits=Limits(**limits),
-    )
+#: The journal's reader of a task (the header keeps each one whole: core.taskcodec).
+task_from_dict = task_from_json
 
 
 class Journal:
@@ -94,11 +62,15 @@ class Journal:
 
     def begin(self, job_id: str, tasks: Sequence[Task], **meta: Any) -> None:
         self._write(
-            {"event": "job", "job_id": job_id, "tasks": [task_to_dict(t) for t in tasks], **meta}
+            {"event": "job", "job_id": job_id, "tasks": [task_to_json(t) for t in tasks], **meta}
         )
 
     def __call__(self, entry: StatusEntry) -> None:
         self._write({"event": "status", **entry.as_dict()}, now=entry.status == "started")
+
+    def takeover(self, **meta: Any) -> None:
+        """A new runner goes on with the job (`spawnkit resume`): old owner, new owner, time."""
+        self._write({"event": "takeover", **meta})
 
     def end(self, **meta: Any) -> None:
         self._write({"event": "end", **meta})
@@ -111,13 +83,15 @@ class Journal:
 
 
 def read_journal(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
-    """(the job header, the status entries, the end record or None).
+    """(the job header, the status entries, the end record or None). The header's
+    `takeovers` lists the takeover records, oldest first.
 
     A last line cut short by a crash is ignored; anything else unreadable is an error.
     """
     header: dict[str, Any] | None = None
     entries: list[dict[str, Any]] = []
     end: dict[str, Any] | None = None
+    takeovers: list[dict[str, Any]] = []
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     for number, line in enumerate(lines, 1):
         try:
@@ -133,8 +107,11 @@ def read_journal(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict
             entries.append(record)
         elif kind == "end":
             end = record
+        elif kind == "takeover":
+            takeovers.append(record)
     if header is None:
         raise ValueError(f"{path}: no job header")
+    header["takeovers"] = takeovers
     return header, entries, end
 
 

@@ -202,9 +202,27 @@ def _testcase(suite: ET.Element, record: TaskRecord, classname: str, job_dir: Pa
         if kind != "skipped":
             detail.set("type", record.cause.value if record.cause else "error")
             detail.text = xml_text(_detail(record))
+    _earlier_attempts(case, record, job_dir)
     for tag, tail in tails.items():
         if tail:
             ET.SubElement(case, tag).text = tail
+
+
+def _earlier_attempts(case: ET.Element, record: TaskRecord, job_dir: Path | None) -> None:
+    """A retried task's earlier attempts, as Maven Surefire writes a rerun test's:
+    flakyFailure/flakyError when it passed in the end, rerunFailure/rerunError when not."""
+    prefix = "flaky" if record.flaky else "rerun"
+    for attempt in record.attempts:
+        kind = "Error" if attempt.get("result") != "failed" else "Failure"
+        reason = str(attempt.get("reason") or attempt.get("result") or "")
+        element = ET.SubElement(case, prefix + kind, type=str(attempt.get("cause") or "error"),
+                                message=xml_text(f"attempt {attempt.get('attempt')}: {reason}"))
+        if job_dir is None:
+            continue
+        for tag, key in (("system-out", "stdout"), ("system-err", "stderr")):
+            tail = read_tail(job_dir / str(attempt[key]))
+            if tail:
+                ET.SubElement(element, tag).text = tail
 
 
 def last_line(text: str) -> str:

@@ -61,11 +61,21 @@ class TaskRecord:
     tests: dict[str, int] | None = None
     #: What a person should know of how it ran (a report that was not found, say).
     notes: list[str] = field(default_factory=list)
+    #: The earlier attempts of a retried task, first first (this record is its last one's).
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    #: Taken over while it ran by a runner that resumed the job (`spawnkit resume`).
+    adopted: bool = False
+
+    @property
+    def flaky(self) -> bool:
+        """Passed, after an attempt that did not."""
+        return self.result is TaskResult.PASSED and bool(self.attempts)
 
     def as_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["result"] = self.result.value
         out["cause"] = self.cause.value if self.cause is not None else None
+        out["flaky"] = self.flaky
         return out
 
 
@@ -79,6 +89,8 @@ class JobResult:
     tasks: list[TaskRecord] = field(default_factory=list)
     #: Seconds the job ran, on the monotonic clock; None when unknown.
     elapsed: float | None = None
+    #: `--fail-on-flaky`: a task that passed only on a later attempt fails the job.
+    fail_on_flaky: bool = False
 
     @property
     def counts(self) -> dict[str, int]:
@@ -89,7 +101,14 @@ class JobResult:
 
     @property
     def passed(self) -> bool:
-        return bool(self.tasks) and all(t.result is TaskResult.PASSED for t in self.tasks)
+        return bool(self.tasks) and all(
+            t.result is TaskResult.PASSED and not (self.fail_on_flaky and t.flaky)
+            for t in self.tasks)
+
+    @property
+    def flaky(self) -> list[str]:
+        """The ids of the tasks that passed only on a later attempt."""
+        return [t.id for t in self.tasks if t.flaky]
 
     @property
     def duration(self) -> float | None:
@@ -110,6 +129,7 @@ class JobResult:
             "duration": self.duration,
             "passed": self.passed,
             "counts": self.counts,
+            "flaky": self.flaky,
             "tasks": [t.as_dict() for t in self.tasks],
         }
 
@@ -147,6 +167,7 @@ def build_results(
     start: float | None = None,
     end: float | None = None,
     elapsed: float | None = None,
+    fail_on_flaky: bool = False,
 ) -> JobResult:
     """Results from status entries (`{"task", "status", "time", "mono", ...}`).
 
@@ -155,10 +176,12 @@ def build_results(
     by_task: dict[str, list[Mapping[str, Any]]] = {}
     for entry in entries:
         by_task.setdefault(str(entry["task"]), []).append(entry)
-    result = JobResult(job_id, task_file, spawner, start, end, elapsed=elapsed)
+    result = JobResult(job_id, task_file, spawner, start, end, elapsed=elapsed,
+                       fail_on_flaky=fail_on_flaky)
     for task in tasks:
         history = by_task.get(task.id, [])
-        started = next((e for e in history if e["status"] == "started"), None)
+        # The record is the last attempt's: its start is the last one.
+        started = next((e for e in reversed(history) if e["status"] == "started"), None)
         final = final_entry(history)
         if final is not None:
             outcome = TaskResult(final.get("result", TaskResult.ERROR.value))
@@ -199,9 +222,34 @@ def build_results(
                 applied=spawned.get("applied"),
                 tests=final.get("tests") if final else None,
                 notes=list(final.get("notes") or ()) if final else [],
+                attempts=_attempts(history, folder),
+                adopted=any(e["status"] == "adopted" for e in history),
             )
         )
     return result
+
+
+def _attempts(history: list[Mapping[str, Any]], folder: str) -> list[dict[str, Any]]:
+    """The ended attempts of a retried task (`retrying` entries), each with its start."""
+    attempts: list[dict[str, Any]] = []
+    started: Mapping[str, Any] | None = None
+    for entry in history:
+        if entry["status"] == "started":
+            started = entry
+        elif entry["status"] == "retrying":
+            kept = f"{folder}/{entry.get('folder', '')}"
+            attempts.append({
+                "attempt": entry.get("attempt"),
+                **dict(entry.get("ended") or {}),
+                "start": started["time"] if started else None,
+                "end": entry["time"],
+                "duration": _duration(started, entry),
+                "handle": started.get("handle") if started else None,
+                "stdout": f"{kept}/stdout",
+                "stderr": f"{kept}/stderr",
+            })
+            started = None
+    return attempts
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:

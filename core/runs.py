@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spawnkit.core.joblock import job_in_use
 from spawnkit.core.journal import JOURNAL_NAME, read_journal
 from spawnkit.core.owner import owner_alive
 from spawnkit.core.results import FINAL_STATUSES
@@ -26,6 +27,7 @@ __all__ = [
     "OrphanedTask",
     "forget",
     "forget_dead",
+    "job_running",
     "orphaned_tasks",
     "reap_dead_runners",
     "register",
@@ -86,7 +88,16 @@ def _dead_jobs(spawner: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
             continue
         if header.get("spawner") != spawner or owner_alive(str(header.get("owner", ""))):
             continue
+        if job_in_use(job_dir):  # taken over by `spawnkit resume`: its tasks are watched
+            continue
         yield job_id, entries
+
+
+def job_running(job_id: str) -> bool:
+    """Whether a runner holds this job now, though the one that began it may be dead (a
+    resume took it over): `spawnkit gc` leaves everything of such a job alone."""
+    job_dir = registered().get(job_id)
+    return job_dir is not None and job_in_use(job_dir)
 
 
 def orphaned_tasks(spawner: str) -> list[OrphanedTask]:

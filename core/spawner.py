@@ -21,14 +21,20 @@ import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from spawnkit.core.copyout import ARTIFACTS_MAX, FileSource, keep_task_files
+from spawnkit.core.errors import AdoptError
 from spawnkit.core.secrets import secret_values
+from spawnkit.core.shell import ShellSession
 from spawnkit.core.task.description import ImageBuild, Task
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
+from spawnkit.core.task.service import Service
 from spawnkit.core.task.stop import DEFAULT_GRACE_PERIOD
+
+if TYPE_CHECKING:
+    from spawnkit.core.services import ServiceManager
 
 __all__ = ["ImageRecord", "JobContext", "Spawner", "SpawnerOptions"]
 
@@ -59,6 +65,10 @@ class SpawnerOptions:
     engine_url: str | None = None
     image: str | None = None
     keep_containers: bool = False
+    #: Keep the containers of tasks that did not pass (`--keep-failed`), labelled as kept.
+    keep_failed: bool = False
+    #: `spawnkit gc --kept`: also remove kept containers (once their runner is gone).
+    reap_kept: bool = False
     grace_period: float = DEFAULT_GRACE_PERIOD
     #: Seconds an engine may go without answering before its running tasks end as error.
     engine_down_after: float = 20.0
@@ -90,6 +100,9 @@ class Spawner(abc.ABC):
         self.options = options or SpawnerOptions()
         self.job: JobContext | None = None
         self._wakers: list[Callable[[], None]] = []
+        #: The services of the job it serves, set by the Job: a task's requirement check
+        #: waits for them (core.task.lifecycle). None: no job, no services.
+        self.services: ServiceManager | None = None
 
     def add_waker(self, waker: Callable[[], None]) -> None:
         """Register a callback run when a task may have ended (a worker polls at once)."""
@@ -131,6 +144,11 @@ class Spawner(abc.ABC):
     async def is_task_alive(self, runtime_task: RuntimeTask) -> bool:
         """What the last `refresh` saw of the handle: never a call of its own."""
 
+    def is_task_queued(self, runtime_task: RuntimeTask) -> bool:
+        """Spawned but waiting for room to run (a batch system's queue), as the last refresh
+        saw it: its timeout counts from when it runs, as the task file's words mean."""
+        return False
+
     @abc.abstractmethod
     async def terminate_task(self, runtime_task: RuntimeTask, grace_period: float) -> None:
         """TERM to every process of the task, `grace_period` seconds, then KILL.
@@ -145,6 +163,19 @@ class Spawner(abc.ABC):
         Also releases what the task held (a container is removed here). Raises BackendError
         with the engine's words when the outcome cannot be read.
         """
+
+    async def adopt_task(self, runtime_task: RuntimeTask) -> None:
+        """Re-attach a task an earlier runner of this job started (`spawnkit resume`), from
+        the `spawner_handle` and `spawning_result` the journal kept (no handle: the runner
+        died while spawning it; a backend that can find it by the job's labels does).
+
+        Afterwards `refresh`, `is_task_alive`, `terminate_task` and `collect_task` treat it
+        as one this spawner started: still running, or ended while no runner watched (then
+        collected once, its output whole and masked). Raises AdoptError, saying why, when
+        it cannot: the task then ends as lost, and the rest of the job runs on.
+        """
+        raise AdoptError(f"the {self.name} backend cannot take over running tasks",
+                         spawner=self.name, handle=runtime_task.spawner_handle)
 
     async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
         """Remove what runners that died left behind (`spawnkit gc`); say what, one line each.
@@ -188,3 +219,43 @@ class Spawner(abc.ABC):
         of the context not sent, as a job leaves out its results folder). Its output goes to
         stderr."""
         raise NotImplementedError(f"the {self.name} backend builds no images")
+
+    async def open_shell(self, runtime_task: RuntimeTask, job: JobContext) -> ShellSession:
+        """Make ready an interactive shell in the state the ended task left (`spawnkit
+        shell`); `runtime_task` is rebuilt from `job`'s journal (handle, spawning result).
+        Raises UsageError when there is nothing to look into (a container not kept)."""
+        raise NotImplementedError(f"the {self.name} backend has no shell")
+
+    # -- services ([[service]]: core.services drives them) ---------------------------------
+    # A backend that runs services sets `runs_services` and implements the hooks below; the
+    # defaults say it does not (its `cannot_run` should refuse tasks with services).
+
+    #: Whether the hooks below work here.
+    runs_services: ClassVar[bool] = False
+
+    async def start_service(self, service: Service, out_dir: Path) -> str:
+        """Start a service of the job: its handle (opaque, as a task's). Its stdout and stderr
+        go to `out_dir`, masked as a task's output. Raises StartError (the engine's words)."""
+        raise NotImplementedError(f"the {self.name} backend runs no services")
+
+    async def service_alive(self, handle: str) -> bool:
+        """Whether the service still runs (a call of its own: asked between readiness tries)."""
+        raise NotImplementedError(f"the {self.name} backend runs no services")
+
+    async def service_ready(self, handle: str, service: Service) -> bool:
+        """Run `service.ready_argv` once, inside the service (a container's exec; on the host
+        for a process): whether it exited 0. The caller bounds the wait."""
+        raise NotImplementedError(f"the {self.name} backend runs no services")
+
+    async def stop_service(self, handle: str, grace_period: float) -> ExitResult | None:
+        """TERM, `grace_period` seconds, KILL; its output made whole; what it held released.
+        How it ended (None: not known). "Already gone" is success; safe to call again (a
+        second signal calls it with no grace while the first call waits)."""
+        raise NotImplementedError(f"the {self.name} backend runs no services")
+
+    def service_host(self, service_id: str) -> str:
+        """The host name a task reaches the service at (SPAWNKIT_SERVICE_<ID>_HOST)."""
+        return service_id
+
+    async def close_services(self) -> None:  # noqa: B027 - optional hook
+        """Every service is stopped: release what they shared (a job's network)."""

@@ -12,19 +12,22 @@ from spawnkit.core.buildcontext import parse_images
 from spawnkit.core.errors import TaskFileError
 from spawnkit.core.matrix import expand_matrix
 from spawnkit.core.plan import find_cycle
+from spawnkit.core.servicefile import parse_services, services_of
 from spawnkit.core.task.description import (
     ImageBuild,
     KubernetesSettings,
     Limits,
     Mount,
+    RetryPolicy,
     SlurmSettings,
     Task,
 )
+from spawnkit.core.task.service import Service
 from spawnkit.core.taskkeys import COMMON_KEYS, TASK_KEYS, Check, Problems, parse_memory
 
 __all__ = ["TASK_KEYS", "TaskFile", "load_taskfile", "parse_memory", "parse_taskfile"]
 
-TOP_KEYS = ("defaults", "task", "image")
+TOP_KEYS = ("defaults", "task", "image", "service")
 
 #: Every task finds its own id here, on every backend (a matrix expansion, its full id).
 TASK_ID_VARIABLE = "SPAWNKIT_TASK_ID"
@@ -37,6 +40,8 @@ class TaskFile:
     defaults: dict[str, Any] = field(default_factory=dict)
     #: The images it builds (`[image.NAME]`), by name.
     images: dict[str, ImageBuild] = field(default_factory=dict)
+    #: Its services (`[[service]]`), by id.
+    services: dict[str, Service] = field(default_factory=dict)
 
 
 def load_taskfile(path: str | Path) -> TaskFile:
@@ -66,8 +71,8 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
     problems: Problems = []
     for key in data:
         if key not in TOP_KEYS:
-            problems.append((None, f"unknown key '{key}' (expected [defaults], [[task]] and "
-                                   "[image.NAME])"))
+            problems.append((None, f"unknown key '{key}' (expected [defaults], [[task]], "
+                                   "[[service]] and [image.NAME])"))
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         problems.append((None, "[defaults] must be a table"))
@@ -75,6 +80,8 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
     problems += [(None, f"[defaults]: {p}") for p in _check_keys(defaults, COMMON_KEYS)]
     builds, image_problems = parse_images(data.get("image", {}), base_dir)
     problems += [(None, p) for p in image_problems]
+    services, service_problems = parse_services(data.get("service", []))
+    problems += [(None, p) for p in service_problems]
     raw_tasks = data.get("task", [])
     if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
         raise TaskFileError(name, [*problems, (None, "tasks must be [[task]] tables")])
@@ -102,6 +109,8 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
         if isinstance(tid, str):
             seen.add(tid)
         problems += [(label, p) for p in own]
+        used, unknown = services_of({**defaults, **raw}.get("services"), services)
+        problems += [(label, p) for p in unknown]
         if TASK_KEYS["depends_on"](raw.get("depends_on", [])) is None:
             needs.append((label, list(raw.get("depends_on", []))))
         if not own:
@@ -111,6 +120,7 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
                 task, build=builds.get(task.image or ""),
                 matrix_of=cell[0] if cell else None, matrix=cell[1] if cell else (),
                 env=tuple(sorted({**dict(task.env), TASK_ID_VARIABLE: task.id}.items())),
+                services=used,
             ))
     for label, deps in needs:
         for dep in deps:
@@ -122,7 +132,7 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
         problems.append((cycle[0], "circular dependency: " + " -> ".join(cycle)))
     if problems:
         raise TaskFileError(name, problems)
-    return TaskFile(name, tasks, dict(defaults), builds)
+    return TaskFile(name, tasks, dict(defaults), builds, services)
 
 
 def _check_keys(table: Mapping[str, Any], allowed: Mapping[str, Check]) -> list[str]:
@@ -211,7 +221,17 @@ def _build(raw: Mapping[str, Any], defaults: Mapping[str, Any], base_dir: Path |
         artifacts_when=merged.get("artifacts_when", "always"),
         slurm=_slurm(defaults, raw),
         kubernetes=_kubernetes(defaults, raw),
+        retry=_retry(merged.get("retry")),
     )
+
+
+def _retry(value: Any) -> RetryPolicy | None:
+    if value is None:
+        return None
+    default = RetryPolicy()
+    return RetryPolicy(max=value.get("max", default.max),
+                       when=tuple(value.get("when", default.when)),
+                       exit_codes=tuple(value.get("exit_codes", default.exit_codes)))
 
 
 def _paths(value: Any) -> tuple[str, ...]:

@@ -204,6 +204,29 @@ def parse_memory(value: Any) -> int:
     raise ValueError("must be a size such as \"256m\" or \"1g\"")
 
 
+_RESULTS = ("failed", "error", "timed_out", "lost")
+
+
+def _is_retry(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return "must be a table such as { max = 2, when = [\"error\", \"timed_out\"] }"
+    for key, value in v.items():
+        if key == "max":
+            if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 10):
+                return "max: must be a whole number from 1 to 10"
+        elif key == "when":
+            if not (isinstance(value, list) and all(x in _RESULTS for x in value)):
+                return f"when: must be a list of results among {', '.join(_RESULTS)}"
+        elif key == "exit_codes":
+            if not (isinstance(value, list) and all(
+                    isinstance(x, int) and not isinstance(x, bool) and 0 < x < 256
+                    for x in value)):
+                return "exit_codes: must be a list of exit codes from 1 to 255"
+        else:
+            return f"unknown key '{key}' (expected: max, when, exit_codes)"
+    return None
+
+
 COMMON_KEYS: dict[str, Check] = {
     "env": _is_env,
     "cwd": _is_str,
@@ -229,6 +252,8 @@ COMMON_KEYS: dict[str, Check] = {
     "artifacts_when": _is_when,
     "slurm": _is_slurm,
     "kubernetes": _is_kubernetes,
+    "retry": _is_retry,
+    "services": _is_str_list,  # ids of [[service]] tables (core.servicefile)
 }
 TASK_KEYS: dict[str, Check] = {
     "id": _is_str,

@@ -6,6 +6,7 @@ after a create or for each listed container, which costs engine time on every ta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -132,6 +133,7 @@ class DockerEngine(Engine):
             security_opt=list(spec.security_opt) or None,
             log_config=_LOG_CONFIG,
             init=spec.init or None,
+            extra_hosts=spec.extra_hosts or None,
         )
         env = dict(spec.env)
         if spec.init:
@@ -150,6 +152,12 @@ class DockerEngine(Engine):
             use_config_proxy=False,
             # [""] (not []) is what replaces the image's entrypoint on every engine.
             entrypoint=None if spec.entrypoint is None else list(spec.entrypoint) or [""],
+            stdin_open=spec.interactive,
+            tty=spec.tty,
+            # A job's network: its services are found there by their aliases (Docker's DNS).
+            networking_config=self.api.create_networking_config({spec.network: (
+                self.api.create_endpoint_config(aliases=list(spec.aliases)))})
+            if spec.user_network and spec.aliases else None,
         )
         return str(created["Id"])
 
@@ -230,6 +238,18 @@ class DockerEngine(Engine):
             value = str((event.get("Actor") or {}).get("Attributes", {}).get("signal", ""))
             kills.append(int(value) if value.isdigit() else None)
         return EngineEvents(tuple(kills), oom)
+
+    def commit(self, container_id: str, repository: str, tag: str,
+               changes: list[str]) -> str:
+        answer = self.api.commit(container_id, repository=repository, tag=tag, changes=changes)
+        return str(answer["Id"])
+
+    def remove_image(self, image: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):  # gone already
+            self.api.remove_image(image, force=True)
+
+    def cli_argv(self) -> list[str]:
+        return ["docker", "--host", self.url]
 
     def remove(self, container_id: str) -> None:
         try:

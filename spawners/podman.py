@@ -154,8 +154,14 @@ class PodmanEngine(Engine):
         if spec.cpus:
             # The SDK ignores nano_cpus: a quota of a period says the same.
             kwargs.update(cpu_period=_CPU_PERIOD, cpu_quota=int(spec.cpus * _CPU_PERIOD))
-        if spec.network:
+        if spec.user_network:
+            # A network of its own (a job's): joined by name, never as a network mode.
+            kwargs["networks"] = {spec.user_network: {"aliases": list(spec.aliases)}
+                                  if spec.aliases else {}}
+        elif spec.network:
             kwargs["network_mode"] = spec.network
+        if spec.extra_hosts:
+            kwargs["extra_hosts"] = dict(spec.extra_hosts)
         if spec.init:
             kwargs["init"] = True
             if _TINI is not None:
@@ -166,6 +172,8 @@ class PodmanEngine(Engine):
         if spec.entrypoint is not None:
             # [""] (not []: this SDK drops empty values) replaces the image's entrypoint.
             kwargs["entrypoint"] = list(spec.entrypoint) or [""]
+        if spec.interactive:
+            kwargs.update(stdin_open=True, tty=spec.tty)
         container = self.client.containers.create(
             spec.image, spec.command, **{k: v for k, v in kwargs.items() if v is not None}
         )
@@ -249,6 +257,20 @@ class PodmanEngine(Engine):
                 return False
             raise
         return True
+
+    def commit(self, container_id: str, repository: str, tag: str,
+               changes: list[str]) -> str:
+        image = self._container(container_id).commit(repository, tag, changes=changes)
+        return str(image.id)
+
+    def remove_image(self, image: str) -> None:
+        with contextlib.suppress(podman.errors.ImageNotFound):  # gone already
+            self.client.images.remove(image, force=True)
+
+    def cli_argv(self) -> list[str]:
+        # --remote: the service spawnkit made the container through (the local mode would
+        # look in this user's own storage, and needs this machine's containers.conf).
+        return ["podman", "--remote", "--url", self.url]
 
     def remove(self, container_id: str) -> None:
         # Raw: the SDK's remove sends no timeout, and Podman's default stops a running

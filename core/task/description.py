@@ -7,7 +7,17 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["ImageBuild", "KubernetesSettings", "Limits", "Mount", "SlurmSettings", "Task"]
+from spawnkit.core.task.service import Service
+
+__all__ = [
+    "ImageBuild",
+    "KubernetesSettings",
+    "Limits",
+    "Mount",
+    "RetryPolicy",
+    "SlurmSettings",
+    "Task",
+]
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,24 @@ class KubernetesSettings:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """When a task that did not pass runs again (`retry = { ... }`): at most `max` more
+    attempts, when its result is one of `when` or it exited with one of `exit_codes`. Meant
+    for what the infrastructure broke (an error, a timeout, a kill), not to turn a failing
+    test green in silence: a task that passes on a later attempt is reported as flaky."""
+
+    max: int = 1
+    when: tuple[str, ...] = ("error", "timed_out")
+    exit_codes: tuple[int, ...] = ()
+
+    def wants(self, result: str, exit_code: int | None, attempt: int) -> bool:
+        """Whether attempt `attempt` (1 for the first), which ended so, is tried again."""
+        if attempt > self.max:
+            return False
+        return result in self.when or (exit_code is not None and exit_code in self.exit_codes)
+
+
+@dataclass(frozen=True)
 class Task:
     """One task: what to run and where. Immutable; identified by `id`."""
 
@@ -127,6 +155,10 @@ class Task:
     matrix: tuple[tuple[str, str], ...] = ()
     #: How to build `image` when the task file builds it (`[image.NAME]`); None: pulled.
     build: ImageBuild | None = None
+    #: When it runs again after not passing; None: never.
+    retry: RetryPolicy | None = None
+    #: The services it uses (`[[service]]`), started before it runs (core.services).
+    services: tuple[Service, ...] = ()
 
     @classmethod
     def make(

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from spawnkit.core.junitreports import REPORTS_FOLDER, read_reports
 from spawnkit.core.masking import mask_file
 from spawnkit.core.secrets import secret_env, secret_values
+from spawnkit.core.services import ensure_services
 from spawnkit.core.spawner import Spawner
 from spawnkit.core.task.outcome import ExitResult, Outcome, judge
 from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
@@ -27,9 +28,11 @@ LOG = logging.getLogger(__name__)
 
 
 async def check_requirements(runtime_task: RuntimeTask, spawner: Spawner) -> None:
-    """Triage: the task's secrets are set and the spawner can run it (else raises)."""
+    """Triage: the task's secrets are set, the spawner can run it and its services are
+    ready (else raises)."""
     secret_env(runtime_task.task)
     await spawner.check_task_requirements(runtime_task)
+    await ensure_services(runtime_task, spawner)
 
 
 class TaskLifecycle:
@@ -71,6 +74,15 @@ class TaskLifecycle:
     def set_deadline(self, default_timeout: float | None) -> None:
         timeout = self.runtime_task.task.timeout or default_timeout
         self.runtime_task.execution_timeout = None if timeout is None else self._clock() + timeout
+
+    def adopted(self, started_mono: float, default_timeout: float | None) -> None:
+        """A task an earlier runner of the job started (`spawnkit resume`): it counts as
+        spawned, and its timeout counts from its original start (`started_mono`, on the
+        system's monotonic clock, which every process of the machine shares)."""
+        self._spawned = True
+        timeout = self.runtime_task.task.timeout or default_timeout
+        self.runtime_task.execution_timeout = None if timeout is None else (
+            started_mono + timeout - time.monotonic() + self._clock())
 
     async def spawn(self) -> None:
         """Start it (StartError, or any backend error, propagates)."""

@@ -103,6 +103,9 @@ class ExitResult:
     signal: int | None = None
     oom: bool = False
     error: str | None = None
+    #: The backend's words on how it ended, where they say more than the exit does (a job
+    #: cancelled outside spawnkit): added to the reason, the verdict unchanged.
+    note: str | None = None
 
     @property
     def successful(self) -> bool:
@@ -130,12 +133,14 @@ def describe_exit(exit: ExitResult) -> str | None:
     if exit.error:
         return exit.error
     if exit.oom:
-        return "killed: out of memory (OOM)"
-    if exit.signal is not None:
-        return f"killed by signal {exit.signal} ({signal_name(exit.signal)})"
-    if exit.exit_code not in (0, None):
-        return f"exit code {exit.exit_code}"
-    return None
+        words = "killed: out of memory (OOM)"
+    elif exit.signal is not None:
+        words = f"killed by signal {exit.signal} ({signal_name(exit.signal)})"
+    elif exit.exit_code not in (0, None):
+        words = f"exit code {exit.exit_code}"
+    else:
+        return exit.note
+    return f"{words}: {exit.note}" if exit.note else words
 
 
 def _describe_error(error: BaseException) -> str:

@@ -42,6 +42,7 @@ class RuntimeTask:
     """Task with extra status information on its life cycle status."""
 
     __slots__ = (
+        "attempt",
         "execution_timeout",
         "notes",
         "outcome",
@@ -72,6 +73,17 @@ class RuntimeTask:
         self.notes: list[str] = []
         #: Test counts of its JUnit reports (tests, failures, errors, skipped), if it had any.
         self.tests: dict[str, int] | None = None
+        #: Which run of the task this is: 1, then one more for each retry.
+        self.attempt: int = 1
+
+    def next_attempt(self) -> None:
+        """Forget what the last attempt left (its handle, notes, counts): it runs again."""
+        self.attempt += 1
+        self.spawner_handle = None
+        self.spawning_result = None
+        self.execution_timeout = None
+        self.notes = []
+        self.tests = None
 
     @property
     def identifier(self) -> str:

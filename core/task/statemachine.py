@@ -16,10 +16,10 @@ import asyncio
 import heapq
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
-from spawnkit.core.task.outcome import ExitResult, Outcome, judge
+from spawnkit.core.task.outcome import Cause, ExitResult, Outcome, TaskResult, judge
 from spawnkit.core.task.queues import TaskQueue
 from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
 from spawnkit.core.task.statusrepo import StatusRepo
@@ -39,7 +39,8 @@ _ABORTABLE = ("requested", "triaging", "ready")
 class TaskStateMachine:
     """Represents all phases that a task can go through its life."""
 
-    def __init__(self, tasks: Iterable[RuntimeTask], status_repo: StatusRepo) -> None:
+    def __init__(self, tasks: Iterable[RuntimeTask], status_repo: StatusRepo, *,
+                 restored: Collection[str] = ()) -> None:
         self._requested = TaskQueue("requested", tasks)
         self._triaging = TaskQueue("triaging")
         self._ready = TaskQueue("ready")
@@ -67,7 +68,8 @@ class TaskStateMachine:
         self.lifecycles: dict[str, TaskLifecycle] = {}
         self._wakers: list[Callable[[], None]] = []
         for rt in self._requested:
-            self._record(rt, "requested")
+            if rt.identifier not in restored:  # a taken-over job's own record has them
+                self._record(rt, "requested")
 
     # -- the original's names ----------------------------------------------------------------
 
@@ -290,19 +292,60 @@ class TaskStateMachine:
         self._ready.append(runtime_task)
         self._record(runtime_task, "ready")
 
+    # -- a job taken over (`spawnkit resume`) -------------------------------------------------
+
+    def restore_finished(self, runtime_task: RuntimeTask, status: RuntimeTaskStatus,
+                         outcome: Outcome) -> None:
+        """requested -> finished, as the journal says it ended (nothing is recorded again)."""
+        self._requested.discard(runtime_task)
+        runtime_task.status, runtime_task.outcome = status, outcome
+        self._finished.append(runtime_task)
+
+    def adopt(self, runtime_task: RuntimeTask) -> int:
+        """requested -> started and monitored: a task an earlier runner started that still
+        runs (or ended while no runner watched). Its slot number."""
+        self._requested.discard(runtime_task)
+        runtime_task.status = RuntimeTaskStatus.STARTED
+        self._started.append(runtime_task)
+        self._monitored.append(runtime_task)
+        return self._take_slot(runtime_task)
+
+    def _take_slot(self, runtime_task: RuntimeTask) -> int:
+        free = self._free_slots
+        slot = heapq.heappop(free) if free else len(self._slots)
+        self._slots[runtime_task.identifier] = slot
+        return slot
+
+    def requeue(self, runtime_task: RuntimeTask) -> None:
+        """started -> ready, at the front: an attempt ended and the task runs again."""
+        for queue in (self._started, self._monitored):
+            queue.discard(runtime_task)
+        key = runtime_task.identifier
+        if key in self._slots:
+            heapq.heappush(self._free_slots, self._slots.pop(key))
+        self.lifecycles.pop(key, None)
+        runtime_task.next_attempt()
+        runtime_task.status = RuntimeTaskStatus.WAIT
+        self._ready.appendleft(runtime_task)
+        self._wake()
+
     def take_ready(self, max_running: int | None) -> tuple[RuntimeTask, int] | None:
         """ready -> started (and its slot number), while fewer than `max_running` run."""
         if not self._ready or (max_running is not None and len(self._started) >= max_running):
             return None
         runtime_task = self._ready.popleft()
         self._started.append(runtime_task)
-        free = self._free_slots
-        slot = heapq.heappop(free) if free else len(self._slots)
-        self._slots[runtime_task.identifier] = slot
-        return runtime_task, slot
+        return runtime_task, self._take_slot(runtime_task)
 
     def slot_of(self, runtime_task: RuntimeTask) -> int | None:
         return self._slots.get(runtime_task.identifier)
+
+    def skipped_for(self, dependency: str) -> Outcome:
+        """The outcome of a task not run because `dependency` did not pass."""
+        dep = self._by_id.get(dependency)
+        result = dep.result.value if dep and dep.result else "unknown"
+        return Outcome(TaskResult.SKIPPED, Cause.DEPENDENCY,
+                       f"dependency '{dependency}' did not pass ({result})")
 
     def dependency_state(self, runtime_task: RuntimeTask) -> tuple[str | None, str | None]:
         """(a dependency not finished yet, a dependency that did not pass), None when none.

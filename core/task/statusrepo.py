@@ -55,6 +55,17 @@ class StatusRepo:
             listener(entry)
         return entry
 
+    def restore(self, entries: list[dict[str, Any]]) -> None:
+        """Entries of an earlier runner of the job (its journal's), told to no listener: they
+        are on record already. `spawnkit resume` goes on from them."""
+        for raw in entries:
+            data = {k: v for k, v in raw.items()
+                    if k not in ("event", "task", "status", "time", "mono")}
+            entry = StatusEntry(str(raw["task"]), str(raw["status"]), float(raw["time"]),
+                                float(raw.get("mono", 0.0)), data)
+            self._entries.append(entry)
+            self._by_task.setdefault(entry.task_id, []).append(entry)
+
     @property
     def entries(self) -> list[StatusEntry]:
         return list(self._entries)

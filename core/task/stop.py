@@ -13,7 +13,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from spawnkit.core.task.description import Task
-from spawnkit.core.task.runtime import RuntimeTaskStatus
+from spawnkit.core.task.outcome import TaskResult
+from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
 
 __all__ = ["DEFAULT_GRACE_PERIOD", "StopPolicy"]
 
@@ -36,6 +37,17 @@ class StopPolicy:
         return cls(RuntimeTaskStatus.FAILFAST, why, spare_teardowns=True,
                    grace_period=grace_period)
 
+    @classmethod
+    def failfast_after(cls, runtime_task: RuntimeTask,
+                       grace_period: float = DEFAULT_GRACE_PERIOD) -> StopPolicy | None:
+        """The stop `--failfast` makes once this task finished, if its result calls for one
+        (it did not pass, and was not skipped for a dependency: that one already counted)."""
+        result = runtime_task.result
+        if result is None or result.ok or result is TaskResult.SKIPPED:
+            return None
+        return cls.failfast(f"--failfast after '{runtime_task.identifier}' {result.value}",
+                            grace_period)
+
     def stops(self, task: Task) -> bool:
         return not (self.spare_teardowns and task.teardown)
 
@@ -54,6 +66,12 @@ class StopPolicy:
     @property
     def not_run_reason(self) -> str:
         return f"not run: {self.why}"
+
+    def abandoned_reason(self, spawned: bool, backend: str) -> str:
+        """A task whose move still waited on an engine past the stop's deadline."""
+        why = self.stopped_reason if spawned else self.not_run_reason
+        return (f"{why} (the {backend} backend did not answer in time: what it may have left "
+                "is removed by 'spawnkit gc')")
 
     @property
     def stopped_reason(self) -> str:

@@ -11,15 +11,16 @@ next poll is due, or the nearest deadline comes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from spawnkit.core.spawner import Spawner
 from spawnkit.core.task.lifecycle import TaskLifecycle, check_requirements
 from spawnkit.core.task.moves import Moves
-from spawnkit.core.task.outcome import Cause, ExitResult, Outcome, TaskResult
+from spawnkit.core.task.outcome import ExitResult, Outcome
+from spawnkit.core.task.retry import attempt_entry, keep_attempt, retries
 from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
 from spawnkit.core.task.statemachine import TaskStateMachine
 from spawnkit.core.task.stop import DEFAULT_GRACE_PERIOD, StopPolicy
@@ -59,12 +60,12 @@ class Worker:
         self._clock = clock
         #: Life cycles this worker started and has not finished: it polls only these.
         self._mine: dict[str, TaskLifecycle] = {}
-        self._moves = Moves(self._wake_up)
         self._applied: StopPolicy | None = None  # the stop this worker last carried out
         #: Once a stop is carried out: the loop time past which moves still waiting on an
         #: engine are abandoned (its grace, and STOP_MARGIN more).
         self._stop_deadline: float | None = None
         self._wake = asyncio.Event()
+        self._moves = Moves(self._wake.set)
         self._poll_due = True
         self._last_poll = float("-inf")
         spawner.add_waker(self._exit_seen)
@@ -106,16 +107,10 @@ class Worker:
                 elif failed is None:
                     sm.make_ready(runtime_task)
         if check:
-            self._in_background(runtime_task.identifier, self._check(runtime_task))
+            self._moves.start(runtime_task.identifier, self._check(runtime_task))
         elif failed is not None:
-            dep = sm.get(failed)
-            dep_result = dep.result.value if dep and dep.result else "unknown"
-            outcome = Outcome(
-                TaskResult.SKIPPED,
-                Cause.DEPENDENCY,
-                f"dependency '{failed}' did not pass ({dep_result})",
-            )
-            await self._finish(runtime_task, RuntimeTaskStatus.FAIL_TRIAGE, outcome=outcome)
+            await self._finish(runtime_task, RuntimeTaskStatus.FAIL_TRIAGE,
+                               outcome=sm.skipped_for(failed))
         return True
 
     async def start(self) -> bool:
@@ -131,8 +126,20 @@ class Worker:
             lifecycle.set_deadline(self._task_timeout)
             sm.lifecycles[runtime_task.identifier] = lifecycle
             self._mine[runtime_task.identifier] = lifecycle
-        self._in_background(runtime_task.identifier, self._spawn(lifecycle, slot))
+        self._moves.start(runtime_task.identifier, self._spawn(lifecycle, slot))
         return True
+
+    def adopt(self, runtime_task: RuntimeTask, started_mono: float) -> None:
+        """A task an earlier runner of the job started, taken over (`spawnkit resume`) once
+        the spawner re-attached it: watched, stopped and collected from now on like the rest."""
+        sm = self._state_machine
+        slot = sm.adopt(runtime_task)
+        lifecycle = TaskLifecycle(runtime_task, self._spawner, masked=self._masked,
+                                  clock=self._clock)
+        lifecycle.adopted(started_mono, self._task_timeout)
+        sm.lifecycles[runtime_task.identifier] = self._mine[runtime_task.identifier] = lifecycle
+        sm.record(runtime_task, "adopted", handle=runtime_task.spawner_handle, slot=slot,
+                  spawning_result=runtime_task.spawning_result)
 
     async def monitor(self) -> bool:
         """Reads from started, moves into finished: one poll for all of this worker's tasks;
@@ -152,12 +159,14 @@ class Worker:
         now = self._clock()
         for lifecycle in watched:
             if await lifecycle.alive():
-                if lifecycle.past_deadline(now):
+                if self._spawner.is_task_queued(lifecycle.runtime_task):
+                    lifecycle.set_deadline(self._task_timeout)  # counts from when it runs
+                elif lifecycle.past_deadline(now):
                     reason = lifecycle.timeout_reason(self._task_timeout)
                     moved = self._stop(lifecycle, RuntimeTaskStatus.TIMEOUT, reason,
                                        self._grace_period) or moved
                 continue
-            self._in_background(lifecycle.task_id, self._collect(lifecycle))
+            self._moves.start(lifecycle.task_id, self._collect(lifecycle))
             moved = True
         return moved
 
@@ -200,29 +209,20 @@ class Worker:
     async def _sleep(self) -> None:
         """Until the spawner reports an exit, a move ends, a poll or a deadline is due."""
         self._wake.clear()
-        wait = self._spawner.poll_interval if self._mine else None
-        deadlines = [lc.runtime_task.execution_timeout for lc in self._mine.values()
-                     if lc.watchable and lc.runtime_task.execution_timeout is not None]
-        if deadlines:
-            until = max(min(deadlines) - self._clock(), 0.0) + 0.001
-            wait = until if wait is None else min(wait, until)
+        waits = [self._spawner.poll_interval] if self._mine else []
+        now, loop_now = self._clock(), asyncio.get_running_loop().time()
+        waits += [max(lc.runtime_task.execution_timeout - now, 0.0) + 0.001
+                  for lc in self._mine.values()
+                  if lc.watchable and lc.runtime_task.execution_timeout is not None]
         if self._stop_deadline is not None:
-            until = max(self._stop_deadline - asyncio.get_running_loop().time(), 0.0) + 0.001
-            wait = until if wait is None else min(wait, until)
-        timer = None
-        if wait is not None:
-            timer = asyncio.get_running_loop().call_later(wait, self._wake.set)
-        try:
-            await self._wake.wait()
-        finally:
-            if timer is not None:
-                timer.cancel()
+            waits.append(max(self._stop_deadline - loop_now, 0.0) + 0.001)
+        # A timeout here is the wake-up itself, not an error.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(waits, default=None)):
+                await self._wake.wait()
 
     def _exit_seen(self) -> None:
         self._poll_due = True
-        self._wake.set()
-
-    def _wake_up(self) -> None:
         self._wake.set()
 
     async def _wind_down(self, cancelled: bool) -> None:
@@ -240,23 +240,15 @@ class Worker:
     async def _finish_abandoned(self, task_ids: list[str]) -> None:
         """Tasks whose move waited on an engine past the stop's deadline: finished now."""
         sm = self._state_machine
-        policy = sm.stop_policy
+        policy = sm.stop_policy or StopPolicy(RuntimeTaskStatus.INTERRUPTED,
+                                                "the job was cancelled")
         for task_id in task_ids:
             runtime_task = sm.get(task_id)
-            if runtime_task is None or runtime_task.outcome is not None:
-                continue
-            status = policy.status if policy else RuntimeTaskStatus.INTERRUPTED
-            why = policy.stopped_reason if policy else "interrupted"
-            if runtime_task.spawner_handle is None and policy is not None:
-                why = policy.not_run_reason
-            await self._finish(runtime_task, status, reason=(
-                f"{why} (the {self._spawner.name} backend did not answer in time: what it "
-                "may have left is removed by 'spawnkit gc')"))
+            if runtime_task is not None and runtime_task.outcome is None:
+                await self._finish(runtime_task, policy.status, reason=policy.abandoned_reason(
+                    runtime_task.spawner_handle is not None, self._spawner.name))
 
     # -- background moves --------------------------------------------------------------------
-
-    def _in_background(self, task_id: str, move: Coroutine[Any, Any, None]) -> None:
-        self._moves.start(task_id, move)
 
     async def _check(self, runtime_task: RuntimeTask) -> None:
         sm = self._state_machine
@@ -304,7 +296,15 @@ class Worker:
         except Exception as exc:
             error = exc
         status, outcome = lifecycle.judge(exit, error)
-        await self._finish(lifecycle.runtime_task, status, outcome=outcome)
+        runtime_task, sm = lifecycle.runtime_task, self._state_machine
+        if retries(runtime_task, outcome, stopping=sm.stop_policy is not None):
+            async with sm.lock:
+                entry = attempt_entry(runtime_task, outcome, keep_attempt(runtime_task))
+                sm.record(runtime_task, "retrying", **entry)
+                self._mine.pop(runtime_task.identifier, None)
+                sm.requeue(runtime_task)
+            return
+        await self._finish(runtime_task, status, outcome=outcome)
 
     def _stop(
         self, lifecycle: TaskLifecycle, status: RuntimeTaskStatus, reason: str, grace: float
@@ -313,7 +313,7 @@ class Worker:
         if not lifecycle.stop(status, reason, grace):
             return False
         self._state_machine.record(lifecycle.runtime_task, "terminating", why=status.word)
-        self._in_background(lifecycle.task_id, self._collect(lifecycle))
+        self._moves.start(lifecycle.task_id, self._collect(lifecycle))
         return True
 
     async def _finish(
@@ -331,21 +331,14 @@ class Worker:
                                  reason=reason)
             self._mine.pop(runtime_task.identifier, None)
         self._wake.set()
-        result = runtime_task.result
-        if (self._failfast and sm.stop_policy is None and result is not None
-                and not result.ok and result is not TaskResult.SKIPPED):
-            why = f"--failfast after '{runtime_task.identifier}' {result.value}"
-            await self._carry_out(sm.request_stop(StopPolicy.failfast(why, self._grace_period)))
+        policy = StopPolicy.failfast_after(runtime_task, self._grace_period)
+        if self._failfast and sm.stop_policy is None and policy is not None:
+            await self._carry_out(sm.request_stop(policy))
 
     # -- stopping ----------------------------------------------------------------------------
 
-    async def interrupt(
-        self,
-        status: RuntimeTaskStatus = RuntimeTaskStatus.INTERRUPTED,
-        why: str | None = None,
-        *,
-        spare_teardowns: bool | None = None,
-    ) -> None:
+    async def interrupt(self, status: RuntimeTaskStatus = RuntimeTaskStatus.INTERRUPTED,
+                        why: str | None = None, *, spare_teardowns: bool | None = None) -> None:
         """Finish everything not started and terminate everything running (failfast spares
         teardown tasks: a CI job must still stop the services it started)."""
         spare = status is RuntimeTaskStatus.FAILFAST if spare_teardowns is None else (

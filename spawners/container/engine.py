@@ -78,6 +78,19 @@ class ContainerSpec:
     #: What runs before `command`: () replaces the image's entrypoint (the command runs as
     #: given), None keeps it.
     entrypoint: tuple[str, ...] | None = ()
+    #: Its stdin kept open for an attach (`spawnkit shell`), and a terminal on it (`tty`).
+    interactive: bool = False
+    tty: bool = False
+    #: Names it answers to on `network`, when that is a network of its own (a job's, which
+    #: its services join: `user_network`).
+    aliases: tuple[str, ...] = ()
+    #: Host names it finds in its /etc/hosts, and their addresses.
+    extra_hosts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def user_network(self) -> str | None:
+        """`network` when it names a network made for it, not one of the engine's modes."""
+        return None if self.network in (None, "none", "bridge", "host") else self.network
 
 
 @dataclass(frozen=True)
@@ -304,6 +317,23 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def remove(self, container_id: str) -> None:
         """Remove the container, killing it if it runs. Already gone is fine."""
+
+    # -- looking inside (`spawnkit shell`) ------------------------------------------------------
+    # Not abstract: an engine (or a test's fake) without them has no shell, nothing more.
+
+    def commit(self, container_id: str, repository: str, tag: str,
+               changes: list[str]) -> str:
+        """An image of the container's file system and settings, with `changes` (Containerfile
+        instructions: `ENV NAME=`, `LABEL k=`) applied; its ID."""
+        raise NotImplementedError(f"the {self.name} engine cannot commit a container")
+
+    def remove_image(self, image: str) -> None:
+        """Remove an image (by ID: every tag of it). Already gone is fine."""
+        raise NotImplementedError(f"the {self.name} engine cannot remove an image")
+
+    def cli_argv(self) -> list[str]:
+        """The engine's own command line, aimed at this engine's URL (`docker --host URL`)."""
+        raise NotImplementedError(f"the {self.name} engine has no command line")
 
     def events_of(self, container_id: str, since: float) -> EngineEvents | None:
         """What the engine logged of the container since `since` (epoch seconds): its kills

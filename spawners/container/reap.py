@@ -1,14 +1,25 @@
-"""Containers that dead runners left behind (`spawnkit gc`), found by their labels alone."""
+"""Containers that dead runners left behind (`spawnkit gc`), found by their labels (and left
+alone when the job is held by a runner that took it over: `spawnkit resume`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+from spawnkit.core import runs
+from spawnkit.core.joblock import job_in_use
 from spawnkit.core.owner import owner_alive
 from spawnkit.spawners.container.engine import ContainerSummary
-from spawnkit.spawners.container.spec import LABEL_JOB, LABEL_KEEP, LABEL_OWNER, LABEL_TASK
+from spawnkit.spawners.container.spec import (
+    LABEL_JOB,
+    LABEL_JOB_DIR,
+    LABEL_OWNER,
+    LABEL_SERVICE,
+    LABEL_TASK,
+    is_kept,
+)
 
 __all__ = ["BEING_MADE", "ORPHAN_GRACE", "describe", "orphans", "remove_all"]
 
@@ -22,22 +33,33 @@ ORPHAN_GRACE = 5.0
 
 
 def orphans(
-    listed: list[ContainerSummary], *, grace: float = ORPHAN_GRACE, now: float | None = None
+    listed: list[ContainerSummary], *, grace: float = ORPHAN_GRACE, now: float | None = None,
+    kept: bool = False,
 ) -> list[ContainerSummary]:
     """The listed spawnkit containers whose runner died (on this host; see owner_alive).
 
     A running or ended one goes at once; one not yet started only once it is old enough to
-    not be half made; one kept on purpose (--keep-containers) only while it still runs.
+    not be half made; one kept on purpose (--keep-containers, --keep-failed) only while it
+    still runs, or with `kept` (`spawnkit gc --kept`). A kept container whose runner is alive
+    stays whatever `kept` says: that runner may still be reading it.
     """
     now = time.time() if now is None else now
     found = []
+    running: dict[str, bool] = {}  # job id -> a runner holds it (a resume took it over)
     for container in listed:
         owner = container.labels.get(LABEL_OWNER, "")
         if not owner or owner_alive(owner):
             continue
+        job_id = container.labels.get(LABEL_JOB, "")
+        if job_id not in running:
+            folder = container.labels.get(LABEL_JOB_DIR)
+            running[job_id] = runs.job_running(job_id) or (
+                folder is not None and job_in_use(Path(folder)))
+        if running[job_id]:
+            continue
         if container.status in BEING_MADE and now - container.created < grace:
             continue
-        if container.labels.get(LABEL_KEEP) == "true" and not container.running:
+        if not kept and is_kept(container.labels) and not container.running:
             continue
         found.append(container)
     return found
@@ -45,8 +67,10 @@ def orphans(
 
 def describe(container: ContainerSummary) -> str:
     job_id = container.labels.get(LABEL_JOB, "?")
-    task_id = container.labels.get(LABEL_TASK, "?")
-    return f"container {container.id[:12]} (job {job_id}, task {task_id})"
+    service = container.labels.get(LABEL_SERVICE)
+    what = f"service {service}" if service else f"task {container.labels.get(LABEL_TASK, '?')}"
+    kept = ", kept" if is_kept(container.labels) else ""
+    return f"container {container.id[:12]} (job {job_id}, {what}{kept})"
 
 
 async def remove_all(

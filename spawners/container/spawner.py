@@ -9,7 +9,6 @@ state is its `ContainerHandle`.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import posixpath
@@ -22,12 +21,15 @@ from spawnkit.core.copyout import TarSource
 from spawnkit.core.errors import BackendError, RequirementError, StartError
 from spawnkit.core.images import IMAGE_LABEL
 from spawnkit.core.output import TaskOutput
-from spawnkit.core.spawner import ImageRecord, JobContext, Spawner, SpawnerOptions
+from spawnkit.core.shell import ShellSession
+from spawnkit.core.spawner import ImageRecord, JobContext, SpawnerOptions
 from spawnkit.core.task.description import ImageBuild, Task
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
-from spawnkit.spawners.container import exits, images, reap
+from spawnkit.spawners.container import exits, images, reap, shell
+from spawnkit.spawners.container.adopt import adopt_container
 from spawnkit.spawners.container.calls import ENGINE_THREADS, EngineCalls
+from spawnkit.spawners.container.create import check_image_folder, create_once
 from spawnkit.spawners.container.engine import (
     ContainerSpec,
     ContainerState,
@@ -35,10 +37,12 @@ from spawnkit.spawners.container.engine import (
     EngineEvents,
 )
 from spawnkit.spawners.container.events import ExitEvents
-from spawnkit.spawners.container.faults import engine_message, status_code
+from spawnkit.spawners.container.faults import engine_message
 from spawnkit.spawners.container.handle import ContainerHandle
 from spawnkit.spawners.container.isolation import applied_settings
+from spawnkit.spawners.container.keep import keeps, kept_note
 from spawnkit.spawners.container.logs import LogFollower
+from spawnkit.spawners.container.services import ContainerServiceHooks
 from spawnkit.spawners.container.spec import LABEL_JOB, LABEL_MANAGED, container_spec
 from spawnkit.spawners.container.userimages import UserImages
 from spawnkit.spawners.container.watch import ContainerWatch
@@ -52,8 +56,9 @@ T = TypeVar("T")
 _SIGKILL, _SIGTERM = 9, 15
 
 
-class ContainerSpawner(Spawner):
-    """Runs each task in a container of an `Engine`; handle = the full container ID."""
+class ContainerSpawner(ContainerServiceHooks):
+    """Runs each task in a container of an `Engine`; handle = the full container ID. Its
+    services (`[[service]]`): spawners.container.services."""
 
     engine_class: ClassVar[type[Engine]]
     builds_images = True
@@ -112,7 +117,7 @@ class ContainerSpawner(Spawner):
 
     def cannot_run(self, task: Task) -> str | None:
         if task.image or self.options.image:
-            return None
+            return self.services_problem(task)
         return (f"no image for a {self.name} task: set 'image' in the task or [defaults], "
                 "or give --image")
 
@@ -152,8 +157,10 @@ class ContainerSpawner(Spawner):
         image = self.image_of(runtime_task)
         if image is None:
             raise StartError("task has no image", spawner=self.name)
-        return container_spec(runtime_task.task, self._job(), image,
-                              keep=self.options.keep_containers)
+        return self.with_services(container_spec(
+            runtime_task.task, self._job(), image, keep=self.options.keep_containers,
+            attempt=runtime_task.attempt, keep_failed=self.options.keep_failed),
+            runtime_task.task)
 
     async def spawn_task(self, runtime_task: RuntimeTask) -> None:
         down = self._watch.down
@@ -172,9 +179,9 @@ class ContainerSpawner(Spawner):
         out_dir.mkdir(parents=True, exist_ok=True)
         spec = self.container_spec(runtime_task)
         if host_folder is None and spec.workdir is not None:
-            await self._check_image_folder(spec, task.workdir_words)
+            await check_image_folder(self._call, self.engine, spec, task.workdir_words)
         try:
-            container_id = await self._call(self._create, spec, idempotent=False)
+            container_id = await self._call(create_once, self.engine, spec, idempotent=False)
         except Exception as exc:
             raise self._call.error(StartError, f"cannot create a container of '{spec.image}'",
                               exc) from exc
@@ -203,37 +210,13 @@ class ContainerSpawner(Spawner):
             "image": spec.image,
             "engine": self.engine.name,
             "engine_url": self.engine.url,
+            "started_wall": started_wall,
             "applied": {**applied_settings(spec), "entrypoint": entrypoint},
         }
 
-    async def _check_image_folder(self, spec: ContainerSpec, words: str) -> None:
-        """A working folder the image must have: Docker would make it, Podman refuses, so
-        look first (in a container made and removed for that: an engine shows files only of
-        a container) and say it the same way on every backend."""
-        probe = dataclasses.replace(spec, name=None, workdir=None, command=["true"],
-                                    mounts=())
-        probe_id = await self._call(self.engine.create, probe, idempotent=False)
-        try:
-            there = await self._call(self.engine.path_exists, probe_id, spec.workdir)
-        finally:
-            await self._call.remove_or_leave(probe_id)
-        if not there:
-            raise StartError(f"working folder '{words}' does not exist", spawner=self.name)
-
-    def _create(self, spec: ContainerSpec) -> str:
-        """Create; a name already taken by this very task's container (a create retried after
-        its answer was lost) is that container, not a failure."""
-        try:
-            return self.engine.create(spec)
-        except Exception as exc:
-            if status_code(exc) != 409 or spec.name is None:
-                raise
-            existing = self.engine.inspect(spec.name)
-            if existing is None or existing.labels.get(LABEL_JOB) != spec.labels[LABEL_JOB]:
-                raise
-            if existing.status != "created":
-                raise
-            return existing.id
+    async def adopt_task(self, runtime_task: RuntimeTask) -> None:
+        handle = await adopt_container(self._call, self.engine, self._job(), runtime_task)
+        self._handles[handle.id] = handle
 
     # -- monitor ------------------------------------------------------------------------------
 
@@ -293,10 +276,11 @@ class ContainerSpawner(Spawner):
     async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
         """Remove spawnkit's containers whose runner died, at once and in parallel."""
         listed = await self._call(self.engine.containers, f"{LABEL_MANAGED}=true")
-        found = reap.orphans(listed, grace=self.orphan_grace)
+        found = reap.orphans(listed, grace=self.orphan_grace, kept=self.options.reap_kept)
         if not dry_run:
             await reap.remove_all(found, lambda cid: self._call(self.engine.remove, cid))
-        return [reap.describe(c) for c in found]
+        # Then the networks of services, which their containers had to leave first.
+        return [reap.describe(c) for c in found] + await self.reap_networks(dry_run=dry_run)
 
     # -- collect ------------------------------------------------------------------------------
 
@@ -352,7 +336,10 @@ class ContainerSpawner(Spawner):
             source = TarSource(lambda path: self.engine.archive(
                 handle.id, posixpath.normpath(posixpath.join(workdir, path))))
             await self._call(self.keep_files, runtime_task, exit, source, retry=False)
-        if not self.options.keep_containers:
+        if keeps(self.options, exit, stopped=handle.signalled):
+            runtime_task.notes.append(kept_note(handle.id, self._job().job_dir,
+                                                runtime_task.identifier))
+        else:
             await self._call.remove_or_leave(handle.id)
         return exit
 
@@ -377,6 +364,9 @@ class ContainerSpawner(Spawner):
 
     async def build_from_file(self, build: ImageBuild, leave_out: Sequence[Path] = ()) -> str:
         return await self._user_images.ensure(build, None, leave_out)
+
+    async def open_shell(self, runtime_task: RuntimeTask, job: JobContext) -> ShellSession:
+        return await shell.open_shell(self.name, self.engine, self._call, runtime_task, job)
 
     async def list_images(self) -> list[ImageRecord]:
         found = await self._call(images.list_images, self.engine)

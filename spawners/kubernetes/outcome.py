@@ -1,11 +1,4 @@
-"""How a task's Pod ended, as an `ExitResult`, and how spawnkit ends a running one.
-
-Ending: TERM to every process of the task, from inside its Pod. The kubelet's own stop (a
-delete with a grace period) signals only the container's main process, about a second after
-the call; with `shareProcessNamespace` every process of the task is visible from an exec in
-its container, so one exec of `kill -TERM -1` (all but PID 1, the sandbox's /pause, and the
-caller) reaches the whole tree at once, waits out the grace while any is left, then KILLs them.
-An image with no `sh` cannot run that: the Pod is then deleted with the grace period instead.
+"""How a task's Pod ended, as an `ExitResult` (how spawnkit ends a running one: `stop.py`).
 
 An exit code from 129 to 159 is a death by signal only when that is known: spawnkit sent the
 signal (or deleted the Pod), or someone else deleted it. Kubernetes itself never names a
@@ -14,32 +7,14 @@ signal: `state.terminated.signal` stays empty, and `exit 137` reads the same as 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.spawners.kubernetes.state import PodState
 
-__all__ = ["SIGKILL", "SIGTERM", "STEP", "PodHandle", "exit_result", "stop_argv"]
+__all__ = ["SIGKILL", "SIGTERM", "PodHandle", "exit_result"]
 
 SIGKILL, SIGTERM = 9, 15
-#: Seconds between two looks for what is left of the task, while it has its grace.
-STEP = 0.05
-
-# $1: looks left before KILL (0: KILL at once). Every process but PID 1 and this shell is the
-# task's. It prints KILL before it sends it, so spawnkit knows which signal it sent.
-_STOP = (
-    'n=$1; [ "$n" -gt 0 ] && kill -TERM -1 2>/dev/null; '
-    "while [ \"$n\" -gt 0 ]; do left=; for d in /proc/[0-9]*; do "
-    'case ${d#/proc/} in 1|$$) ;; *) left=1; break;; esac; done; '
-    '[ -z "$left" ] && exit 0; sleep ' + f"{STEP}" + '; n=$((n-1)); done; '
-    "echo KILL; kill -KILL -1 2>/dev/null; exit 0"
-)
-
-
-def stop_argv(grace: float) -> list[str]:
-    """The exec that ends the task: TERM, up to `grace` seconds, then KILL."""
-    return ["sh", "-c", _STOP, "spawnkit-stop", str(math.ceil(grace / STEP) if grace > 0 else 0)]
 
 
 @dataclass
@@ -56,6 +31,8 @@ class PodHandle:
     sent: set[int] = field(default_factory=set)
     #: spawnkit deleted the Pod (its grace, or none): a death by 143 or 137 is then ours.
     deleted: bool = False
+    #: spawnkit's stop saw every process of the task end, from inside the Pod.
+    stopped: bool = False
 
 
 def _died_of(code: int | None) -> int | None:
@@ -77,6 +54,9 @@ def exit_result(state: PodState | None, handle: PodHandle) -> ExitResult:
         return ExitResult(exit_code=None, error=f"Pod {state.name}: {words}: {state.message}"
                           if state.message else f"Pod {state.name}: {words}")
     term = state.terminated
+    if term is None and handle.stopped:
+        # Ended by spawnkit's stop, before the kubelet said with which exit code.
+        return ExitResult(exit_code=None)
     if term is None:
         if state.pending:
             why = state.stuck() or "not started"

@@ -12,7 +12,10 @@ cloud's). What the container backends give a task, the Pod gives it too:
 - a workspace as a hostPath volume at /workspace: a host folder is only the node's own on a
   one-node cluster whose node is this machine (docs/cluster.md says so);
 - secrets through `secretKeyRef` to a Secret of the task's own: their values are in no Pod
-  spec, label or annotation, and a task gets only those it declares.
+  spec, label or annotation, and a task gets only those it declares;
+- stdout and stderr apart: the v1 log API merges a container's two streams, so the command
+  runs with its stderr on a FIFO that a second container copies to its own log
+  (STDERR_READER).
 
 Labels carry the job and say the object is spawnkit's; the owner runner ("host:pid:start")
 and the task id, which a label value cannot hold, go in annotations.
@@ -49,6 +52,8 @@ __all__ = [
     "LABEL_MANAGED",
     "LABEL_OWNER",
     "LABEL_TASK",
+    "READER_PID",
+    "STDERR_READER",
     "PodPlan",
     "label_value",
     "pod_name",
@@ -65,6 +70,24 @@ CWD_MISSING = 66
 #: "1": Pods use the node's network unless a task sets `network` (a cluster with no pod
 #: network, as the one-node CI cluster of .ci/kubernetes.sh).
 HOST_NETWORK_VARIABLE = "SPAWNKIT_KUBERNETES_HOST_NETWORK"
+#: The container whose output is the task's stderr: the v1 log API serves a container's two
+#: streams as one, so the task's command runs with its stderr on a FIFO that this container
+#: copies to its own stdout (`cat`), read through the API as a log of its own.
+STDERR_READER = "spawnkit-stderr"
+#: A folder of the Pod's own (an emptyDir) in both containers: the FIFO, the reader's PID.
+SPLIT_DIR = "/.spawnkit"
+STDERR_FIFO = f"{SPLIT_DIR}/stderr"
+READER_PID = f"{SPLIT_DIR}/reader"
+#: Before the command (which it execs: same process, same exit status): its stderr onto the
+#: FIFO, made by whichever container comes first. An image with no mkfifo gets no FIFO: the
+#: command then runs with its stderr in its stdout, and the reader ends at once.
+_WRAP = (f"f={STDERR_FIFO}; mkfifo -m 666 \"$f\" 2>/dev/null; "
+         '[ -p "$f" ] && exec "$@" 2>"$f"; exec "$@"')
+_READ = (f"f={STDERR_FIFO}; mkfifo -m 666 \"$f\" 2>/dev/null; [ -p \"$f\" ] || exit 0; "
+         f'echo $$ > {READER_PID}; exec cat "$f"')
+#: The reader's share, when the task's container has requests and limits (the Pod keeps its
+#: Guaranteed class): `cat` needs little of either.
+_READER_RESOURCES = {"cpu": "50m", "memory": "16Mi"}
 
 _NAME_MAX = 63  # a Pod's name is a hostname when hostNetwork is off: keep to a DNS label
 
@@ -75,10 +98,11 @@ def label_value(text: str) -> str:
     return value or "x"
 
 
-def pod_name(job_id: str, task_id: str) -> str:
-    """`sk-<job>-<task>`, lower case, with a hash of the task id so that two ids that read
-    alike still get two Pods."""
-    digest = hashlib.sha256(task_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+def pod_name(job_id: str, task_id: str, attempt: int = 1) -> str:
+    """`sk-<job>-<task>`, lower case, with a hash of the task id (and of the attempt, for a
+    retry) so that two ids that read alike, or two attempts, still get two Pods."""
+    key = task_id if attempt == 1 else f"{task_id}\0{attempt}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     job = re.sub(r"[^a-z0-9]+", "-", job_id.lower()).strip("-")
     task = re.sub(r"[^a-z0-9]+", "-", task_id.lower()).strip("-")
     room = _NAME_MAX - len("sk---") - len(job) - len(digest)
@@ -118,21 +142,26 @@ class PodPlan:
     """A task's Pod and Secret manifests, and what was applied (for the task's record)."""
 
     def __init__(self, name: str, pod: dict[str, Any], secret: dict[str, Any] | None,
-                 applied: dict[str, Any]) -> None:
+                 applied: dict[str, Any], split: bool) -> None:
         self.name = name
         self.pod = pod
         self.secret = secret
         self.applied = applied
+        #: The task's stderr is apart, the log of the STDERR_READER container.
+        self.split = split
 
 
 def pod_plan(task: Task, job: JobContext, image: str, *, grace: float,
-             keep: bool = False) -> PodPlan:
-    """The Pod of `task` in `job`, on `image`."""
-    name = pod_name(job.job_id, task.id)
+             keep: str | None = None, attempt: int = 1, split: bool = True) -> PodPlan:
+    """The Pod of `task` in `job`, on `image`. `keep`: the value of its keep label (the
+    container backends' KEEP_ALL or KEEP_FAILED), if it may be kept. `split`: its stderr
+    apart (see STDERR_READER), unless the image's own entrypoint runs (`entrypoint =
+    "image"`: what it is, and whether it passes its arguments to a shell, is not known)."""
+    name = pod_name(job.job_id, task.id, attempt)
     labels = {LABEL_MANAGED: "true", LABEL_JOB: label_value(job.job_id),
               LABEL_TASK: label_value(task.id)}
-    if keep:
-        labels[LABEL_KEEP] = "true"
+    if keep is not None:
+        labels[LABEL_KEEP] = keep
     annotations = {LABEL_OWNER: job.owner, LABEL_TASK: task.id, LABEL_JOB: job.job_id}
     limits = task.limits
     settings = task.kubernetes or KubernetesSettings()
@@ -198,8 +227,12 @@ def pod_plan(task: Task, job: JobContext, image: str, *, grace: float,
     }
     entrypoint = entrypoint_of(task)
     argv = [_verbatim(word) for word in task.argv]
+    split = split and entrypoint is not None
     if entrypoint is None:
         container["args"] = argv
+    elif split:
+        container["command"] = ["sh", "-c", _verbatim(_WRAP), "spawnkit",
+                                *map(_verbatim, entrypoint), *argv]
     else:
         container["command"] = [*map(_verbatim, entrypoint), *argv]
     workdir = task.workdir(WORKSPACE_TARGET)
@@ -223,6 +256,10 @@ def pod_plan(task: Task, job: JobContext, image: str, *, grace: float,
         "containers": [container],
         "volumes": volumes,
     }
+    if split:
+        volumes.append({"name": "spawnkit", "emptyDir": {}})
+        mounts.append({"name": "spawnkit", "mountPath": SPLIT_DIR})
+        spec["containers"].append(_reader(container, security))
     network = limits.network
     if network == "host" or (network is None and os.environ.get(HOST_NETWORK_VARIABLE) == "1"):
         spec["hostNetwork"] = True
@@ -241,7 +278,8 @@ def pod_plan(task: Task, job: JobContext, image: str, *, grace: float,
             **({"resources": container["resources"]} if resources else {}),
         }]
     pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": name, "labels": labels, "annotations": annotations},
+           "metadata": {"name": name, "labels": labels, "annotations": {
+               **annotations, "kubectl.kubernetes.io/default-container": CONTAINER}},
            "spec": spec}
     applied: dict[str, Any] = {
         "cpus": limits.cpus, "memory": limits.memory, "user": limits.user,
@@ -251,6 +289,25 @@ def pod_plan(task: Task, job: JobContext, image: str, *, grace: float,
         "host_network": bool(spec.get("hostNetwork")),
         "image_pull_policy": container["imagePullPolicy"],
         "entrypoint": list(entrypoint) if entrypoint is not None else None,
+        "stderr_apart": split,
     }
     applied = {k: v for k, v in applied.items() if v is not None}
-    return PodPlan(name, pod, secret, applied)
+    return PodPlan(name, pod, secret, applied, split)
+
+
+def _reader(main: dict[str, Any], security: dict[str, Any]) -> dict[str, Any]:
+    """The STDERR_READER container: the task's image (it has `sh` if the wrapper runs), its
+    user (the FIFO is the user's), no privilege at all."""
+    reader: dict[str, Any] = {
+        "name": STDERR_READER, "image": main["image"],
+        "imagePullPolicy": main["imagePullPolicy"], "command": ["sh", "-c", _verbatim(_READ)],
+        "securityContext": {
+            **{k: v for k, v in security.items() if k in ("runAsUser", "runAsGroup")},
+            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "spawnkit", "mountPath": SPLIT_DIR}],
+    }
+    if "resources" in main:
+        reader["resources"] = {"requests": _READER_RESOURCES, "limits": _READER_RESOURCES}
+    return reader

@@ -6,8 +6,9 @@ each runs, has started, has ended. A task counts as started once its container r
 may wait minutes for a node or an image): `spawn_task` waits for that, within bounds, so a
 Pod Pending for ever ends as an error that quotes the kubelet or the scheduler. spawnkit's own
 timer times tasks out; a stop is TERM to every process of the task, its grace, then KILL
-(`outcome.stop_argv`). The outcome is read from the Pod's status and its whole output from
-the API before the Pod is deleted.
+(`stop.py`). The outcome is read from the Pod's status and its whole output (stdout and
+stderr apart, `logs.py`) from the API before the Pod is deleted, or kept (`--keep-failed`).
+A resumed job's runner takes its Pods over by their names (`adopt.py`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from spawnkit.core.copyout import HostFolder
 from spawnkit.core.errors import (
     BackendError,
     EngineUnavailable,
@@ -31,7 +30,10 @@ from spawnkit.core.spawner import JobContext, Spawner, SpawnerOptions
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
+from spawnkit.spawners.container.keep import keeps
+from spawnkit.spawners.container.spec import KEEP_ALL, KEEP_FAILED
 from spawnkit.spawners.kubernetes import reap
+from spawnkit.spawners.kubernetes.adopt import adopt_pod
 from spawnkit.spawners.kubernetes.api import (
     KUBECONFIG_VARIABLE,
     KubeApi,
@@ -39,22 +41,19 @@ from spawnkit.spawners.kubernetes.api import (
     load_api,
 )
 from spawnkit.spawners.kubernetes.logs import PodLog
-from spawnkit.spawners.kubernetes.outcome import (
-    SIGKILL,
-    SIGTERM,
-    PodHandle,
-    exit_result,
-    stop_argv,
-)
+from spawnkit.spawners.kubernetes.outcome import PodHandle, exit_result
 from spawnkit.spawners.kubernetes.pod import (
-    CONTAINER,
     LABEL_JOB,
     LABEL_MANAGED,
+    PodPlan,
     label_value,
     pod_plan,
     user_ids,
 )
-from spawnkit.spawners.kubernetes.state import PULL_ERRORS, PodState
+from spawnkit.spawners.kubernetes.release import free_name, keep_files, kept_note, remove
+from spawnkit.spawners.kubernetes.start import wait_started
+from spawnkit.spawners.kubernetes.state import PodState
+from spawnkit.spawners.kubernetes.stop import stop_pod
 from spawnkit.spawners.kubernetes.watch import PodWatch
 
 __all__ = ["KubernetesSpawner"]
@@ -124,8 +123,8 @@ class KubernetesSpawner(Spawner):
         if self._handles and watch.down is None:
             # Tasks whose stop or collection was abandoned (a second signal): their Pods go
             # now, within a bound; what is left then is for `spawnkit gc`.
-            left = list(self._handles.values())
-            removals = [asyncio.ensure_future(self._remove(h)) for h in left]
+            left, keep = list(self._handles.values()), self.options.keep_containers
+            removals = [asyncio.ensure_future(self._remove(h, keep=keep)) for h in left]
             await asyncio.wait(removals, timeout=3.0)
             for handle, removal in zip(left, removals, strict=True):
                 if not removal.done() or removal.exception() is not None:
@@ -158,6 +157,9 @@ class KubernetesSpawner(Spawner):
         return task.image or self.options.image
 
     def cannot_run(self, task: Task) -> str | None:
+        if task.services:
+            return ("services ([[service]]) do not run on kubernetes yet (they would be "
+                    "sidecar containers of the task's Pod); use process, docker or podman")
         if self.image_of(task) is None:
             return ("no image for a kubernetes task: set 'image' in the task or [defaults], "
                     "or give --image")
@@ -197,92 +199,76 @@ class KubernetesSpawner(Spawner):
             raise StartError(f"working folder '{task.workdir_words}' does not exist",
                              spawner=self.name)
         out_dir.mkdir(parents=True, exist_ok=True)
-        job = self._job()
-        plan = pod_plan(task, job, image, grace=self.options.grace_period,
-                        keep=self.options.keep_containers)
+        options, began = self.options, time.monotonic()
+        keep = KEEP_ALL if options.keep_containers else (
+            KEEP_FAILED if options.keep_failed else None)
+        plan = pod_plan(task, self._job(), image, grace=options.grace_period, keep=keep,
+                        attempt=runtime_task.attempt)
+        handle, state = await self._start(runtime_task, plan, image, with_secret=True)
+        if state is not None and state.no_shell and plan.split:
+            # No `sh` in the image for the wrapper that keeps stderr apart: the task never
+            # ran. Made again without it, its stderr then in its stdout.
+            LOG.info("kubernetes: %s has no sh: the task's stderr goes to its stdout", image)
+            self._handles.pop(plan.name, None)
+            self._logs.pop(plan.name).abandon()
+            handle.secret = None  # the next Pod takes its values too
+            await free_name(api, handle, self.end_wait, self.poll_interval)
+            plan = pod_plan(task, self._job(), image, grace=options.grace_period, keep=keep,
+                            attempt=runtime_task.attempt, split=False)
+            handle, state = await self._start(runtime_task, plan, image, with_secret=False)
+        if runtime_task.execution_timeout is not None and state is not None and (
+                not state.pending):
+            # The timeout is the task's own time: what the Pod waited for a node and its
+            # image (bounded apart) does not count, as a Slurm job's queue time does not.
+            runtime_task.execution_timeout += time.monotonic() - began
+        runtime_task.spawner_handle = plan.name
+        runtime_task.spawning_result = {
+            "pod": plan.name, "uid": handle.uid, "namespace": api.namespace,
+            "node": state.node if state is not None else None, "image": image,
+            "api_server": api.url, "applied": plan.applied,
+        }
+
+    async def _start(self, runtime_task: RuntimeTask, plan: PodPlan, image: str, *,
+                     with_secret: bool) -> tuple[PodHandle, PodState | None]:
+        """Make the Pod (and its Secret), and wait until its task runs (wait_started)."""
+        api, watch = self._ready()
+        task, job = runtime_task.task, self._job()
         handle = PodHandle(plan.name, "", image, 0.0, secret=plan.name if plan.secret else None)
         try:
-            if plan.secret is not None:
+            if plan.secret is not None and with_secret:
                 await api(api.create_secret, plan.secret, retry=False)
             made = await api(api.create_pod, plan.pod, retry=False)
         except Exception as exc:
-            await self._remove(handle)
+            await self._remove(handle, keep=False)
             raise StartError(f"cannot create Pod {plan.name} of '{image}'", spawner=self.name,
                              handle=plan.name, engine_message=api_message(exc)) from exc
         handle.uid = str((made.get("metadata") or {}).get("uid", ""))
         handle.spawned_at = time.monotonic()
         self._handles[plan.name] = handle
-        self._logs[plan.name] = PodLog(api, plan.name, TaskOutput(out_dir, job.masked_for(task)))
+        assert runtime_task.output_dir is not None
+        self._logs[plan.name] = log = PodLog(
+            api, plan.name, TaskOutput(runtime_task.output_dir, job.masked_for(task)),
+            split=plan.split)
         try:
-            state = await self._wait_started(runtime_task, handle)
-            if runtime_task.execution_timeout is not None and state is not None and (
-                    not state.pending):
-                # The timeout is the task's own time: what the Pod waited for a node and its
-                # image (bounded apart) does not count, as a Slurm job's queue time does not.
-                runtime_task.execution_timeout += time.monotonic() - handle.spawned_at
+            state = await wait_started(
+                watch, self._refresh, handle, workdir_words=task.workdir_words,
+                pull_wait=self.pull_wait, pending_wait=self.pending_wait,
+                poll=self.poll_interval, stopping=lambda: self._stopping)
         except BaseException:
-            await self._remove(handle)
+            await self._remove(handle, keep=False)
             self._handles.pop(plan.name, None)
-            log = self._logs.pop(plan.name, None)
-            if log is not None:
-                log.abandon()
+            self._logs.pop(plan.name, None)
+            log.abandon()
             raise
-        runtime_task.spawner_handle = plan.name
-        runtime_task.spawning_result = {
-            "pod": plan.name,
-            "uid": handle.uid,
-            "namespace": api.namespace,
-            "node": state.node if state is not None else None,
-            "image": image,
-            "api_server": api.url,
-            "applied": plan.applied,
-        }
+        if state is not None and not state.pending and not state.no_shell:
+            log.start()
+        return handle, state
 
-    async def _wait_started(self, runtime_task: RuntimeTask,
-                            handle: PodHandle) -> PodState | None:
-        """Until the task's container runs (or has ended); StartError when it cannot start.
-        Returns early, the Pod still Pending, on a stop: the worker then ends it as any
-        other."""
-        _api, watch = self._ready()
-        task = runtime_task.task
-        stuck_since: float | None = None
-        while True:
-            await self._refresh()
-            if watch.down is not None:
-                raise StartError(f"not started: {watch.down.message}", spawner=self.name,
-                                 handle=handle.name, engine_message=watch.down.engine_message)
-            state = watch.get(handle.name)
-            now = time.monotonic()
-            if state is None:
-                if watch.seen_since(handle.spawned_at):
-                    raise StartError(f"Pod {handle.name} was deleted before it started",
-                                     spawner=self.name, handle=handle.name)
-            elif state.cwd_missing:
-                raise StartError(f"working folder '{task.workdir_words}' does not exist",
-                                 spawner=self.name, handle=handle.name)
-            elif not state.pending:
-                self._logs[handle.name].start()
-                return state
-            else:
-                fatal = state.fatal()
-                if fatal is not None:
-                    raise StartError(f"Pod {handle.name} cannot start", spawner=self.name,
-                                     handle=handle.name, engine_message=fatal)
-                pulling = state.waiting is not None and state.waiting[0] in PULL_ERRORS
-                if pulling and stuck_since is None:
-                    stuck_since = now
-                if pulling and stuck_since is not None and now - stuck_since >= self.pull_wait:
-                    raise StartError(
-                        f"image '{handle.image}' cannot be pulled (for {self.pull_wait:g} s)",
-                        spawner=self.name, handle=handle.name, engine_message=state.stuck())
-                if now - handle.spawned_at >= self.pending_wait:
-                    raise StartError(
-                        f"Pod {handle.name} still Pending after {self.pending_wait:g} s",
-                        spawner=self.name, handle=handle.name,
-                        engine_message=state.stuck() or "no reason given")
-            if self._stopping:
-                return state
-            await asyncio.sleep(self.poll_interval)
+    async def adopt_task(self, runtime_task: RuntimeTask) -> None:
+        api, _watch = self._ready()
+        handle, log = await adopt_pod(api, self._job(), runtime_task)
+        self._handles[handle.name] = handle
+        self._logs[handle.name] = log
 
     # -- monitor -------------------------------------------------------------------------------
 
@@ -309,20 +295,8 @@ class KubernetesSpawner(Spawner):
         return True
 
     async def _wait_end(self, handle: PodHandle, within: float) -> PodState | None:
-        """The Pod once it has ended, is stuck for good, or is gone (None); as it is after
-        `within` seconds otherwise."""
         _api, watch = self._ready()
-        deadline = time.monotonic() + within
-        while True:
-            await self._refresh()
-            state = watch.get(handle.name)
-            if state is None and watch.seen_since(handle.spawned_at):
-                return None
-            if state is not None and (state.ended or state.fatal() is not None):
-                return state
-            if time.monotonic() >= deadline or watch.down is not None:
-                return state
-            await asyncio.sleep(self.poll_interval)
+        return await watch.wait_end(self._refresh, handle.name, handle.spawned_at, within)
 
     # -- terminate -----------------------------------------------------------------------------
 
@@ -340,20 +314,8 @@ class KubernetesSpawner(Spawner):
                 handle.deleted = True
                 await api(api.delete_pod, handle.name, 0, handle.uid)
                 return
-            handle.sent.add(SIGTERM if grace_period > 0 else SIGKILL)
-            try:
-                code, said = await api(api.exec, handle.name, CONTAINER,
-                                       stop_argv(grace_period),
-                                       grace_period + self.exec_margin, retry=False)
-            except Exception as exc:
-                LOG.info("kubernetes: stopping %s from inside: %s; deleting it with its "
-                         "grace", handle.name, api_message(exc))
-                code, said = None, ""
-            if "KILL" in said:
-                handle.sent.add(SIGKILL)
-            if code is None:
-                handle.deleted = True
-                await api(api.delete_pod, handle.name, int(grace_period + 0.999), handle.uid)
+            if await stop_pod(api, handle, grace_period, self.exec_margin):
+                return
         except Exception as exc:
             raise BackendError(f"cannot stop Pod {handle.name}", spawner=self.name,
                                handle=handle.name, engine_message=api_message(exc)) from exc
@@ -367,7 +329,7 @@ class KubernetesSpawner(Spawner):
         handle = self._handles.get(name)
         if handle is None:
             return ExitResult(exit_code=None, error="task was never started")
-        log = self._logs.pop(name)
+        log, kept = self._logs.pop(name), self.options.keep_containers
         try:
             down = watch.down
             if down is not None:
@@ -376,10 +338,13 @@ class KubernetesSpawner(Spawner):
                     f"{down.message}: Pod {name} is removed by 'spawnkit gc' once the API "
                     "server answers", spawner=self.name, handle=name,
                     engine_message=down.engine_message)
-            state = await self._wait_end(handle, self.end_wait)
-            if state is not None and not state.ended and state.fatal() is None and (
-                    not state.pending or time.monotonic() - handle.spawned_at
-                    < self.pending_wait):
+            # Stopped by spawnkit, its end seen from inside: the kubelet reports it about a
+            # second later (its relist period). The status is taken if it is there already;
+            # waiting for it would add that second to every stopped task.
+            state = await self._wait_end(handle, 0.0 if handle.stopped else self.end_wait)
+            if not handle.stopped and state is not None and not state.ended and (
+                    state.fatal() is None) and (not state.pending or time.monotonic()
+                                                - handle.spawned_at < self.pending_wait):
                 # Asked to collect a task still running (the worker's own stop failed).
                 await self.terminate_task(runtime_task, self.options.grace_period)
                 state = await self._wait_end(handle, self.end_wait)
@@ -387,45 +352,29 @@ class KubernetesSpawner(Spawner):
                 log.abandon()
             else:
                 try:
-                    await api(log.finish, retry=False)
+                    await api(log.finish, not handle.stopped, retry=False)
                 except Exception as exc:
                     log.abandon()
                     LOG.warning("kubernetes: output of %s: %s", name, api_message(exc))
             exit = exit_result(state, handle)
             await self._keep_files(runtime_task, exit)
+            kept = state is not None and keeps(self.options, exit, stopped=bool(
+                handle.sent or handle.stopped or handle.deleted))
+            if kept:
+                runtime_task.notes.append(kept_note(name, api.namespace))
             return exit
         finally:
             self._handles.pop(name, None)
-            if watch.down is None:
-                await self._remove(handle)  # else each call would wait out its timeout
+            if watch.down is None:  # else each call would wait out its timeout
+                await self._remove(handle, keep=kept)
 
     async def _keep_files(self, runtime_task: RuntimeTask, exit: ExitResult) -> None:
-        """JUnit reports and artifacts, from the workspace (the node's folder, this host's on
-        a one-node cluster). An ended container takes no exec: copying out of its own file
-        system (exec + tar, as `kubectl cp`) would need it kept alive, which is not done yet."""
-        task = runtime_task.task
-        if not (task.junit or task.artifacts):
-            return
-        folder = task.host_workdir()
-        if folder is None:
-            runtime_task.notes.append(
-                "junit/artifacts not kept: on kubernetes they are read from a workspace")
-            return
         api, _watch = self._ready()
-        await api(self.keep_files, runtime_task, exit, HostFolder(Path(folder)), retry=False)
+        await keep_files(api, self.keep_files, runtime_task, exit)
 
-    async def _remove(self, handle: PodHandle) -> None:
-        """Delete the Pod (at once: it has ended, or never ran) and its Secret."""
+    async def _remove(self, handle: PodHandle, *, keep: bool) -> None:
         api, _watch = self._ready()
-        try:
-            if not self.options.keep_containers:
-                handle.deleted = True
-                await api(api.delete_pod, handle.name, 0, handle.uid or None)
-            if handle.secret is not None:
-                await api(api.delete_secret, handle.secret)
-        except Exception as exc:
-            LOG.warning("kubernetes: cannot delete Pod %s or its Secret (left to 'spawnkit "
-                        "gc'): %s", handle.name, api_message(exc))
+        await remove(api, handle, keep_pod=keep)
 
     # -- orphans -------------------------------------------------------------------------------
 
@@ -433,7 +382,8 @@ class KubernetesSpawner(Spawner):
         """Delete spawnkit's Pods and Secrets whose runner died, at once and in parallel."""
         api, _watch = self._ready()
         selector = f"{LABEL_MANAGED}=true"
-        pods = reap.orphans(await api(api.pods, selector), pods=True)
+        pods = reap.orphans(await api(api.pods, selector), pods=True,
+                            kept=self.options.reap_kept)
         secrets = reap.orphans(await api(api.secrets, selector), pods=False)
         if not dry_run:
             await reap.remove_all(pods, lambda n: api(api.delete_pod, n, 0))

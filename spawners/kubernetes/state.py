@@ -71,6 +71,14 @@ class PodState:
             return f"{self.waiting[0]}: {self.waiting[1]}"
         return None
 
+    @property
+    def no_shell(self) -> bool:
+        """The task's container could not start for want of `sh` in its image (the wrapper
+        that keeps its stderr apart runs in it)."""
+        term = self.terminated
+        return term is not None and term.reason in ("StartError", "ContainerCannotRun") and (
+            'exec: "sh"' in (term.message or ""))
+
     def stuck(self) -> str | None:
         """Why it has not started yet, in the kubelet's or the scheduler's words."""
         if self.waiting is None:

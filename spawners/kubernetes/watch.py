@@ -102,6 +102,22 @@ class PodWatch:
     def get(self, name: str) -> PodState | None:
         return self._seen.get(name)
 
+    async def wait_end(self, refresh: Callable[[], Awaitable[None]], name: str, since: float,
+                       within: float) -> PodState | None:
+        """Pod `name` (made at `since`) once it has ended, is stuck for good, or is gone
+        (None); as it is after `within` seconds otherwise, or once the server is down."""
+        deadline = self._clock() + within
+        while True:
+            await refresh()
+            state = self.get(name)
+            if state is None and self.seen_since(since):
+                return None
+            if state is not None and (state.ended or state.fatal() is not None):
+                return state
+            if self._clock() >= deadline or self.down is not None:
+                return state
+            await asyncio.sleep(self._poll_interval)
+
     def close(self) -> None:
         listing, self._listing = self._listing, None
         if listing is not None:

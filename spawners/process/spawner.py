@@ -21,13 +21,17 @@ from spawnkit.core.errors import StartError
 from spawnkit.core.owner import owner_alive, runner_owner
 from spawnkit.core.procfs import live_processes, start_ticks
 from spawnkit.core.secrets import secret_env
-from spawnkit.core.spawner import Spawner, SpawnerOptions
+from spawnkit.core.shell import ShellSession
+from spawnkit.core.spawner import JobContext, SpawnerOptions
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
+from spawnkit.spawners.process.adopt import AdoptedTask, adopt
 from spawnkit.spawners.process.client import SupervisorClient, supervisors
 from spawnkit.spawners.process.groups import group_alive, kill_group
 from spawnkit.spawners.process.handle import ProcessHandle
+from spawnkit.spawners.process.services import SERVICE_VARIABLE, ProcessServiceHooks
+from spawnkit.spawners.process.shell import CWD_KEY, process_shell
 
 __all__ = ["ProcessSpawner"]
 
@@ -37,8 +41,9 @@ DRAIN_WAIT = 10.0
 EXIT_WAIT = 5.0
 
 
-class ProcessSpawner(Spawner):
-    """Runs a task as a local process group. The embedded default: needs no engine."""
+class ProcessSpawner(ProcessServiceHooks):
+    """Runs a task as a local process group. The embedded default: needs no engine. Its
+    services (`[[service]]`): spawners.process.services."""
 
     name = "process"
     # Exits arrive as the supervisor's events; the poll only looks that it still runs.
@@ -50,9 +55,14 @@ class ProcessSpawner(Spawner):
         self._starting: dict[str, asyncio.Future[ProcessHandle]] = {}
         self._by_key: dict[str, ProcessHandle] = {}
         self._handles: dict[str, ProcessHandle] = {}  # spawner handle (the PID) -> handle
+        #: Tasks of a dead runner of the job, taken over (`spawnkit resume`), by handle.
+        self._adopted: dict[str, AdoptedTask] = {}
 
     async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:
         return None
+
+    def cannot_run(self, task: Task) -> str | None:
+        return self.services_problem(task)
 
     # -- the supervisor ----------------------------------------------------------------------
 
@@ -140,9 +150,27 @@ class ProcessSpawner(Spawner):
             "pgid": handle.pid,
             "start_time": handle.start,
             "supervisor": self._client.pid if self._client is not None else None,
+            # Where it ran, for `spawnkit shell` (a task with no folder runs in the runner's).
+            CWD_KEY: os.path.abspath(folder or os.getcwd()),
         }
 
+    async def adopt_task(self, runtime_task: RuntimeTask) -> None:
+        adopted = adopt(runtime_task)
+        key = str(adopted.handle.pid)
+        self._adopted[key] = adopted
+        self._handles[key] = adopted.handle
+
+    async def _adopted_end(self, adopted: AdoptedTask, within: float) -> None:
+        """Poll a taken-over task's folder until it says how the task ended (no event comes:
+        the supervisor that has it talks to nobody now)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while not adopted.look() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+
     async def refresh(self, runtime_tasks: Sequence[RuntimeTask]) -> None:
+        for adopted in self._adopted.values():
+            if not adopted.handle.ended and adopted.look():
+                self.notify()
         client = self._client
         if client is not None and self._by_key and not client.alive():
             self._supervisor_gone()
@@ -156,12 +184,20 @@ class ProcessSpawner(Spawner):
         if handle is None:
             return
         await kill_group(handle.pid, grace_period)
+        adopted = self._adopted.get(str(handle.pid))
+        if adopted is not None:
+            await self._adopted_end(adopted, EXIT_WAIT)
         await _within(handle.exited, EXIT_WAIT)
 
     async def collect_task(self, runtime_task: RuntimeTask) -> ExitResult:
         handle = self._handles.pop(runtime_task.spawner_handle or "", None)
         if handle is None:
             return ExitResult(exit_code=None, error="task was never started")
+        adopted = self._adopted.pop(str(handle.pid), None)
+        if adopted is not None:
+            await self._adopted_end(adopted, DRAIN_WAIT)
+            if not handle.ended:
+                handle.lost()
         await handle.exited
         # The main process is gone; what it left in its group (a `cmd &`) goes too.
         if group_alive(handle.pid):
@@ -200,14 +236,17 @@ class ProcessSpawner(Spawner):
             if (leader is None or leader == started) and group_alive(pgid):
                 groups[pgid] = f"job {orphan.job_id}, task {orphan.task_id}"
         for pid, owner, job_id in supervisors():
-            if owner_alive(owner):
+            if owner_alive(owner) or runs.job_running(job_id):
                 continue
             for child, fields in live_processes():
                 if fields[1] == str(pid) and int(fields[2]) == child:  # a task: its own group
-                    groups.setdefault(child, f"job {job_id}, task {_task_id(child)}")
+                    groups.setdefault(child, f"job {job_id}, {_task_id(child)}")
         if not dry_run:
             await asyncio.gather(*(kill_group(pgid, 0.0) for pgid in groups))
         return [f"process group {pgid} ({what})" for pgid, what in sorted(groups.items())]
+
+    async def open_shell(self, runtime_task: RuntimeTask, job: JobContext) -> ShellSession:
+        return process_shell(runtime_task, job)
 
     def unenforced(self, task: Task) -> list[str]:
         # A process shares the runner's host: no limit, mount or user switch applies. The
@@ -217,15 +256,18 @@ class ProcessSpawner(Spawner):
 
 
 def _task_id(pid: int) -> str:
-    """The task id a task's process carries in its environment (SPAWNKIT_TASK_ID), or '?'."""
+    """`task ID` from the id a task's process carries in its environment (SPAWNKIT_TASK_ID),
+    `service ID` for a service's, or `task ?`."""
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
-        return "?"
+        return "task ?"
     for item in environ:
-        if item.startswith(b"SPAWNKIT_TASK_ID="):
-            return item.partition(b"=")[2].decode(errors="replace")
-    return "?"
+        name, _, value = item.partition(b"=")
+        if name in (b"SPAWNKIT_TASK_ID", SERVICE_VARIABLE.encode()):
+            kind = "task" if name == b"SPAWNKIT_TASK_ID" else "service"
+            return f"{kind} {value.decode(errors='replace')}"
+    return "task ?"
 
 
 async def _within(future: asyncio.Future[None], seconds: float) -> None:

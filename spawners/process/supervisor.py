@@ -21,9 +21,9 @@ Why a process of its own: forking and exec'ing take the runner's interpreter loc
 threads; here they take the supervisor's, so the runner's bookkeeping and the tasks' starts run
 side by side on two cores. It is the parent and the subreaper of every task, so it learns every
 exit (and reaps every orphan) with one blocking `wait()`, and it outlives a runner killed with
-`kill -9`: it goes on masking its tasks' output into their files and, once the runner is gone,
-records each task's wait status in DIR/exit-status, so a later runner still learns how they
-ended.
+`kill -9`: it goes on masking its tasks' output into their files, and records each task's wait
+status in DIR/exit-status once all its output is written, so a runner that takes the job over
+(`spawnkit resume`) still learns how they ended.
 
 Imports nothing of spawnkit but core.masking and core.procfs: it starts in a few tens of
 milliseconds.
@@ -64,6 +64,9 @@ class Supervisor:
         self._out_lock = threading.Lock()
         self._lock = threading.Lock()
         self.tasks: dict[int, tuple[str, Path]] = {}  # pid -> (key, output folder)
+        #: key -> [wait status once reaped, output drained, output folder]: the exit-status
+        #: file is written once both are in.
+        self.ends: dict[str, list[Any]] = {}
         # pid -> (status, when): reaped before its spawn thread registered it (or an orphan)
         self.early: dict[int, tuple[int, float]] = {}
         self.spawns: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
@@ -122,6 +125,7 @@ class Supervisor:
                   "drained": not pumps})
         with self._lock:
             self.tasks[proc.pid] = (key, out)
+            self.ends[key] = [None, not pumps, out]
             early = self.early.pop(proc.pid, None)
             self._generation += 1
             self._has_child.set()
@@ -147,7 +151,28 @@ class Supervisor:
     def _drain(self, key: str, pumps: list[threading.Thread]) -> None:
         for pump in pumps:
             pump.join()
+        self._ended(key, drained=True)
         self.say({"ev": "drained", "key": key})
+
+    def _ended(self, key: str, *, status: int | None = None, drained: bool = False) -> None:
+        """Once a task has both exited and written all its output, its folder says how it
+        ended: a runner killed meanwhile (which may never read our event) or one that takes
+        the job over reads it there."""
+        with self._lock:
+            end = self.ends.get(key)
+            if end is None:
+                return
+            if status is not None:
+                end[0] = status
+            end[1] = end[1] or drained
+            if end[0] is None or not end[1]:
+                return
+            del self.ends[key]
+        out = end[2]
+        with contextlib.suppress(OSError):
+            tmp = out / f".{EXIT_STATUS}.tmp"
+            tmp.write_text(f"{end[0]}\n")
+            os.replace(tmp, out / EXIT_STATUS)
 
     # -- ending ------------------------------------------------------------------------------
 
@@ -179,15 +204,10 @@ class Supervisor:
 
     def _exited(self, pid: int, status: int) -> None:
         with self._lock:
-            key, out = self.tasks.pop(pid)
+            key, _out = self.tasks.pop(pid)
             if not self.tasks:
                 self.all_done.notify_all()
-        if self.runner_gone.is_set():
-            # Nobody hears it now: the task's folder keeps it for a runner that takes over.
-            with contextlib.suppress(OSError):
-                tmp = out / f".{EXIT_STATUS}.tmp"
-                tmp.write_text(f"{status}\n")
-                os.replace(tmp, out / EXIT_STATUS)
+        self._ended(key, status=status)
         self.say({"ev": "exited", "key": key, "status": status})
 
     def close(self, grace: float) -> None:
@@ -259,8 +279,8 @@ def main() -> int:
     # The runner is gone: its tasks run on; record how each one ends, then go.
     sup.runner_gone.set()
     with sup.all_done:
-        while sup.tasks:
-            sup.all_done.wait(1.0)
+        while sup.tasks or sup.ends:  # exited, and drained into their files
+            sup.all_done.wait(0.2)
     return 0
 
 

@@ -108,9 +108,11 @@ def exit_of(
                           f"{recorded}")
     if status is not None:
         oom = ending.container_oom or (state is not None and state.state == "OUT_OF_MEMORY")
+        note = (f"{job} was cancelled outside spawnkit" if cancelled_outside(state, ending)
+                else None)
         if os.WIFSIGNALED(status):
-            return ExitResult(exit_code=None, signal=os.WTERMSIG(status), oom=oom)
-        return ExitResult(exit_code=os.waitstatus_to_exitcode(status), oom=oom)
+            return ExitResult(exit_code=None, signal=os.WTERMSIG(status), oom=oom, note=note)
+        return ExitResult(exit_code=os.waitstatus_to_exitcode(status), oom=oom, note=note)
     if state is None:
         return ExitResult(exit_code=None, error=f"{job} vanished from the controller before its "
                           "exit was recorded (purged, or the controller lost its state)")
@@ -126,7 +128,8 @@ def exit_of(
     if name == "CANCELLED":
         if cancelled_outside(state, ending):
             if signal is not None and state.started and state.node:
-                return ExitResult(exit_code=None, signal=signal)
+                return ExitResult(exit_code=None, signal=signal,
+                                  note=f"{job} was cancelled outside spawnkit")
             return ExitResult(exit_code=None, error=f"{job} was cancelled outside spawnkit "
                               f"({words}) before its command ran")
         return ExitResult(exit_code=None, signal=signal)

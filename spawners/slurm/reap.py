@@ -1,10 +1,12 @@
-"""The Slurm jobs that dead runners left behind (`spawnkit gc`), found by their labels alone."""
+"""The Slurm jobs that dead runners left behind (`spawnkit gc`), found by their labels (and left
+alone when a runner that took the job over holds it: `spawnkit resume`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+from spawnkit.core import runs
 from spawnkit.spawners.slurm.commands import SlurmTools
 from spawnkit.spawners.slurm.labels import Label
 from spawnkit.spawners.slurm.node import KILL_NOW
@@ -24,6 +26,8 @@ def orphans(listed: dict[str, JobState]) -> list[tuple[JobState, Label]]:
     for state in listed.values():
         label = Label.parse(state.comment)
         if label is None or state.ended or state.state in ENDING or not label.orphaned:
+            continue
+        if runs.job_running(label.job):  # its job was taken over (`spawnkit resume`)
             continue
         found.append((state, label))
     return found

@@ -19,7 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from spawnkit.core.errors import BackendError, EngineUnavailable, RequirementError, StartError
+from spawnkit.core.errors import (
+    AdoptError,
+    BackendError,
+    EngineUnavailable,
+    RequirementError,
+    StartError,
+)
 from spawnkit.core.paths import safe_name
 from spawnkit.core.secrets import secret_env
 from spawnkit.core.spawner import JobContext, Spawner, SpawnerOptions
@@ -49,7 +55,7 @@ from spawnkit.spawners.slurm.script import (
     job_script,
     sbatch_options,
 )
-from spawnkit.spawners.slurm.state import FORMAT, UNKNOWN_IDS, parse_squeue
+from spawnkit.spawners.slurm.state import FORMAT, NOT_STARTED, UNKNOWN_IDS, parse_squeue
 from spawnkit.spawners.slurm.watch import PING_TIMEOUT, QueueWatch, ping_words
 
 __all__ = ["SlurmSpawner"]
@@ -149,6 +155,10 @@ class SlurmSpawner(Spawner):
     # -- triage --------------------------------------------------------------------------------
 
     def cannot_run(self, task: Task) -> str | None:
+        if task.services:
+            return ("services ([[service]]) do not run on slurm: a task's node is known only "
+                    "once it runs, so nothing can start them beside it; use process, docker "
+                    "or podman")
         bad = forbidden_options(task.slurm)
         if bad:
             return f"slurm extra sets what spawnkit sets itself: {', '.join(bad)}"
@@ -252,6 +262,18 @@ class SlurmSpawner(Spawner):
             LOG.warning("slurm: a job of task %s may be left to 'spawnkit gc': %s",
                         label.task, exc)
 
+    async def adopt_task(self, runtime_task: RuntimeTask) -> None:
+        """A dead runner's job, by its ID: the node program kept its output and exit status."""
+        job_id, out_dir = runtime_task.spawner_handle, runtime_task.output_dir
+        if job_id is None or not job_id.isdigit() or out_dir is None:
+            raise AdoptError("the runner died while submitting it: whether it began is not "
+                             "known", spawner=self.name)
+        _, watch = self._ready()
+        watch.track(job_id)
+        job = self._job_context()
+        self._jobs[job_id] = SlurmJob(job_id, out_dir, task_label(job.owner, job.job_id,
+                                                                  runtime_task.task.id))
+
     # -- monitor -------------------------------------------------------------------------------
 
     async def refresh(self, runtime_tasks: Sequence[RuntimeTask]) -> None:
@@ -267,6 +289,13 @@ class SlurmSpawner(Spawner):
         if self._watch.outage is not None and (job.out_dir / EXIT_STATUS).exists():
             return False  # ended while the controller is away: the node's record says how
         return self._watch.alive(job.job_id)
+
+    def is_task_queued(self, runtime_task: RuntimeTask) -> bool:
+        job = self._jobs.get(runtime_task.spawner_handle or "")
+        if job is None or self._watch is None:
+            return False
+        state = self._watch.state(job.job_id)
+        return state is not None and state.state in NOT_STARTED
 
     # -- terminate -----------------------------------------------------------------------------
 

@@ -53,7 +53,8 @@ def test_each_task_is_a_testcase_with_its_cause(mixed_job: MixedJob) -> None:
     assert cases["ok"].is_passed and not cases["ok"].result
     fails = cases["fails"].result
     assert isinstance(fails[0], Failure) and fails[0].type == "exit_code"
-    assert fails[0].message == "exit code 3"
+    # The reason, and the last line the task wrote: what a CI's test view shows first.
+    assert fails[0].message == "exit code 3: assertion failed: 1 == 2"
     hangs = cases["hangs"].result
     assert isinstance(hangs[0], Error) and hangs[0].type == "timeout"
     assert "timed out" in (hangs[0].message or "")

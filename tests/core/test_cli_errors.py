@@ -25,6 +25,14 @@ CASES = {
         '[[task]]\nid = "a"\ncommand = "true"\ndepends_on = ["a"]\n',
         "depends on itself",
     ),
+    "retry without bounds": (
+        '[[task]]\nid = "a"\ncommand = "true"\nretry = { max = 0 }\n',
+        "retry: max: must be a whole number from 1 to 10",
+    ),
+    "retry on passed": (
+        '[[task]]\nid = "a"\ncommand = "true"\nretry = { when = ["passed"] }\n',
+        "retry: when: must be a list of results among failed, error, timed_out, lost",
+    ),
 }
 
 

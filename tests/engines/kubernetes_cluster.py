@@ -41,7 +41,8 @@ def kubernetes_problem() -> str | None:
                                      for c in n["status"].get("conditions", []))]
     if not ready:
         return f"no node is Ready {hint}"
-    images = {name for n in ready for i in n["status"].get("images", []) for name in i["names"]}
+    images = {name for n in ready for i in n["status"].get("images") or []
+              for name in i.get("names") or []}
     if TEST_IMAGE_REF not in images:
         return f"test image {TEST_IMAGE_REF} is not on the node {hint}"
     return None

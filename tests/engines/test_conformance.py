@@ -1,13 +1,13 @@
-"""The same behaviour from every backend: process, docker and podman."""
+"""The same behaviour from every backend: process, docker, podman, slurm, kubernetes (and any
+backend added later: a backend is one entry of the conftest's BACKENDS)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
 from spawnkit.core.task.description import Task
-from tests.engines.conftest import ENGINES, StartJob, containers_of, engine_cli, run_job
+from tests.engines.conftest import StartJob, kill_from_outside, run_job, task_gone
 
 
 def test_pass(spawner_name: str, start_job: StartJob, no_leftovers: None) -> None:
@@ -52,20 +52,14 @@ def test_timeout_kills_and_leaves_nothing(
     # Timeout 1 s + grace 1 s + 1 s of slack for the engine.
     assert rec.duration is not None and rec.duration < 3.0, rec.duration
     assert result.counts["timed_out"] == 1
-    if spawner_name in ENGINES:
-        assert containers_of(spawner_name, run.job.job_id) == []
-    else:
-        assert not os.path.exists(f"/proc/{handle}")
+    assert task_gone(spawner_name, run, handle)
 
 
 def test_killed_from_outside(spawner_name: str, start_job: StartJob, no_leftovers: None) -> None:
     run = start_job(spawner_name, [Task.make("victim", ["sleep", "100"], timeout=60.0)])
     handle = run.wait_started("victim")
     killed_at = time.monotonic()
-    if spawner_name in ENGINES:
-        engine_cli(spawner_name, "kill", handle)
-    else:
-        os.kill(int(handle), signal.SIGKILL)
+    kill_from_outside(spawner_name, handle)
     run.wait(timeout=30)
     ended_after = time.monotonic() - killed_at
     rec = run.record("victim")
@@ -97,8 +91,7 @@ def test_failfast_stops_the_rest(
     # All three were started (max_running 3): the two still running are interrupted.
     for tid in ("slow1", "slow2"):
         assert run.record(tid).result == "interrupted", run.record(tid)
-    if spawner_name in ENGINES:
-        assert containers_of(spawner_name, run.job.job_id) == []
+    assert task_gone(spawner_name, run, run.record("slow1").handle or "")
 
 
 def test_output_kept_byte_for_byte(

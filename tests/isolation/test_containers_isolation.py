@@ -225,6 +225,7 @@ def test_capabilities_dropped_and_no_new_privileges_by_default(refusals: CliRun)
         "no_new_privileges": True,
         "cap_add": [],
         "cap_drop": list(DEFAULT_CAP_DROP),
+        "entrypoint": [],  # the image's replaced: the command runs as given
     }
 
 

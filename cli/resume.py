@@ -1,0 +1,87 @@
+"""`spawnkit resume JOB_DIR`: go on with a job whose runner died, in the same job folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from spawnkit.cli.execute import execute
+from spawnkit.cli.main import cli
+from spawnkit.cli.progress import make_progress
+from spawnkit.cli.tails import DEFAULT_TAIL, ShowOutput
+from spawnkit.core.errors import UsageError
+from spawnkit.core.job import Job, JobSettings
+from spawnkit.core.registry import make_spawner
+from spawnkit.core.resume import read_takeover
+from spawnkit.core.spawner import SpawnerOptions
+
+__all__ = ["resume", "resume_job"]
+
+
+@cli.command()
+@click.argument("job_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the JUnit XML report here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write results.json here.")
+@click.option("--output", "show_output", type=click.Choice([o.value for o in ShowOutput]),
+              default=None, help="Whose output's last lines go into the log (as for run).")
+@click.option("--tail", type=click.IntRange(min=0), default=DEFAULT_TAIL, show_default=True,
+              help="Lines of each stream --output shows.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines: only the summary.")
+@click.option("-v", "--verbose", is_flag=True, help="More progress: commands, handles, stops.")
+@click.option("--no-gc", is_flag=True, help="Do not reap what other dead runners left first.")
+def resume(job_dir: Path, junit_path: Path | None, json_path: Path | None,
+           show_output: str | None, tail: int, quiet: bool, verbose: bool, no_gc: bool) -> int:
+    """Go on with the job of JOB_DIR, whose runner is gone: tasks still running are taken
+    over (not restarted), those that ended meanwhile are collected, those not begun run now;
+    the job's own backend, task list and settings. Refused while its runner is alive."""
+    return resume_job(job_dir, junit_path=junit_path, json_path=json_path,
+                      show_output=show_output, tail=tail, quiet=quiet, verbose=verbose,
+                      no_gc=no_gc)
+
+
+def resume_job(job_dir: Path, *, taskfile: str | None = None, junit_path: Path | None,
+               json_path: Path | None, show_output: str | None, tail: int, quiet: bool,
+               verbose: bool, no_gc: bool) -> int:
+    """`resume`, and `run --resume` (whose TASKFILE, if given, must be the job's)."""
+    job_dir = job_dir.resolve()  # `latest` is a link; the nodes of a cluster need the path
+    takeover = read_takeover(job_dir)
+    recorded: dict[str, Any] = takeover.header.get("settings") or {}
+    ran = recorded.get("task_file")
+    if taskfile is not None and (ran is None or not _same_file(taskfile, ran)):
+        raise UsageError(f"{job_dir}: the job ran {ran or 'a command'}, not {taskfile}")
+    known = {f.name for f in dataclasses.fields(SpawnerOptions)}
+    options = SpawnerOptions(**{k: v for k, v in (takeover.header.get("options") or {}).items()
+                                if k in known})
+    spawner = make_spawner(takeover.spawner, options)
+    settings = JobSettings(
+        max_running=recorded.get("max_running"),
+        max_triaging=recorded.get("max_triaging"),
+        task_timeout=recorded.get("task_timeout"),
+        failfast=bool(recorded.get("failfast")),
+        grace_period=float(recorded.get("grace_period", options.grace_period)),
+        task_file=ran,
+        handle_signals=True,
+        reap_orphans=not no_gc,
+        json_path=json_path,
+        junit_path=junit_path,
+        fail_on_flaky=bool(recorded.get("fail_on_flaky")),
+    )
+    progress = make_progress(takeover.tasks, quiet=quiet, verbose=verbose, job_dir=job_dir,
+                             tail=tail, show_output=ShowOutput(show_output) if show_output
+                             else None)
+    job = Job(takeover.tasks, spawner, job_dir, takeover.job_id, settings,
+              listeners=[progress], takeover=takeover)
+    return execute(job, progress)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)

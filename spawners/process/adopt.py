@@ -1,0 +1,70 @@
+"""Tasks of a dead runner, taken over by the runner that resumes its job (`spawnkit resume`).
+
+The task supervisor that started them outlives the runner: it still reaps them, masks their
+output into their files, and writes each one's wait status to `exit-status` in its folder once
+its output is whole. The new runner cannot wait() on them (they are not its children), so it
+watches that file, and the process itself (PID and start time: a reused PID is not the task).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from spawnkit.core.errors import AdoptError
+from spawnkit.core.procfs import is_alive, start_ticks
+from spawnkit.core.task.runtime import RuntimeTask
+from spawnkit.spawners.process.client import supervisors
+from spawnkit.spawners.process.handle import ProcessHandle
+from spawnkit.spawners.process.supervisor import EXIT_STATUS
+
+__all__ = ["AdoptedTask", "adopt"]
+
+
+@dataclass
+class AdoptedTask:
+    """A taken-over task: its handle, its folder, and the supervisor that still has it."""
+
+    handle: ProcessHandle
+    out_dir: Path
+    supervisor: int | None
+
+    def look(self) -> bool:
+        """Learn whether it ended (True once it has): its exit-status file, else a task gone
+        with no supervisor left to say how (its exit is then lost)."""
+        if self.handle.ended:
+            return True
+        with contextlib.suppress(OSError, ValueError):
+            status = int((self.out_dir / EXIT_STATUS).read_text())
+            self.handle.end(status)
+            if not self.handle.drained.done():
+                self.handle.drained.set_result(None)  # written once its output was whole
+            return True
+        if self._running() or self._supervised():
+            return False
+        self.handle.lost()
+        return True
+
+    def _running(self) -> bool:
+        pid, start = self.handle.pid, self.handle.start
+        return is_alive(pid) and (start is None or start_ticks(pid) == start)
+
+    def _supervised(self) -> bool:
+        return self.supervisor is not None and any(
+            pid == self.supervisor for pid, _owner, _job in supervisors())
+
+
+def adopt(runtime_task: RuntimeTask) -> AdoptedTask:
+    """The task as its journal entry describes it (AdoptError when it names no process: the
+    runner died while starting it, and nothing tells whether it began)."""
+    result = runtime_task.spawning_result or {}
+    pid, start, supervisor = result.get("pid"), result.get("start_time"), result.get("supervisor")
+    out_dir = runtime_task.output_dir
+    if not isinstance(pid, int) or out_dir is None:
+        raise AdoptError("the runner died while starting it: whether it began is not known",
+                         spawner="process", handle=runtime_task.spawner_handle)
+    adopted = AdoptedTask(ProcessHandle(pid, start if isinstance(start, int) else None),
+                          out_dir, supervisor if isinstance(supervisor, int) else None)
+    adopted.look()
+    return adopted
