@@ -89,7 +89,8 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
 @kubernetes_options
 @click.argument("taskfile", required=False, type=click.Path(dir_okay=False))
 @click.option("--spawner", "spawner_name", envvar="SPAWNKIT_SPAWNER", default=DEFAULT_SPAWNER,
-              show_default=True, help="Backend: process, docker, podman, slurm (or a plug-in).")
+              show_default=True,
+              help="Backend: process, docker, podman, slurm, kubernetes (k8s), or a plug-in.")
 @click.option("--max-running", type=click.IntRange(min=1), default=None,
               help="Tasks running at once [default: number of cores, at least 2].")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -199,6 +200,10 @@ def run(
         task_file = None
     elif taskfile:
         loaded = load_taskfile(taskfile)
+        if image is not None and image in loaded.images:
+            # --image names an image the task file builds: the tasks that name none get it.
+            loaded.tasks = [t if t.image else replace(t, image=image, build=loaded.images[image])
+                            for t in loaded.tasks]
         chosen = apply_selection(loaded.tasks, only, exclude, keywords)
         tasks, task_file = apply_shard(plan(chosen), shard, durations), taskfile
     else:

@@ -65,6 +65,8 @@ class TaskRecord:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     #: Taken over while it ran by a runner that resumed the job (`spawnkit resume`).
     adopted: bool = False
+    #: A matrix expansion's values, axis by axis (`{"python": "3.11"}`); empty otherwise.
+    matrix: dict[str, str] = field(default_factory=dict)
 
     @property
     def flaky(self) -> bool:
@@ -224,6 +226,7 @@ def build_results(
                 notes=list(final.get("notes") or ()) if final else [],
                 attempts=_attempts(history, folder),
                 adopted=any(e["status"] == "adopted" for e in history),
+                matrix=dict(task.matrix),
             )
         )
     return result

@@ -160,6 +160,10 @@ class KubernetesSpawner(Spawner):
         if task.services:
             return ("services ([[service]]) do not run on kubernetes yet (they would be "
                     "sidecar containers of the task's Pod); use process, docker or podman")
+        if task.build is not None:
+            return (f"image '{task.build.name}' is built by the task file ([image."
+                    f"{task.build.name}]): the kubernetes backend builds no image (its nodes "
+                    "pull theirs); push it to a registry and name it, or use docker or podman")
         if self.image_of(task) is None:
             return ("no image for a kubernetes task: set 'image' in the task or [defaults], "
                     "or give --image")
@@ -358,8 +362,8 @@ class KubernetesSpawner(Spawner):
                     LOG.warning("kubernetes: output of %s: %s", name, api_message(exc))
             exit = exit_result(state, handle)
             await self._keep_files(runtime_task, exit)
-            kept = state is not None and keeps(self.options, exit, stopped=bool(
-                handle.sent or handle.stopped or handle.deleted))
+            kept = state is not None and not state.pending and keeps(
+                self.options, exit, stopped=bool(handle.sent or handle.stopped or handle.deleted))
             if kept:
                 runtime_task.notes.append(kept_note(name, api.namespace))
             return exit

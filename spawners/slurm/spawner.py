@@ -16,7 +16,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from spawnkit.core.errors import (
@@ -34,6 +33,7 @@ from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.spawners.slurm import containers, reap
 from spawnkit.spawners.slurm.commands import CommandFailed, SlurmTools
+from spawnkit.spawners.slurm.job import SCANCEL_TIMEOUT, SlurmJob, cancel_job, signal_job
 from spawnkit.spawners.slurm.labels import Label, task_label
 from spawnkit.spawners.slurm.node import KILL_NOW, STOP_MARKER
 from spawnkit.spawners.slurm.outcome import (
@@ -55,7 +55,7 @@ from spawnkit.spawners.slurm.script import (
     job_script,
     sbatch_options,
 )
-from spawnkit.spawners.slurm.state import FORMAT, NOT_STARTED, UNKNOWN_IDS, parse_squeue
+from spawnkit.spawners.slurm.state import FORMAT, NOT_STARTED, parse_squeue
 from spawnkit.spawners.slurm.watch import PING_TIMEOUT, QueueWatch, ping_words
 
 __all__ = ["SlurmSpawner"]
@@ -64,7 +64,6 @@ LOG = logging.getLogger(__name__)
 
 #: Seconds an sbatch may take; past it, the job it may have made is found and cancelled.
 SUBMIT_TIMEOUT = 30.0
-SCANCEL_TIMEOUT = 15.0
 #: After KILL (USR2 to the node program): seconds until the job is cancelled outright.
 KILL_WAIT = 3.0
 #: After an outright cancel: Slurm TERMs every process, KILLs after its KillWait (30 s by
@@ -74,17 +73,6 @@ CANCEL_WAIT = 40.0
 END_WAIT = 30.0
 #: Environment variable naming the Python that runs the node program on the nodes.
 PYTHON_VARIABLE = "SPAWNKIT_SLURM_PYTHON"
-
-
-@dataclass
-class SlurmJob:
-    """A task's job, as the runner knows it."""
-
-    job_id: str
-    out_dir: Path
-    label: Label
-    stopped: bool = False
-    cancelled: bool = False
 
 
 class SlurmSpawner(Spawner):
@@ -159,6 +147,10 @@ class SlurmSpawner(Spawner):
             return ("services ([[service]]) do not run on slurm: a task's node is known only "
                     "once it runs, so nothing can start them beside it; use process, docker "
                     "or podman")
+        if task.build is not None:
+            return (f"image '{task.build.name}' is built by the task file ([image."
+                    f"{task.build.name}]): the slurm backend builds no image (its nodes pull "
+                    "theirs); push it to a registry and name it, or use docker or podman")
         bad = forbidden_options(task.slurm)
         if bad:
             return f"slurm extra sets what spawnkit sets itself: {', '.join(bad)}"
@@ -312,45 +304,20 @@ class SlurmSpawner(Spawner):
         with contextlib.suppress(OSError):
             (job.out_dir / STOP_MARKER).touch()
         if grace_period > 0:
-            sent = await self._signal(job, "TERM")
+            sent = await signal_job(self._ready()[0], job, "TERM")
             if sent == "gone":
                 return
             if sent == "sent":
                 state = await watch.wait_ended(job.job_id, grace_period)
                 if state is None or state.ended:
                     return
-        if await self._signal(job, KILL_NOW.name.removeprefix("SIG")) == "sent":
+        if await signal_job(self._ready()[0], job,
+                            KILL_NOW.name.removeprefix("SIG")) == "sent":
             state = await watch.wait_ended(job.job_id, KILL_WAIT)
             if state is None or state.ended:
                 return
-        await self._cancel(job)
+        await cancel_job(self._ready()[0], job)
         await watch.wait_ended(job.job_id, CANCEL_WAIT)
-
-    async def _signal(self, job: SlurmJob, signal: str) -> str:
-        """Signal the batch script (the node program) alone: "sent", "gone" (the job has
-        ended: success), or "pending" (not started: nothing to signal)."""
-        tools, _ = self._ready()
-        done = await tools.run("scancel", "-b", f"--signal={signal}", job.job_id,
-                               timeout=SCANCEL_TIMEOUT, handle=job.job_id)
-        if done.returncode == 0:
-            return "sent"
-        if UNKNOWN_IDS in done.stderr:
-            return "gone"
-        if "can not be altered now" in done.stderr or "pending" in done.stderr.lower():
-            return "pending"
-        raise CommandFailed(f"cannot signal Slurm job {job.job_id}", argv=done.argv,
-                            engine_message=done.words, returncode=done.returncode,
-                            handle=job.job_id)
-
-    async def _cancel(self, job: SlurmJob) -> None:
-        """Cancel outright, saying first that spawnkit did (Slurm does not say who)."""
-        tools, _ = self._ready()
-        job.cancelled = True
-        tagged = job.label.cancelled_by("spawnkit").comment
-        await tools.run("scontrol", "update", f"JobId={job.job_id}", f"Comment={tagged}",
-                        timeout=SCANCEL_TIMEOUT, handle=job.job_id)
-        await tools.check("scancel", job.job_id, what=f"cannot cancel Slurm job {job.job_id}",
-                          timeout=SCANCEL_TIMEOUT, handle=job.job_id)
 
     # -- collect -------------------------------------------------------------------------------
 

@@ -55,8 +55,18 @@ def test_the_pod_spec() -> None:
                                    read_only=True))
     plan = pod_plan(task, JOB, "img:1", grace=2.5)
     spec = plan.pod["spec"]
-    main = spec["containers"][0]
-    assert main["command"] == ["sh", "-c", "echo $$HOME $$(X)"]  # passed on verbatim
+    main, reader = spec["containers"]
+    # Passed on verbatim, after the wrapper that puts its stderr on the reader's FIFO.
+    assert main["command"][:2] == ["sh", "-c"] and main["command"][3] == "spawnkit"
+    assert main["command"][4:] == ["sh", "-c", "echo $$HOME $$(X)"]
+    assert {"name": "spawnkit", "mountPath": "/.spawnkit"} in main["volumeMounts"]
+    # The stderr reader: the task's image and user, no privilege, a small fixed share.
+    assert (reader["name"], reader["image"]) == ("spawnkit-stderr", "img:1")
+    assert reader["securityContext"] == {
+        "runAsUser": 1000, "runAsGroup": 1000, "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    assert reader["resources"]["limits"] == reader["resources"]["requests"]
+    assert plan.split and plan.applied["stderr_apart"] is True
     assert {"name": "V", "value": "$$(HOME)"} in main["env"]
     assert main["imagePullPolicy"] == "IfNotPresent"
     assert main["resources"] == {"requests": {"cpu": "500m", "memory": "67108864"},
@@ -85,3 +95,23 @@ def test_secrets_are_references(monkeypatch: pytest.MonkeyPatch) -> None:
             "valueFrom": {"secretKeyRef": {"name": plan.name, "key": "s0"}}} in env
     # The owner goes in an annotation: a label value cannot hold "host:pid:start".
     assert plan.pod["metadata"]["annotations"]["spawnkit.owner"] == "host:1:2"
+
+
+def test_the_images_entrypoint_or_no_split_means_one_stream() -> None:
+    """With the image's own entrypoint (or no sh in the image: made again with split=False)
+    the command runs as given, in a Pod of one container."""
+    for task, split in ((Task.make("t", ["echo", "x"], entrypoint="image"), True),
+                        (Task.make("t", ["echo", "x"]), False)):
+        plan = pod_plan(task, JOB, "img:1", grace=1, split=split)
+        (main,) = plan.pod["spec"]["containers"]
+        assert main.get("command", main.get("args")) == ["echo", "x"]
+        assert not plan.split and plan.applied["stderr_apart"] is False
+
+
+def test_retries_and_keeping_are_in_the_name_and_labels() -> None:
+    task = Task.make("t", ["true"])
+    first, second = (pod_plan(task, JOB, "img:1", grace=1, attempt=n) for n in (1, 2))
+    assert first.name != second.name and first.name == pod_name(JOB.job_id, "t")
+    assert "spawnkit.keep" not in first.pod["metadata"]["labels"]
+    kept = pod_plan(task, JOB, "img:1", grace=1, keep="failed")
+    assert kept.pod["metadata"]["labels"]["spawnkit.keep"] == "failed"

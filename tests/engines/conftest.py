@@ -295,14 +295,15 @@ def _wait_command_started(job_id: str, within: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def task_gone(name: str, run: JobRun, handle: str) -> bool:
-    """Nothing of the task is left on its backend."""
+def task_gone(name: str, run: JobRun | str, handle: str) -> bool:
+    """Nothing of the task is left on its backend (`run`: the job, or its ID)."""
+    job_id = run if isinstance(run, str) else run.job.job_id
     if name in ENGINES:
-        return containers_of(name, run.job.job_id) == []
+        return containers_of(name, job_id) == []
     if name == "slurm":
-        return handle not in slurm_jobs_of(run.job.job_id)
+        return handle not in slurm_jobs_of(job_id)
     if name == "kubernetes":
-        return kubernetes_objects(run.job.job_id) == []
+        return kubernetes_objects(job_id) == []
     return not os.path.exists(f"/proc/{handle}")
 
 

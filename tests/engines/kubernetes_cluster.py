@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from typing import Any
 
 from spawnkit.spawners.container.spec import LABEL_JOB, LABEL_MANAGED
 
-__all__ = ["TEST_IMAGE_REF", "kubectl", "kubernetes_objects", "kubernetes_problem", "pod_json"]
+__all__ = ["POD_NAME", "TEST_IMAGE_REF", "kubectl", "kubernetes_objects", "kubernetes_problem",
+           "pod_json"]
 
+#: A task's handle: its Pod's name, `sk-<job id>-<task>-<hash>`.
+POD_NAME = re.compile(r"sk-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}-[a-z0-9-]*[0-9a-f]{8}")
 #: How the node lists the test image once .ci/kubernetes.sh imported it.
 TEST_IMAGE_REF = "docker.io/library/spawnkit-busybox:latest"
 

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from tests.conftest import REPO, RunCli, WriteTaskfile
-from tests.engines.conftest import ENGINES, TEST_IMAGE, containers_of
+from tests.engines.conftest import ENGINES, TEST_IMAGE, containers_of, task_gone
+from tests.engines.kubernetes_cluster import POD_NAME
 
 EXAMPLE = REPO / "examples" / "basic.toml"
 
@@ -16,12 +17,13 @@ def test_example_runs_unchanged(spawner_name: str, run_cli: RunCli, no_leftovers
     assert done.code == 0, done.stdout + done.stderr
     tasks = done.results["tasks"]
     assert tasks and all(t["result"] == "passed" for t in tasks)
-    handle = re.compile(r"[0-9a-f]{64}" if spawner_name in ENGINES else r"[0-9]+")
+    handle = (re.compile(r"[0-9a-f]{64}") if spawner_name in ENGINES
+              else POD_NAME if spawner_name == "kubernetes" else re.compile(r"[0-9]+"))
     for t in tasks:
         assert t["spawner"] == spawner_name
         assert handle.fullmatch(t["handle"]), t["handle"]
-    if spawner_name in ENGINES:
-        assert containers_of(spawner_name, done.job_dir.name) == []
+    if spawner_name in (*ENGINES, "kubernetes"):
+        assert task_gone(spawner_name, done.job_dir.name, "")
 
 
 def test_timeout_within_grace(

@@ -239,7 +239,8 @@ def test_spec_of_a_task(name: str, tmp_path: Path) -> None:
     assert spec.image == TEST_IMAGE and spec.env == {"A": "1"}
     assert spec.workdir == "/workspace"
     assert spec.labels == {"spawnkit.managed": "true", "spawnkit.job": "job-1",
-                           "spawnkit.task": "a/b", "spawnkit.owner": "host:1:2"}
+                           "spawnkit.task": "a/b", "spawnkit.owner": "host:1:2",
+                           "spawnkit.job-dir": str(tmp_path)}
     assert [(m.target, m.source, m.read_only) for m in spec.mounts] == [
         ("/workspace", "/src", True), ("/tmp", None, False)]
     assert spec.name is not None and "/" not in spec.name

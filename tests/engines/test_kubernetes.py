@@ -17,12 +17,11 @@ from spawnkit.core.task.description import KubernetesSettings, Limits, Task
 from spawnkit.spawners.kubernetes.spawner import KubernetesSpawner
 from tests.conftest import RunCli, WriteTaskfile
 from tests.engines.conftest import TEST_IMAGE, StartJob, require_engine, run_job
-from tests.engines.kubernetes_cluster import kubectl, kubernetes_objects, pod_json
+from tests.engines.kubernetes_cluster import POD_NAME, kubectl, kubernetes_objects, pod_json
 from tests.faults.jobs import job_dir_of, start_cli, started_handles, wait_until
 
 pytestmark = pytest.mark.kubernetes
 
-POD_NAME = re.compile(r"sk-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}-[a-z0-9-]*[0-9a-f]{8}")
 SECRET = "s3cr3t-kubernetes-9c1f"
 
 
@@ -207,3 +206,39 @@ def test_a_missing_kubeconfig_is_one_line(run_cli: RunCli, taskfile: WriteTaskfi
                    env={"KUBECONFIG": str(tmp_path / "nope")})
     assert done.code != 0
     assert f"no usable kubeconfig at {tmp_path / 'nope'}" in done.stderr, done.stderr
+
+
+def test_keep_failed_keeps_the_failed_pod_until_gc_kept(
+    run_cli: RunCli, taskfile: WriteTaskfile, nothing_left: None
+) -> None:
+    """--keep-failed: only the Pod of the task that did not pass stays (labelled, its Secret
+    gone, its note saying how to look at it); gc leaves it, gc --kept removes it."""
+    path = taskfile(f'[defaults]\nimage = "{TEST_IMAGE}"\n'
+                    '[[task]]\nid = "good"\ncommand = "echo fine"\n'
+                    '[[task]]\nid = "bad"\ncommand = "echo bad; echo oops >&2; exit 3"\n'
+                    'secrets = ["API_TOKEN"]\n')
+    run = run_cli("run", str(path), "--spawner", "kubernetes", "--keep-failed", "-q",
+                  env={"API_TOKEN": SECRET})
+    assert run.code == 1, run.stderr
+    job_id = run.results["job_id"]
+    bad, good = run.task("bad"), run.task("good")
+    assert (bad["result"], good["result"]) == ("failed", "passed")
+    pod = bad["handle"]
+    assert kubernetes_objects(job_id) == [f"pod/{pod}"]  # no Secret, no passed task's Pod
+    kept = pod_json(pod)
+    assert kept is not None and kept["metadata"]["labels"]["spawnkit.keep"] == "failed"
+    assert bad["notes"] == [f"Pod {pod} kept: kubectl --namespace default describe pod {pod}; "
+                            f"its output: kubectl --namespace default logs {pod}"]
+    assert good["notes"] == []
+    assert kubectl("logs", pod, "-c", "main") == "bad\n"
+    assert (run.job_dir / bad["stderr"]).read_text() == "oops\n"
+
+    # Its runner is gone: plain gc leaves the kept Pod, --kept removes it.
+    gc = run_cli("gc", "--spawner", "kubernetes")
+    assert gc.code == 0 and pod not in gc.stdout, gc.stdout
+    assert kubernetes_objects(job_id) == [f"pod/{pod}"]
+    gc = run_cli("gc", "--spawner", "kubernetes", "--kept")
+    assert gc.code == 0, gc.stderr
+    assert f"kubernetes: removed Pod {pod} (job {job_id}, task bad, kept)" \
+        in gc.stdout.splitlines(), gc.stdout
+    assert kubernetes_objects(job_id) == []

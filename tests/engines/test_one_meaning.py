@@ -5,6 +5,7 @@ backend added later inherits it. Through the real command line, as a CI runner c
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CliRun, RunCli, WriteTaskfile
-from tests.engines.conftest import ENGINES, TEST_IMAGE, containers_of, engine_argv, in_ci
+from tests.engines.conftest import ENGINES, TEST_IMAGE, engine_argv, in_ci, task_gone
 from tests.faults.jobs import job_dir_of, start_cli, started_handles, wait_until
 from tests.helpers import pid_alive
 
@@ -93,10 +94,32 @@ def entry_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                               capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode == 0:
             built.append(name)
+    imported = "docker" in built and _import_into_the_cluster(ENTRY_IMAGE)
     yield ENTRY_IMAGE
     for name in built:
         subprocess.run([*engine_argv(name), "rmi", "-f", ENTRY_IMAGE], capture_output=True,
                        timeout=60, check=False)
+    if imported:
+        subprocess.run([*_ctr(), "images", "rm", f"docker.io/library/{ENTRY_IMAGE}"],
+                       capture_output=True, timeout=60, check=False)
+
+
+def _ctr() -> list[str]:
+    """The CI cluster's containerd, in the namespace of Kubernetes' images."""
+    return ["ctr", "--address", os.environ["SPAWNKIT_CONTAINERD_ADDRESS"], "-n", "k8s.io"]
+
+
+def _import_into_the_cluster(image: str) -> bool:
+    """Docker's `image` into the node of the CI cluster, as .ci/kubernetes.sh imports the
+    test image (no registry there): whether it is there now."""
+    if not os.environ.get("SPAWNKIT_CONTAINERD_ADDRESS"):
+        return False
+    save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+    load = subprocess.run([*_ctr(), "images", "import", "--snapshotter", "overlayfs", "-"],
+                          stdin=save.stdout, capture_output=True, timeout=120, check=False)
+    assert save.stdout is not None
+    save.stdout.close()
+    return save.wait(timeout=60) == 0 and load.returncode == 0
 
 
 def test_the_command_runs_not_the_images_entrypoint(
@@ -109,7 +132,7 @@ def test_the_command_runs_not_the_images_entrypoint(
     rec = run.task("t")
     assert (rec["result"], rec["exit_code"]) == ("failed", 3), rec
     assert (run.job_dir / rec["stdout"]).read_text() == "ran\n"
-    if spawner_name in ENGINES:
+    if spawner_name in (*ENGINES, "kubernetes"):
         assert rec["applied"]["entrypoint"] == []  # replaced: says which ran
 
 
@@ -300,7 +323,7 @@ def test_a_stop_does_not_wait_for_a_hung_engine_call(
     path.write_text(f'[[task]]\nid = "t"\nimage = "127.0.0.1:{blackhole.port}/hang:latest"\n'
                     'workspace = "ws"\ncommand = "touch started; sleep 300"\n')
     proc = start_cli(tmp_path, "--spawner", spawner_name, "--grace", "1", str(path))
-    if spawner_name in ENGINES:
+    if spawner_name in (*ENGINES, "kubernetes"):  # the node's runtime pulls for kubernetes
         assert blackhole.accepted.wait(60), "the engine never tried the registry"
     else:
         wait_until(lambda: (tmp_path / "ws" / "started").exists(), 60, "the task")
@@ -357,8 +380,10 @@ def test_gc_takes_a_dead_runners_tasks_at_once(
     took = time.monotonic() - began
     assert gc.code == 0, gc.stderr
     assert took < 5.0, took
-    if spawner_name in ENGINES:
-        assert containers_of(spawner_name, job_id) == []
+    if spawner_name in (*ENGINES, "kubernetes"):
+        # The PIDs a Pod's task sees are of its own namespace: nothing to look for here.
+        handles = started_handles(job_dir_of(tmp_path))
+        assert [h for h in handles.values() if not task_gone(spawner_name, job_id, h)] == []
     else:
         pids = [int((tmp_path / "ws" / f"pid-{i}").read_text()) for i in range(n)]
         assert not [p for p in pids if pid_alive(p)]

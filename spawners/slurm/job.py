@@ -1,0 +1,51 @@
+"""A task's Slurm job as the runner knows it, and the calls that signal or cancel it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from spawnkit.spawners.slurm.commands import CommandFailed, SlurmTools
+from spawnkit.spawners.slurm.labels import Label
+from spawnkit.spawners.slurm.state import UNKNOWN_IDS
+
+__all__ = ["SCANCEL_TIMEOUT", "SlurmJob", "cancel_job", "signal_job"]
+
+SCANCEL_TIMEOUT = 15.0
+
+
+@dataclass
+class SlurmJob:
+    """A task's job: its ID, its task's folder, its label, and what spawnkit did to it."""
+
+    job_id: str
+    out_dir: Path
+    label: Label
+    stopped: bool = False
+    cancelled: bool = False
+
+
+async def signal_job(tools: SlurmTools, job: SlurmJob, signal: str) -> str:
+    """Signal the batch script (the node program) alone: "sent", "gone" (the job has ended:
+    success), or "pending" (not started: nothing to signal). CommandFailed otherwise."""
+    done = await tools.run("scancel", "-b", f"--signal={signal}", job.job_id,
+                           timeout=SCANCEL_TIMEOUT, handle=job.job_id)
+    if done.returncode == 0:
+        return "sent"
+    if UNKNOWN_IDS in done.stderr:
+        return "gone"
+    if "can not be altered now" in done.stderr or "pending" in done.stderr.lower():
+        return "pending"
+    raise CommandFailed(f"cannot signal Slurm job {job.job_id}", argv=done.argv,
+                        engine_message=done.words, returncode=done.returncode,
+                        handle=job.job_id)
+
+
+async def cancel_job(tools: SlurmTools, job: SlurmJob) -> None:
+    """Cancel outright, saying first that spawnkit did (Slurm does not say who)."""
+    job.cancelled = True
+    tagged = job.label.cancelled_by("spawnkit").comment
+    await tools.run("scontrol", "update", f"JobId={job.job_id}", f"Comment={tagged}",
+                    timeout=SCANCEL_TIMEOUT, handle=job.job_id)
+    await tools.check("scancel", job.job_id, what=f"cannot cancel Slurm job {job.job_id}",
+                      timeout=SCANCEL_TIMEOUT, handle=job.job_id)
