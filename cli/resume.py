@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -17,7 +17,9 @@ from spawnkit.core.errors import UsageError
 from spawnkit.core.job import Job, JobSettings
 from spawnkit.core.registry import make_spawner
 from spawnkit.core.resume import read_takeover
+from spawnkit.core.services import service_secret_names
 from spawnkit.core.spawner import SpawnerOptions
+from spawnkit.core.taskcodec import from_json
 
 __all__ = ["resume", "resume_job"]
 
@@ -49,29 +51,29 @@ def resume_job(job_dir: Path, *, taskfile: str | None = None, junit_path: Path |
                json_path: Path | None, show_output: str | None, tail: int, quiet: bool,
                verbose: bool, no_gc: bool) -> int:
     """`resume`, and `run --resume` (whose TASKFILE, if given, must be the job's)."""
+    if verbose:
+        logging.getLogger("spawnkit").setLevel(logging.INFO)
     job_dir = job_dir.resolve()  # `latest` is a link; the nodes of a cluster need the path
     takeover = read_takeover(job_dir)
-    recorded: dict[str, Any] = takeover.header.get("settings") or {}
-    ran = recorded.get("task_file")
+    # Every secret of the job, from the environment again: without one, what a task printed
+    # while no runner watched could not be masked, nor a task not begun be given it.
+    needed = {n for t in takeover.tasks for n in t.secrets} | service_secret_names(takeover.tasks)
+    missing = sorted(n for n in needed if n not in os.environ)
+    if missing:
+        raise UsageError(f"{job_dir}: the job's secrets must be in the environment to resume "
+                         f"it: {', '.join(missing)} not set")
+    try:
+        options = from_json(SpawnerOptions, takeover.header.get("options") or {})
+        recorded = from_json(JobSettings, takeover.header.get("settings") or {})
+    except (TypeError, KeyError, ValueError) as exc:
+        raise UsageError(f"{job_dir}: the job's settings in its journal cannot be read: "
+                         f"{exc}") from None
+    ran = recorded.task_file
     if taskfile is not None and (ran is None or not _same_file(taskfile, ran)):
         raise UsageError(f"{job_dir}: the job ran {ran or 'a command'}, not {taskfile}")
-    known = {f.name for f in dataclasses.fields(SpawnerOptions)}
-    options = SpawnerOptions(**{k: v for k, v in (takeover.header.get("options") or {}).items()
-                                if k in known})
     spawner = make_spawner(takeover.spawner, options)
-    settings = JobSettings(
-        max_running=recorded.get("max_running"),
-        max_triaging=recorded.get("max_triaging"),
-        task_timeout=recorded.get("task_timeout"),
-        failfast=bool(recorded.get("failfast")),
-        grace_period=float(recorded.get("grace_period", options.grace_period)),
-        task_file=ran,
-        handle_signals=True,
-        reap_orphans=not no_gc,
-        json_path=json_path,
-        junit_path=junit_path,
-        fail_on_flaky=bool(recorded.get("fail_on_flaky")),
-    )
+    settings = dataclasses.replace(recorded, handle_signals=True, reap_orphans=not no_gc,
+                                   json_path=json_path, junit_path=junit_path)
     progress = make_progress(takeover.tasks, quiet=quiet, verbose=verbose, job_dir=job_dir,
                              tail=tail, show_output=ShowOutput(show_output) if show_output
                              else None)

@@ -76,7 +76,12 @@ class BackendError(SpawnkitError):
 
 class AdoptError(BackendError):
     """A task an earlier runner started cannot be taken over (`spawnkit resume`): not found,
-    or the backend cannot re-attach to it. The task ends as lost."""
+    or the backend cannot re-attach to it. The task ends as lost, unless `never_ran` (the
+    backend knows it never began, and left nothing of it): then it runs now."""
+
+    def __init__(self, message: str, *, never_ran: bool = False, **kwargs: str | None) -> None:
+        super().__init__(message, **kwargs)
+        self.never_ran = never_ran
 
 
 class EngineUnavailable(BackendError):

@@ -28,7 +28,7 @@ from spawnkit.core.outputs import write_extra_outputs, write_job_outputs
 from spawnkit.core.owner import runner_owner
 from spawnkit.core.paths import safe_name
 from spawnkit.core.results import JobResult, build_results
-from spawnkit.core.resume import Takeover, take_over
+from spawnkit.core.resume import Takeover, read_takeover, take_over
 from spawnkit.core.secrets import secret_values
 from spawnkit.core.services import (
     ServiceManager,
@@ -150,6 +150,10 @@ class Job:
         lock = JobLock(self.job_dir)
         lock.acquire(self.owner)  # JobBusy: another runner has the job (a resume racing one)
         try:
+            if self.takeover is not None:
+                # Read again under the lock: a runner that ended (or a resume that got in)
+                # since the first reading changed it.
+                self.takeover = read_takeover(self.job_dir)
             return await self._run()
         finally:
             lock.release()
@@ -191,6 +195,8 @@ class Job:
                 masked=self.masked_values(),
             )
             if takeover is not None:
+                if self.spawner.runs_services:
+                    await self.spawner.end_previous_services()
                 await take_over(takeover, self.runtime_tasks, self.state_machine, self.worker,
                                 self.spawner)
             await self.worker.run()

@@ -34,6 +34,9 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: IO[str] | None = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        if self._file.tell() > 0 and not _ends_with_newline(path):
+            # A runner killed mid-line (a resume goes on): its torn line stays one line.
+            self._file.write("\n")
         self._pending: list[str] = []
         self._flush_due = False
 
@@ -82,11 +85,18 @@ class Journal:
             self._file = None
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, 2)
+        return f.read(1) == b"\n"
+
+
 def read_journal(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
     """(the job header, the status entries, the end record or None). The header's
     `takeovers` lists the takeover records, oldest first.
 
-    A last line cut short by a crash is ignored; anything else unreadable is an error.
+    A line cut short by a crash (the last one, or one a takeover record follows) is ignored;
+    anything else unreadable is an error (ValueError).
     """
     header: dict[str, Any] | None = None
     entries: list[dict[str, Any]] = []
@@ -97,13 +107,17 @@ def read_journal(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            if number == len(lines):
-                break
+            if number == len(lines) or '"event": "takeover"' in lines[number]:
+                continue  # torn by a runner killed mid-line (the next runner's record follows)
             raise ValueError(f"{path}: line {number} is not JSON") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}: line {number} is not a record")
         kind = record.get("event")
         if kind == "job":
             header = record
         elif kind == "status":
+            if not isinstance(record.get("task"), str) or not isinstance(record.get("status"), str):
+                raise ValueError(f"{path}: line {number} is a status with no task or status")
             entries.append(record)
         elif kind == "end":
             end = record
@@ -132,4 +146,5 @@ def rebuild_results(job_dir: Path) -> JobResult:
         start=header.get("start"),
         end=last.get("time"),
         elapsed=elapsed,
+        fail_on_flaky=bool((header.get("settings") or {}).get("fail_on_flaky")),
     )

@@ -110,14 +110,17 @@ def _task_counts(record: TaskRecord, reports: TaskReports | None) -> dict[str, i
     if _needs_own_case(record, reports):
         kind = junit_kind(record)
         counts = {**counts, "tests": counts["tests"] + 1}
-        counts["failures" if kind == "failure" else "errors"] += 1
+        if kind in ("failure", "error"):
+            counts["failures" if kind == "failure" else "errors"] += 1
     return counts
 
 
 def _needs_own_case(record: TaskRecord, reports: TaskReports) -> bool:
     """A task that did not pass but whose reports say no test failed (a crash, a timeout, a
-    collection error) still shows as failed: a test case of its own says why."""
-    return junit_kind(record) in ("failure", "error") and not reports.any_failed
+    collection error) still shows as failed: a test case of its own says why. A retried
+    task gets one too: its earlier attempts (flakyFailure, rerunFailure) are told there."""
+    failed = junit_kind(record) in ("failure", "error") and not reports.any_failed
+    return failed or bool(record.attempts)
 
 
 def _suite_name(result: JobResult) -> str:

@@ -225,11 +225,18 @@ def build_results(
                 tests=final.get("tests") if final else None,
                 notes=list(final.get("notes") or ()) if final else [],
                 attempts=_attempts(history, folder),
-                adopted=any(e["status"] == "adopted" for e in history),
+                adopted=_adopted(history),
                 matrix=dict(task.matrix),
             )
         )
     return result
+
+
+def _adopted(history: list[Mapping[str, Any]]) -> bool:
+    """Whether the last attempt was taken over by a resume (an earlier one's adoption is
+    told in its own attempt)."""
+    last_start = max((i for i, e in enumerate(history) if e["status"] == "started"), default=0)
+    return any(e["status"] == "adopted" for e in history[last_start:])
 
 
 def _attempts(history: list[Mapping[str, Any]], folder: str) -> list[dict[str, Any]]:

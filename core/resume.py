@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spawnkit.core.errors import UsageError
+from spawnkit.core.errors import AdoptError, UsageError
 from spawnkit.core.journal import JOURNAL_NAME, read_journal
 from spawnkit.core.results import FINAL_STATUSES
 from spawnkit.core.spawner import Spawner
@@ -74,16 +74,25 @@ def read_takeover(job_dir: Path) -> Takeover:
     path = job_dir / JOURNAL_NAME
     try:
         header, entries, end = read_journal(path)
-        tasks = [task_from_json(t) for t in header["tasks"]]
+        takeover = _takeover(job_dir, header, entries)
     except FileNotFoundError:
         raise UsageError(f"{job_dir}: not a job folder (no {JOURNAL_NAME})") from None
-    except (OSError, ValueError, KeyError) as exc:
-        raise UsageError(f"{job_dir}: the journal cannot be read: {exc}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        # A journal written by hand, or torn by a full disk: one line, never a traceback.
+        raise UsageError(f"{job_dir}: the journal cannot be read: {exc!r}") from None
     if end is not None:
         raise UsageError(f"{job_dir}: the job ended; there is nothing to resume")
+    return takeover
+
+
+def _takeover(job_dir: Path, header: dict[str, Any], entries: list[dict[str, Any]]) -> Takeover:
+    tasks = [task_from_json(t) for t in header["tasks"]]
+    for key in ("settings", "options"):
+        if not isinstance(header.get(key) or {}, dict):
+            raise ValueError(f"the job's {key} are not a table")
     owner = str(header.get("owner", ""))
-    for takeover in header.get("takeovers", ()):
-        owner = str(takeover.get("new_owner", owner))
+    for record in header.get("takeovers", ()):
+        owner = str(record.get("new_owner", owner))
     takeover = Takeover(job_dir, header, entries, tasks, owner)
     for task in tasks:
         takeover.standings[task.id] = TaskStanding()
@@ -110,7 +119,7 @@ def _follow(standing: TaskStanding, entry: dict[str, Any]) -> None:
     elif status == "spawning":
         standing.spawning, standing.started = True, None
     elif status == "retrying":
-        standing.attempt = int(entry.get("attempt", standing.attempt)) + 1
+        standing.attempt = int(entry.get("attempt") or standing.attempt) + 1
         standing.started, standing.spawning = None, False
 
 
@@ -149,12 +158,14 @@ async def take_over(takeover: Takeover, runtime_tasks: list[RuntimeTask],
     answers = await asyncio.gather(*(spawner.adopt_task(rt) for rt, _ in adopting),
                                    return_exceptions=True)
     for (rt, standing), answer in zip(adopting, answers, strict=True):
-        if isinstance(answer, BaseException):
+        if isinstance(answer, AdoptError) and answer.never_ran:
+            rt.spawner_handle = rt.spawning_result = None  # stays requested: it runs now
+        elif isinstance(answer, BaseException):
             why = (f"the runner stopped while it ran and the {spawner.name} backend cannot "
                    f"take it over: {answer}")
             await state_machine.finish_task(rt, RuntimeTaskStatus.INTERRUPTED,
                                             outcome=Outcome(TaskResult.LOST, Cause.LOST, why))
         else:
             # A start unknown (the runner died while spawning): its timeout counts from now.
-            mono = (standing.started or {}).get("mono", time.monotonic())
-            worker.adopt(rt, float(mono))
+            began = (standing.started or {}).get("time", time.time())
+            worker.adopt(rt, float(began))

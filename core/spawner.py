@@ -257,5 +257,9 @@ class Spawner(abc.ABC):
         """The host name a task reaches the service at (SPAWNKIT_SERVICE_<ID>_HOST)."""
         return service_id
 
+    async def end_previous_services(self) -> None:  # noqa: B027 - optional hook
+        """A job taken over (`spawnkit resume`): the services its dead runner left are ended,
+        so that this runner starts its own as its tasks need them."""
+
     async def close_services(self) -> None:  # noqa: B027 - optional hook
         """Every service is stopped: release what they shared (a job's network)."""

@@ -12,17 +12,33 @@ import dataclasses
 import functools
 import types
 import typing
-from typing import Any
+from typing import Any, TypeVar
 
 from spawnkit.core.task.description import Task
 
-__all__ = ["task_from_json", "task_to_json"]
+T = TypeVar("T")
+
+__all__ = ["from_json", "task_from_json", "task_to_json"]
 
 
 def task_to_json(task: Task) -> dict[str, Any]:
-    """A JSON-ready dict of every field (tuples become lists)."""
-    out: dict[str, Any] = dataclasses.asdict(task)
+    """A JSON-ready dict of every field (tuples stay tuples: JSON writes them as lists)."""
+    out: dict[str, Any] = _plain(task)
     return out
+
+
+def _plain(value: Any) -> Any:
+    # Not dataclasses.asdict: it deep-copies every value, a cost per task in a job's header.
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in _fields(type(value))}
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(cls)
 
 
 def task_from_json(data: dict[str, Any]) -> Task:
@@ -33,6 +49,17 @@ def task_from_json(data: dict[str, Any]) -> Task:
         raise ValueError(f"a task in the journal does not read as a task: {exc}") from None
     assert isinstance(task, Task)
     return task
+
+
+def from_json(cls: type[T], data: Any) -> T:
+    """Any of spawnkit's dataclasses from what `task_to_json` (or `dataclasses.asdict`) wrote,
+    its types checked; keys it does not know are left out. TypeError, KeyError or ValueError
+    when it does not read as one."""
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a table for {cls.__name__}, got {type(data).__name__}")
+    value = _decode(cls, data)
+    assert isinstance(value, cls)
+    return value
 
 
 @functools.cache

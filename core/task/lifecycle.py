@@ -75,14 +75,15 @@ class TaskLifecycle:
         timeout = self.runtime_task.task.timeout or default_timeout
         self.runtime_task.execution_timeout = None if timeout is None else self._clock() + timeout
 
-    def adopted(self, started_mono: float, default_timeout: float | None) -> None:
+    def adopted(self, started_wall: float, default_timeout: float | None) -> None:
         """A task an earlier runner of the job started (`spawnkit resume`): it counts as
-        spawned, and its timeout counts from its original start (`started_mono`, on the
-        system's monotonic clock, which every process of the machine shares)."""
+        spawned, and its timeout counts from its original start (`started_wall`, epoch
+        seconds: the earlier runner's monotonic clock may be another machine's, or from
+        before a reboot)."""
         self._spawned = True
         timeout = self.runtime_task.task.timeout or default_timeout
         self.runtime_task.execution_timeout = None if timeout is None else (
-            started_mono + timeout - time.monotonic() + self._clock())
+            self._clock() + max(started_wall + timeout - time.time(), 0.0))
 
     async def spawn(self) -> None:
         """Start it (StartError, or any backend error, propagates)."""

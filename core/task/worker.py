@@ -129,14 +129,14 @@ class Worker:
         self._moves.start(runtime_task.identifier, self._spawn(lifecycle, slot))
         return True
 
-    def adopt(self, runtime_task: RuntimeTask, started_mono: float) -> None:
+    def adopt(self, runtime_task: RuntimeTask, started_wall: float) -> None:
         """A task an earlier runner of the job started, taken over (`spawnkit resume`) once
         the spawner re-attached it: watched, stopped and collected from now on like the rest."""
         sm = self._state_machine
         slot = sm.adopt(runtime_task)
         lifecycle = TaskLifecycle(runtime_task, self._spawner, masked=self._masked,
                                   clock=self._clock)
-        lifecycle.adopted(started_mono, self._task_timeout)
+        lifecycle.adopted(started_wall, self._task_timeout)
         sm.lifecycles[runtime_task.identifier] = self._mine[runtime_task.identifier] = lifecycle
         sm.record(runtime_task, "adopted", handle=runtime_task.spawner_handle, slot=slot,
                   spawning_result=runtime_task.spawning_result)

@@ -26,8 +26,8 @@ _EVENTS_BACK = 24 * 3600.0
 
 async def adopt_container(call: EngineCalls, engine: Engine, job: JobContext,
                           runtime_task: RuntimeTask) -> ContainerHandle:
-    """The task's container, followed again; AdoptError when it is gone, not this job's, or
-    was made but never started (the runner died in between: it never ran)."""
+    """The task's container, followed again; AdoptError when it is gone or not this job's,
+    and (never_ran) when it was made but never started: it is removed, the task runs now."""
     task, out_dir = runtime_task.task, runtime_task.output_dir
     ref = runtime_task.spawner_handle or container_name(job, task.id, runtime_task.attempt)
     state = await call(engine.inspect, ref)
@@ -38,8 +38,10 @@ async def adopt_container(call: EngineCalls, engine: Engine, job: JobContext,
         raise AdoptError(f"container {ref[:12]} is not this task's", spawner=engine.name,
                          handle=ref)
     if state.status == "created":
+        # The runner died between create and start: it never ran. Gone, it runs now.
+        await call.remove_or_leave(state.id)
         raise AdoptError(f"container {state.id[:12]} was made but never started",
-                         spawner=engine.name, handle=state.id)
+                         spawner=engine.name, handle=state.id, never_ran=True)
     if out_dir is None:
         raise AdoptError("task has no output folder", spawner=engine.name, handle=state.id)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,8 @@ class NetworkSummary:
 
 def create_network(engine: Any, name: str, labels: dict[str, str]) -> None:
     """Make a bridge network with these labels. One already there with the same job label
-    is this one (a create tried again after its answer was lost)."""
+    is this one (a create tried again after its answer was lost, or a dead runner's of the
+    job that a resume goes on with)."""
     try:
         if engine.name == "docker":
             engine.api.create_network(name, driver="bridge", labels=labels,
@@ -50,7 +51,8 @@ def create_network(engine: Any, name: str, labels: dict[str, str]) -> None:
         if status_code(exc) != 409 and "exists" not in engine_message(exc):
             raise
         there = {n.name: n for n in list_networks(engine, "spawnkit.job")}.get(name)
-        if there is None or any(there.labels.get(k) != v for k, v in labels.items()):
+        # The same job's (a runner that resumed the job finds its network there): this one.
+        if there is None or there.labels.get("spawnkit.job") != labels.get("spawnkit.job"):
             raise
 
 

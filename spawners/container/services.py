@@ -22,13 +22,14 @@ from pathlib import Path
 
 from spawnkit.core import runs
 from spawnkit.core.errors import BackendError, StartError
+from spawnkit.core.joblock import job_in_use
 from spawnkit.core.output import TaskOutput
 from spawnkit.core.owner import owner_alive
 from spawnkit.core.spawner import JobContext, Spawner, SpawnerOptions
 from spawnkit.core.task.description import Limits, Task
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.service import Service
-from spawnkit.spawners.container import networks
+from spawnkit.spawners.container import networks, reap
 from spawnkit.spawners.container.calls import EngineCalls
 from spawnkit.spawners.container.engine import ContainerSpec, Engine
 from spawnkit.spawners.container.faults import engine_message
@@ -36,6 +37,7 @@ from spawnkit.spawners.container.isolation import isolation_of
 from spawnkit.spawners.container.logs import LogFollower
 from spawnkit.spawners.container.spec import (
     LABEL_JOB,
+    LABEL_JOB_DIR,
     LABEL_MANAGED,
     LABEL_OWNER,
     LABEL_SERVICE,
@@ -62,7 +64,7 @@ def service_spec(service: Service, job: JobContext, image: str, network: str) ->
         name=f"spawnkit-{job.job_id}-service-{service.id}",
         env=service.environment(),
         labels={LABEL_MANAGED: "true", LABEL_JOB: job.job_id, LABEL_OWNER: job.owner,
-                LABEL_SERVICE: service.id},
+                LABEL_JOB_DIR: str(job.job_dir), LABEL_SERVICE: service.id},
         pids=isolation.pids,
         network=network,
         aliases=(service.id,),
@@ -170,7 +172,8 @@ class ContainerServiceHooks(Spawner):
 
     async def _make_network(self, job: JobContext) -> str:
         name = network_name(job.job_id)
-        labels = {LABEL_MANAGED: "true", LABEL_JOB: job.job_id, LABEL_OWNER: job.owner}
+        labels = {LABEL_MANAGED: "true", LABEL_JOB: job.job_id, LABEL_OWNER: job.owner,
+                  LABEL_JOB_DIR: str(job.job_dir)}
         try:
             await self._call(networks.create_network, self.engine, name, labels,
                              idempotent=False)
@@ -245,6 +248,14 @@ class ContainerServiceHooks(Spawner):
                 return False
             await asyncio.sleep(0.1)
 
+    async def end_previous_services(self) -> None:
+        """The service containers a dead runner of this job left: removed, so that a resume
+        starts its own (the network stays, and is reused)."""
+        job = self._service_job()
+        listed = await self._call(self.engine.containers, f"{LABEL_JOB}={job.job_id}")
+        await reap.remove_all([c for c in listed if LABEL_SERVICE in c.labels],
+                              lambda cid: self._call(self.engine.remove, cid))
+
     async def close_services(self) -> None:
         """Remove what is left of the services (a container made by a start that was called
         off), then the job's network: one a kept container still uses stays, for gc."""
@@ -265,8 +276,10 @@ class ContainerServiceHooks(Spawner):
         said = []
         for network in listed:
             owner = network.labels.get(LABEL_OWNER, "")
+            folder = network.labels.get(LABEL_JOB_DIR)
             if not owner or owner_alive(owner) or runs.job_running(
-                    network.labels.get(LABEL_JOB, "")):
+                    network.labels.get(LABEL_JOB, "")) or (
+                    folder is not None and job_in_use(Path(folder))):
                 continue  # its runner lives, or a resume took its job over
             if not dry_run:
                 why = await self._call(networks.remove_network, self.engine, network.name)

@@ -77,6 +77,7 @@ class ContainerSpawner(ContainerServiceHooks):
         self._images: dict[str, asyncio.Future[str | None]] = {}  # image -> problem, or None
         self._user_images = UserImages(self.name, self.engine, self._call)
         self._handles: dict[str, ContainerHandle] = {}
+        self._entrypoints: dict[str, asyncio.Future[list[str]]] = {}  # image -> its entrypoint
         self._watch = ContainerWatch(self.name, self.engine.name, self.engine.url,
                                      self.options.engine_down_after, self.poll_interval)
         self._events: ExitEvents | None = None
@@ -187,7 +188,7 @@ class ContainerSpawner(ContainerServiceHooks):
                               exc) from exc
         try:
             entrypoint = (list(spec.entrypoint) if spec.entrypoint is not None
-                          else await self._call(self.engine.image_entrypoint, spec.image))
+                          else await self._entrypoint_of(spec.image))
             started_wall = time.time()
             await self._call(self.engine.start, container_id, idempotent=False)
         except Exception as exc:
@@ -213,6 +214,14 @@ class ContainerSpawner(ContainerServiceHooks):
             "started_wall": started_wall,
             "applied": {**applied_settings(spec), "entrypoint": entrypoint},
         }
+
+    async def _entrypoint_of(self, image: str) -> list[str]:
+        """The image's own entrypoint (for results.json), asked once per image per job."""
+        asked = self._entrypoints.get(image)
+        if asked is None or (asked.done() and asked.exception() is not None):
+            asked = self._entrypoints[image] = asyncio.ensure_future(
+                self._call(self.engine.image_entrypoint, image))
+        return list(await asyncio.shield(asked))
 
     async def adopt_task(self, runtime_task: RuntimeTask) -> None:
         handle = await adopt_container(self._call, self.engine, self._job(), runtime_task)

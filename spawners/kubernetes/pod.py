@@ -17,8 +17,9 @@ cloud's). What the container backends give a task, the Pod gives it too:
   runs with its stderr on a FIFO that a second container copies to its own log
   (STDERR_READER).
 
-Labels carry the job and say the object is spawnkit's; the owner runner ("host:pid:start")
-and the task id, which a label value cannot hold, go in annotations.
+Labels carry the job and say the object is spawnkit's; the owner runner ("host:pid:start"),
+the job and task ids and the job folder (whose lock tells `spawnkit gc` that a resumed runner
+holds the job), which a label value cannot hold, go in annotations.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from spawnkit.core.task.description import KubernetesSettings, Task
 from spawnkit.spawners.container.isolation import isolation_of
 from spawnkit.spawners.container.spec import (
     LABEL_JOB,
+    LABEL_JOB_DIR,
     LABEL_KEEP,
     LABEL_MANAGED,
     LABEL_OWNER,
@@ -49,6 +51,7 @@ __all__ = [
     "CWD_MISSING",
     "HOST_NETWORK_VARIABLE",
     "LABEL_JOB",
+    "LABEL_JOB_DIR",
     "LABEL_MANAGED",
     "LABEL_OWNER",
     "LABEL_TASK",
@@ -162,7 +165,8 @@ def pod_plan(task: Task, job: JobContext, image: str, *, grace: float,
               LABEL_TASK: label_value(task.id)}
     if keep is not None:
         labels[LABEL_KEEP] = keep
-    annotations = {LABEL_OWNER: job.owner, LABEL_TASK: task.id, LABEL_JOB: job.job_id}
+    annotations = {LABEL_OWNER: job.owner, LABEL_TASK: task.id, LABEL_JOB: job.job_id,
+                   LABEL_JOB_DIR: str(job.job_dir)}
     limits = task.limits
     settings = task.kubernetes or KubernetesSettings()
     isolation = isolation_of(limits)

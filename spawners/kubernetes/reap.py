@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from spawnkit.core import runs
+from spawnkit.core.joblock import job_in_use
 from spawnkit.core.owner import owner_alive
 from spawnkit.spawners.container.spec import is_kept
-from spawnkit.spawners.kubernetes.pod import LABEL_JOB, LABEL_OWNER, LABEL_TASK
+from spawnkit.spawners.kubernetes.pod import LABEL_JOB, LABEL_JOB_DIR, LABEL_OWNER, LABEL_TASK
 from spawnkit.spawners.kubernetes.state import pod_state
 
 __all__ = ["describe", "orphans", "remove_all"]
@@ -31,7 +33,11 @@ def orphans(items: list[dict[str, Any]], *, pods: bool,
         if not owner or owner_alive(owner):
             continue
         job_id = notes.get(LABEL_JOB, "")
-        if running.setdefault(job_id, runs.job_running(job_id)):
+        if job_id not in running:
+            folder = notes.get(LABEL_JOB_DIR)
+            running[job_id] = runs.job_running(job_id) or (
+                folder is not None and job_in_use(Path(folder)))
+        if running[job_id]:
             continue
         if pods and not kept and is_kept(meta.get("labels") or {}) and pod_state(item).ended:
             continue

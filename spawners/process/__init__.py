@@ -1,6 +1,22 @@
-"""The process backend: tasks as local process groups (the embedded default)."""
+"""The process backend: tasks as local process groups (the embedded default).
 
-from spawnkit.spawners.process.handle import ProcessHandle
-from spawnkit.spawners.process.spawner import ProcessSpawner
+`ProcessSpawner` is looked up lazily: the task supervisor runs as a module of this package
+(`python -m spawnkit.spawners.process.supervisor`), and must not import the runner's side.
+"""
 
-__all__ = ["ProcessHandle", "ProcessSpawner"]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spawnkit.spawners.process.spawner import ProcessSpawner
+
+__all__ = ["ProcessSpawner"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "ProcessSpawner":
+        from spawnkit.spawners.process.spawner import ProcessSpawner
+
+        return ProcessSpawner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -52,7 +52,7 @@ class AdoptedTask:
 
     def _supervised(self) -> bool:
         return self.supervisor is not None and any(
-            pid == self.supervisor for pid, _owner, _job in supervisors())
+            found.pid == self.supervisor for found in supervisors())
 
 
 def adopt(runtime_task: RuntimeTask) -> AdoptedTask:

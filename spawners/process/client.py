@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -13,16 +14,47 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["JOB_FLAG", "OWNER_FLAG", "SUPERVISOR", "SupervisorClient", "supervisors"]
+from spawnkit.core import runs
+from spawnkit.core.joblock import job_in_use
+
+__all__ = [
+    "DIR_FLAG",
+    "JOB_FLAG",
+    "OWNER_FLAG",
+    "SERVICES_FLAG",
+    "SUPERVISOR",
+    "SupervisorClient",
+    "SupervisorProcess",
+    "supervisors",
+]
 
 SUPERVISOR = "spawnkit.spawners.process.supervisor"
-OWNER_FLAG, JOB_FLAG = "--owner", "--job"
+OWNER_FLAG, JOB_FLAG, DIR_FLAG = "--owner", "--job", "--dir"
+#: On the command line of a job's second supervisor, the one of its services.
+SERVICES_FLAG = "--services"
 
 
-def supervisors() -> list[tuple[int, str, str]]:
-    """(PID, owner, job id) of every task supervisor running on this machine."""
+class SupervisorProcess(NamedTuple):
+    """A task supervisor running on this machine, as its command line names it."""
+
+    pid: int
+    owner: str
+    job_id: str
+    #: Its job's folder: a runner that took the job over (`spawnkit resume`) holds its lock.
+    job_dir: str | None
+    #: It runs the job's services, not its tasks.
+    services: bool = False
+
+    def job_held(self) -> bool:
+        """Whether a runner holds the job now, whatever `owner` says (a resume may)."""
+        return runs.job_running(self.job_id) or (
+            self.job_dir is not None and job_in_use(Path(self.job_dir)))
+
+
+def supervisors() -> list[SupervisorProcess]:
+    """Every task supervisor running on this machine."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -32,10 +64,11 @@ def supervisors() -> list[tuple[int, str, str]]:
         except OSError:
             continue
         words = [a.decode(errors="replace") for a in argv]
-        if SUPERVISOR in words and OWNER_FLAG in words and JOB_FLAG in words:
-            at_owner, at_job = words.index(OWNER_FLAG), words.index(JOB_FLAG)
-            if at_owner + 1 < len(words) and at_job + 1 < len(words):
-                found.append((int(entry.name), words[at_owner + 1], words[at_job + 1]))
+        if SUPERVISOR not in words or OWNER_FLAG not in words or JOB_FLAG not in words:
+            continue
+        flags = dict(itertools.pairwise(words))
+        found.append(SupervisorProcess(int(entry.name), flags[OWNER_FLAG], flags[JOB_FLAG],
+                                       flags.get(DIR_FLAG), SERVICES_FLAG in words))
     return found
 
 LOG = logging.getLogger(__name__)
@@ -58,12 +91,15 @@ class SupervisorClient:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def start(self, base_env: dict[str, str], owner: str, job_id: str) -> None:
+    def start(self, base_env: dict[str, str], owner: str, job_id: str,
+              job_dir: Path | None = None, *, services: bool = False) -> None:
         """Start it with the environment every task starts from (its own). Its command line
         names the runner and the job: `spawnkit gc` finds a dead runner's tasks through it."""
         # Its own session: a Ctrl-C to the runner's group is the runner's to handle.
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", SUPERVISOR, OWNER_FLAG, owner, JOB_FLAG, job_id],
+            [sys.executable, "-I", "-m", SUPERVISOR, OWNER_FLAG, owner, JOB_FLAG, job_id,
+             *((DIR_FLAG, str(job_dir)) if job_dir is not None else ()),
+             *((SERVICES_FLAG,) if services else ())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=base_env, start_new_session=True, close_fds=True,
         )

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from spawnkit.core.errors import StartError
-from spawnkit.core.owner import runner_owner
+from spawnkit.core.owner import owner_alive, runner_owner
+from spawnkit.core.procfs import live_processes
 from spawnkit.core.spawner import Spawner, SpawnerOptions
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.service import Service
-from spawnkit.spawners.process.client import SupervisorClient
+from spawnkit.spawners.process.client import SupervisorClient, supervisors
 from spawnkit.spawners.process.groups import kill_group, signal_group
 from spawnkit.spawners.process.handle import ProcessHandle
 
@@ -75,7 +76,8 @@ class ProcessServiceHooks(Spawner):
             job = self.job
             client = SupervisorClient(self._service_event, self._services_supervisor_gone)
             client.start(self._base_environment(), job.owner if job else runner_owner(),
-                         job.job_id if job else "-")
+                         job.job_id if job else "-", job.job_dir if job else None,
+                         services=True)
             self._service_client = client
         return self._service_client
 
@@ -171,6 +173,18 @@ class ProcessServiceHooks(Spawner):
             return found.exit_result()
         finally:
             self._service_procs.pop(key, None)
+
+    async def end_previous_services(self) -> None:
+        """The services a dead runner of this job left (its services supervisor's children):
+        ended at once, so that a resume starts its own."""
+        job = self.job
+        if job is None:
+            return
+        groups = [child for sup in supervisors()
+                  if sup.services and sup.job_id == job.job_id and not owner_alive(sup.owner)
+                  for child, fields in live_processes()
+                  if fields[1] == str(sup.pid) and int(fields[2]) == child]
+        await asyncio.gather(*(kill_group(pgid, 0.0) for pgid in groups))
 
     async def close_services(self) -> None:
         """The services' supervisor ends what they left outside their groups, then exits."""

@@ -39,6 +39,8 @@ __all__ = ["ProcessSpawner"]
 DRAIN_WAIT = 10.0
 #: Seconds a task's exit may take to be reported once its process group is gone.
 EXIT_WAIT = 5.0
+#: Seconds `open` waits for the task supervisor to take requests (else the first spawn does).
+SUPERVISOR_START = 10.0
 
 
 class ProcessSpawner(ProcessServiceHooks):
@@ -57,6 +59,17 @@ class ProcessSpawner(ProcessServiceHooks):
         self._handles: dict[str, ProcessHandle] = {}  # spawner handle (the PID) -> handle
         #: Tasks of a dead runner of the job, taken over (`spawnkit resume`), by handle.
         self._adopted: dict[str, AdoptedTask] = {}
+        self._ready: asyncio.Future[None] | None = None  # the supervisor takes requests
+
+    async def open(self, job: JobContext | None) -> None:
+        """For a job, the task supervisor is started now and awaited: its start-up (an
+        interpreter's) is the job's, once, not its first tasks'."""
+        await super().open(job)
+        if job is not None:
+            self._ready = asyncio.get_running_loop().create_future()
+            self._supervisor()
+            with contextlib.suppress(TimeoutError, OSError):
+                await asyncio.wait_for(asyncio.shield(self._ready), SUPERVISOR_START)
 
     async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:
         return None
@@ -71,7 +84,7 @@ class ProcessSpawner(ProcessServiceHooks):
             job = self.job
             self._client = SupervisorClient(self._event, self._supervisor_gone)
             self._client.start(self._base_environment(), job.owner if job else runner_owner(),
-                               job.job_id if job else "-")
+                               job.job_id if job else "-", job.job_dir if job else None)
         return self._client
 
     def _base_environment(self) -> dict[str, str]:
@@ -84,6 +97,10 @@ class ProcessSpawner(ProcessServiceHooks):
 
     def _event(self, event: dict[str, Any]) -> None:
         kind, key = event.get("ev"), str(event.get("key"))
+        if kind == "ready":
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
+            return
         if kind == "started":
             started = ProcessHandle(int(event["pid"]), event.get("start"))
             if event.get("drained"):
@@ -112,6 +129,8 @@ class ProcessSpawner(ProcessServiceHooks):
             future.set_result(handle)
 
     def _supervisor_gone(self) -> None:
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(None)  # the first spawn says what went wrong
         for future in self._starting.values():
             if not future.done():
                 future.set_exception(OSError("the task supervisor ended"))
@@ -131,7 +150,7 @@ class ProcessSpawner(ProcessServiceHooks):
         if folder is not None and not os.path.isdir(folder):
             raise StartError(f"working folder '{task.workdir_words}' does not exist",
                              spawner=self.name)
-        key = runtime_task.identifier
+        key = _key(runtime_task)
         future: asyncio.Future[ProcessHandle] = asyncio.get_running_loop().create_future()
         self._starting[key] = future
         self._supervisor().send({
@@ -203,7 +222,7 @@ class ProcessSpawner(ProcessServiceHooks):
         if group_alive(handle.pid):
             await kill_group(handle.pid, self.options.grace_period)
         await _within(handle.drained, DRAIN_WAIT)
-        self._by_key.pop(runtime_task.identifier, None)
+        self._by_key.pop(_key(runtime_task), None)
         exit = handle.exit_result()
         task = runtime_task.task
         if task.junit or task.artifacts:
@@ -235,9 +254,10 @@ class ProcessSpawner(ProcessServiceHooks):
             leader = start_ticks(pgid)
             if (leader is None or leader == started) and group_alive(pgid):
                 groups[pgid] = f"job {orphan.job_id}, task {orphan.task_id}"
-        for pid, owner, job_id in supervisors():
-            if owner_alive(owner) or runs.job_running(job_id):
+        for sup in supervisors():
+            if owner_alive(sup.owner) or sup.job_held():
                 continue
+            pid, job_id = sup.pid, sup.job_id
             for child, fields in live_processes():
                 if fields[1] == str(pid) and int(fields[2]) == child:  # a task: its own group
                     groups.setdefault(child, f"job {job_id}, {_task_id(child)}")
@@ -253,6 +273,12 @@ class ProcessSpawner(ProcessServiceHooks):
         # image is not a limit (a task file names one for the container backends), and the
         # workspace is the working folder here too.
         return [k for k in task.limits.given() if k != "workspace"]
+
+
+def _key(runtime_task: RuntimeTask) -> str:
+    """The supervisor's name of one attempt of a task: a retry is another process, whose
+    events must not be taken for the last one's."""
+    return f"{runtime_task.identifier}#{runtime_task.attempt}"
 
 
 def _task_id(pid: int) -> str:

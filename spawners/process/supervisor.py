@@ -12,6 +12,7 @@ object a line:
                                                    supervisor's own environment)
     -> {"op": "close", "grace": S}                 end what tasks left behind, then exit
     <- {"ev": "started", "key": K, "pid": P, "start": T, "drained": B}
+    <- {"ev": "ready"}                             once, when it takes requests
     <- {"ev": "failed", "key": K, "error": E}
     <- {"ev": "exited", "key": K, "status": S}     the task's raw wait status
     <- {"ev": "drained", "key": K}                 all its output is in its files (when the
@@ -97,6 +98,8 @@ class Supervisor:
             if request is None:
                 self.spawns.put(None)
                 return
+            if self.runner_gone.is_set():
+                continue  # asked for by a runner now dead: nobody would watch it, nor know
             self.spawn(request)
 
     def spawn(self, request: dict[str, Any]) -> None:
@@ -167,12 +170,17 @@ class Supervisor:
             end[1] = end[1] or drained
             if end[0] is None or not end[1]:
                 return
-            del self.ends[key]
         out = end[2]
         with contextlib.suppress(OSError):
             tmp = out / f".{EXIT_STATUS}.tmp"
             tmp.write_text(f"{end[0]}\n")
             os.replace(tmp, out / EXIT_STATUS)
+        # Only once the file is there: a supervisor whose runner is gone exits when none is
+        # left to write.
+        with self._lock:
+            if self.ends.get(key) is end:
+                del self.ends[key]
+            self.all_done.notify_all()
 
     # -- ending ------------------------------------------------------------------------------
 
@@ -263,6 +271,7 @@ def main() -> int:
     threads.append(threading.Thread(target=sup.reaper, daemon=True))
     for thread in threads:
         thread.start()
+    sup.say({"ev": "ready"})
     grace = None
     for line in sys.stdin.buffer:
         request = json.loads(line)
@@ -272,12 +281,15 @@ def main() -> int:
         elif op == "close":
             grace = float(request.get("grace", 5.0))
             break
+    if grace is None:
+        # The runner is gone: what it asked for and is not started yet never starts (its
+        # journal says it may have: a resume reports it lost, it does not run unwatched).
+        sup.runner_gone.set()
     sup.spawns.put(None)
     if grace is not None:
         sup.close(grace)
         return 0
-    # The runner is gone: its tasks run on; record how each one ends, then go.
-    sup.runner_gone.set()
+    # Its tasks run on: record how each one ends, then go.
     with sup.all_done:
         while sup.tasks or sup.ends:  # exited, and drained into their files
             sup.all_done.wait(0.2)

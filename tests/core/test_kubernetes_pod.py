@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,3 +117,29 @@ def test_retries_and_keeping_are_in_the_name_and_labels() -> None:
     assert "spawnkit.keep" not in first.pod["metadata"]["labels"]
     kept = pod_plan(task, JOB, "img:1", grace=1, keep="failed")
     assert kept.pod["metadata"]["labels"]["spawnkit.keep"] == "failed"
+
+
+def test_gc_keeps_kept_pods_and_held_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dead runner's Pods go, but an ended kept one only with --kept, and none of a job
+    that a resumed runner holds."""
+    from spawnkit.core import runs
+    from spawnkit.spawners.kubernetes import reap
+
+    dead = f"{socket.gethostname()}:999999999:1"  # no such PID: its runner is gone
+
+    def pod(name: str, job: str, *, keep: str | None = None, ended: bool = True) -> dict[str, Any]:
+        labels = {"spawnkit.managed": "true", **({"spawnkit.keep": keep} if keep else {})}
+        state = {"terminated": {"exitCode": 3}} if ended else {"running": {}}
+        return {"metadata": {"name": name, "labels": labels, "annotations": {
+                    "spawnkit.owner": dead, "spawnkit.job": job, "spawnkit.task": "t"}},
+                "status": {"phase": "Failed" if ended else "Running",
+                           "containerStatuses": [{"name": "main", "state": state}]}}
+
+    listed = [pod("plain", "j1"), pod("kept", "j1", keep="failed"),
+              pod("kept-running", "j1", keep="failed", ended=False), pod("held", "j2")]
+    monkeypatch.setattr(runs, "job_running", lambda job_id: job_id == "j2")
+    names = [p["metadata"]["name"] for p in reap.orphans(listed, pods=True)]
+    assert names == ["plain", "kept-running"]
+    names = [p["metadata"]["name"] for p in reap.orphans(listed, pods=True, kept=True)]
+    assert names == ["plain", "kept", "kept-running"]
+    assert reap.describe(listed[1], "Pod") == "Pod kept (job j1, task t, kept)"

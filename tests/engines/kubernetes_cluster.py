@@ -11,8 +11,8 @@ from typing import Any
 
 from spawnkit.spawners.container.spec import LABEL_JOB, LABEL_MANAGED
 
-__all__ = ["POD_NAME", "TEST_IMAGE_REF", "kubectl", "kubernetes_objects", "kubernetes_problem",
-           "pod_json"]
+__all__ = ["POD_NAME", "TEST_IMAGE_REF", "ensure_image", "forget_image", "import_image",
+           "kubectl", "kubernetes_objects", "kubernetes_problem", "pod_json"]
 
 #: A task's handle: its Pod's name, `sk-<job id>-<task>-<hash>`.
 POD_NAME = re.compile(r"sk-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}-[a-z0-9-]*[0-9a-f]{8}")
@@ -62,3 +62,46 @@ def kubernetes_objects(job_id: str | None = None) -> list[str]:
 def pod_json(name: str) -> dict[str, Any] | None:
     out = kubectl("get", "pod", name, "-o", "json", "--ignore-not-found")
     return json.loads(out) if out.strip() else None
+
+
+def _ctr() -> list[str]:
+    """The CI cluster's containerd, in the namespace of Kubernetes' images."""
+    return ["ctr", "--address", os.environ["SPAWNKIT_CONTAINERD_ADDRESS"], "-n", "k8s.io"]
+
+
+def import_image(image: str) -> bool:
+    """Docker's `image` onto the node of the CI cluster, as .ci/kubernetes.sh imports the
+    test image (the node has no registry): whether it is there now."""
+    if not os.environ.get("SPAWNKIT_CONTAINERD_ADDRESS"):
+        return False
+    save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    try:
+        load = subprocess.run([*_ctr(), "images", "import", "--snapshotter", "overlayfs", "-"],
+                              stdin=save.stdout, capture_output=True, timeout=300, check=False)
+    finally:
+        if save.stdout is not None:
+            save.stdout.close()
+    return save.wait(timeout=60) == 0 and load.returncode == 0
+
+
+def _ref(image: str) -> str:
+    return image if "/" in image else f"docker.io/library/{image}"
+
+
+def forget_image(image: str) -> None:
+    """Remove an image `import_image` brought onto the node (`name:tag` as Docker says it)."""
+    subprocess.run([*_ctr(), "images", "rm", _ref(image)], capture_output=True, timeout=60,
+                   check=False)
+
+
+def ensure_image(image: str) -> str | None:
+    """Docker's `image` on the node (imported once, then kept, as the test image is), or why
+    it cannot be."""
+    if not os.environ.get("SPAWNKIT_CONTAINERD_ADDRESS"):
+        return "SPAWNKIT_CONTAINERD_ADDRESS is not set (run: source .ci/kubernetes.sh)"
+    listed = subprocess.run([*_ctr(), "images", "ls", "-q", f"name=={_ref(image)}"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    if listed.stdout.strip() or import_image(image):
+        return None
+    return f"{image} could not be imported from Docker into the cluster's containerd"

@@ -242,3 +242,16 @@ def test_keep_failed_keeps_the_failed_pod_until_gc_kept(
     assert f"kubernetes: removed Pod {pod} (job {job_id}, task bad, kept)" \
         in gc.stdout.splitlines(), gc.stdout
     assert kubernetes_objects(job_id) == []
+
+
+def test_an_image_without_sh_runs_with_its_stderr_in_stdout(
+    start_job: StartJob, nothing_left: None
+) -> None:
+    """The wrapper that keeps stderr apart needs `sh`: an image without one (the sandbox's
+    pause image, imported by .ci/kubernetes.sh) gets its Pod made again without it."""
+    task = Task.make("nosh", ["/pause", "-v"], image="docker.io/spawnkit/pause:3.4")
+    run = run_job(start_job, "kubernetes", [task])
+    rec = run.record("nosh")
+    assert (rec.result, rec.exit_code) == ("passed", 0), rec
+    assert rec.applied is not None and rec.applied["stderr_apart"] is False
+    assert run.output("nosh", "stdout").startswith("pause.c ")

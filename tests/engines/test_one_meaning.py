@@ -5,7 +5,6 @@ backend added later inherits it. Through the real command line, as a CI runner c
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -20,6 +19,7 @@ import pytest
 
 from tests.conftest import CliRun, RunCli, WriteTaskfile
 from tests.engines.conftest import ENGINES, TEST_IMAGE, engine_argv, in_ci, task_gone
+from tests.engines.kubernetes_cluster import forget_image, import_image
 from tests.faults.jobs import job_dir_of, start_cli, started_handles, wait_until
 from tests.helpers import pid_alive
 
@@ -83,7 +83,8 @@ def test_a_task_can_signal_itself(
 
 @pytest.fixture(scope="module")
 def entry_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An image whose ENTRYPOINT would swallow the command, on every engine that answers."""
+    """An image whose ENTRYPOINT would swallow the command, on every engine that answers
+    (and on the CI cluster's node, from Docker's)."""
     context = tmp_path_factory.mktemp("entry")
     (context / "Containerfile").write_text(
         f'FROM {TEST_IMAGE}\nENTRYPOINT ["/bin/echo", "entry:"]\n')
@@ -94,32 +95,13 @@ def entry_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                               capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode == 0:
             built.append(name)
-    imported = "docker" in built and _import_into_the_cluster(ENTRY_IMAGE)
+    imported = "docker" in built and import_image(ENTRY_IMAGE)
     yield ENTRY_IMAGE
     for name in built:
         subprocess.run([*engine_argv(name), "rmi", "-f", ENTRY_IMAGE], capture_output=True,
                        timeout=60, check=False)
     if imported:
-        subprocess.run([*_ctr(), "images", "rm", f"docker.io/library/{ENTRY_IMAGE}"],
-                       capture_output=True, timeout=60, check=False)
-
-
-def _ctr() -> list[str]:
-    """The CI cluster's containerd, in the namespace of Kubernetes' images."""
-    return ["ctr", "--address", os.environ["SPAWNKIT_CONTAINERD_ADDRESS"], "-n", "k8s.io"]
-
-
-def _import_into_the_cluster(image: str) -> bool:
-    """Docker's `image` into the node of the CI cluster, as .ci/kubernetes.sh imports the
-    test image (no registry there): whether it is there now."""
-    if not os.environ.get("SPAWNKIT_CONTAINERD_ADDRESS"):
-        return False
-    save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
-    load = subprocess.run([*_ctr(), "images", "import", "--snapshotter", "overlayfs", "-"],
-                          stdin=save.stdout, capture_output=True, timeout=120, check=False)
-    assert save.stdout is not None
-    save.stdout.close()
-    return save.wait(timeout=60) == 0 and load.returncode == 0
+        forget_image(ENTRY_IMAGE)
 
 
 def test_the_command_runs_not_the_images_entrypoint(

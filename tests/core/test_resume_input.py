@@ -1,0 +1,71 @@
+"""`spawnkit resume` with bad input: one line and exit 2, never a traceback; a torn journal
+stays readable after a takeover."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli
+
+
+def _journal(tmp_path: Path, run_cli: RunCli, text: str, env: dict[str, str] | None = None,
+             ) -> Path:
+    """A finished job's folder, its end record cut off: as a killed runner leaves it."""
+    path = tmp_path / "tasks.toml"
+    path.write_text(text)
+    run = run_cli("run", str(path), env=env)
+    assert run.code in (0, 1), run.stderr
+    journal = run.job_dir / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(line for line in lines if '"event": "end"' not in line) + "\n")
+    return run.job_dir
+
+
+def test_a_resume_without_the_jobs_secret_is_refused(run_cli: RunCli, tmp_path: Path) -> None:
+    """Without the value, what a task printed while no runner watched could not be masked."""
+    job_dir = _journal(tmp_path, run_cli, '[[task]]\nid = "a"\nsecrets = ["SK_RESUME_TOKEN"]\n'
+                       'command = "true"\n', env={"SK_RESUME_TOKEN": "x1y2z3"})
+    run = run_cli("resume", str(job_dir))
+    assert run.code == 2
+    [line] = run.stderr.strip().splitlines()
+    assert "SK_RESUME_TOKEN not set" in line
+    assert run_cli("resume", str(job_dir), env={"SK_RESUME_TOKEN": "x1y2z3"}).code == 0
+
+
+@pytest.mark.parametrize("damage", [
+    lambda h: h | {"tasks": 5},
+    lambda h: h | {"settings": [1]},
+    lambda h: h | {"settings": {**h["settings"], "max_running": "4"}},
+    lambda h: h | {"options": {**h["options"], "grace_period": "x"}},
+])
+def test_a_damaged_journal_is_one_line(run_cli: RunCli, tmp_path: Path, damage: object) -> None:
+    job_dir = _journal(tmp_path, run_cli, '[[task]]\nid = "a"\ncommand = "true"\n')
+    journal = job_dir / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    header = json.loads(lines[0])
+    assert callable(damage)
+    lines[0] = json.dumps(damage(header))
+    journal.write_text("\n".join(lines) + "\n")
+    run = run_cli("resume", str(job_dir))
+    assert run.code == 2, run.stderr
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith("spawnkit: error: ") and "journal" in line
+
+
+def test_a_torn_last_line_stays_readable_after_a_takeover(run_cli: RunCli,
+                                                         tmp_path: Path) -> None:
+    job_dir = _journal(tmp_path, run_cli, '[[task]]\nid = "a"\ncommand = "true"\n'
+                       '[[task]]\nid = "b"\ncommand = "echo b"\ndepends_on = ["a"]\n')
+    journal = job_dir / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    # The runner died while it wrote b's last entry: b's line is torn, b never finished.
+    kept = [line for line in lines if not ('"task": "b"' in line and '"finished"' in line)]
+    journal.write_text("\n".join(kept) + '\n{"event": "status", "task": "b", "sta')
+    run = run_cli("resume", str(job_dir))
+    assert run.code == 0, run.stderr
+    assert [t["result"] for t in run.results["tasks"]] == ["passed", "passed"]
+    again = run_cli("results", str(job_dir))
+    assert again.code == 0, again.stderr
