@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from spawnkit.spawners.slurm.commands import CommandFailed, SlurmTools
 from spawnkit.spawners.slurm.labels import Label
-from spawnkit.spawners.slurm.state import UNKNOWN_IDS
+from spawnkit.spawners.slurm.state import FORMAT, UNKNOWN_IDS, parse_squeue
 
-__all__ = ["SCANCEL_TIMEOUT", "SlurmJob", "cancel_job", "signal_job"]
+__all__ = ["SCANCEL_TIMEOUT", "SlurmJob", "cancel_job", "cancel_lost", "signal_job"]
+
+LOG = logging.getLogger(__name__)
 
 SCANCEL_TIMEOUT = 15.0
 
@@ -49,3 +52,17 @@ async def cancel_job(tools: SlurmTools, job: SlurmJob) -> None:
                     timeout=SCANCEL_TIMEOUT, handle=job.job_id)
     await tools.check("scancel", job.job_id, what=f"cannot cancel Slurm job {job.job_id}",
                       timeout=SCANCEL_TIMEOUT, handle=job.job_id)
+
+
+async def cancel_lost(tools: SlurmTools, job_name: str, label: Label) -> None:
+    """An sbatch that did not answer may still have made the job: find it by its label, and
+    cancel it (the task is reported as not started)."""
+    try:
+        done = await tools.run("squeue", "--me", "-h", "-t", "all", f"--name={job_name}",
+                               "-O", FORMAT, timeout=SCANCEL_TIMEOUT)
+        lost = [s.job_id for s in parse_squeue(done.stdout).values()
+                if s.comment == label.comment and not s.ended]
+        if lost:
+            await tools.run("scancel", *lost, timeout=SCANCEL_TIMEOUT)
+    except CommandFailed as exc:
+        LOG.warning("slurm: a job of task %s may be left to 'spawnkit gc': %s", label.task, exc)

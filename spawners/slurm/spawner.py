@@ -10,6 +10,7 @@ only if that fails is the job cancelled outright.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -18,6 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from spawnkit.core.copyout import HostFolder
 from spawnkit.core.errors import (
     AdoptError,
     BackendError,
@@ -33,7 +35,7 @@ from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.spawners.slurm import containers, reap
 from spawnkit.spawners.slurm.commands import CommandFailed, SlurmTools
-from spawnkit.spawners.slurm.job import SCANCEL_TIMEOUT, SlurmJob, cancel_job, signal_job
+from spawnkit.spawners.slurm.job import SlurmJob, cancel_job, cancel_lost, signal_job
 from spawnkit.spawners.slurm.labels import Label, task_label
 from spawnkit.spawners.slurm.node import KILL_NOW, STOP_MARKER
 from spawnkit.spawners.slurm.outcome import (
@@ -55,7 +57,7 @@ from spawnkit.spawners.slurm.script import (
     job_script,
     sbatch_options,
 )
-from spawnkit.spawners.slurm.state import FORMAT, NOT_STARTED, parse_squeue
+from spawnkit.spawners.slurm.state import NOT_STARTED
 from spawnkit.spawners.slurm.watch import PING_TIMEOUT, QueueWatch, ping_words
 
 __all__ = ["SlurmSpawner"]
@@ -200,7 +202,7 @@ class SlurmSpawner(Spawner):
                                    timeout=SUBMIT_TIMEOUT)
         except CommandFailed as exc:
             if exc.timed_out:
-                await self._cancel_lost(request.job_name, label)
+                await cancel_lost(tools, request.job_name, label)
             raise StartError(f"cannot submit the Slurm job of task '{task.id}'",
                              spawner=self.name, engine_message=exc.engine_message) from exc
         job_id = done.stdout.strip().split(";")[0]
@@ -238,21 +240,6 @@ class SlurmSpawner(Spawner):
             cleanup=plan.cleanup if plan is not None else None,
             extra_applied=plan.applied if plan is not None else {},
         )
-
-    async def _cancel_lost(self, job_name: str, label: Label) -> None:
-        """An sbatch that did not answer may still have made the job: find it by its label,
-        and cancel it (the task is reported as not started)."""
-        tools, _ = self._ready()
-        try:
-            done = await tools.run("squeue", "--me", "-h", "-t", "all", f"--name={job_name}",
-                                   "-O", FORMAT, timeout=SCANCEL_TIMEOUT)
-            lost = [s.job_id for s in parse_squeue(done.stdout).values()
-                    if s.comment == label.comment and not s.ended]
-            if lost:
-                await tools.run("scancel", *lost, timeout=SCANCEL_TIMEOUT)
-        except CommandFailed as exc:
-            LOG.warning("slurm: a job of task %s may be left to 'spawnkit gc': %s",
-                        label.task, exc)
 
     async def adopt_task(self, runtime_task: RuntimeTask) -> None:
         """A dead runner's job, by its ID: the node program kept its output and exit status."""
@@ -327,9 +314,28 @@ class SlurmSpawner(Spawner):
             return ExitResult(exit_code=None, error="task was never started")
         _, watch = self._ready()
         try:
-            return await self._collect(runtime_task, job, watch)
+            exit = await self._collect(runtime_task, job, watch)
         finally:
             watch.forget(job.job_id)
+        await self._keep_files(runtime_task, exit)
+        return exit
+
+    async def _keep_files(self, runtime_task: RuntimeTask, exit: ExitResult) -> None:
+        """JUnit reports and artifacts, from the task's working folder on the shared storage
+        (the runner's folder for a task that names none, as on the node); a container task's
+        only from its workspace: its container is gone with the job."""
+        task = runtime_task.task
+        if not (task.junit or task.artifacts):
+            return
+        if containers.engine_of(task, self.options.image) is None:
+            folder: str | None = task.workdir() or os.getcwd()
+        else:
+            folder = task.host_workdir()
+        if folder is None:
+            runtime_task.notes.append("JUnit reports and artifacts of a container task on "
+                                      "slurm are kept from its workspace only")
+            return
+        await asyncio.to_thread(self.keep_files, runtime_task, exit, HostFolder(Path(folder)))
 
     async def _collect(self, runtime_task: RuntimeTask, job: SlurmJob,
                        watch: QueueWatch) -> ExitResult:

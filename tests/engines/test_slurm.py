@@ -134,7 +134,9 @@ def test_cancelled_from_outside_is_failed_and_said(
     rec = run.record("victim")
     # The command died of Slurm's TERM: failed, with the signal (the node recorded it).
     assert (rec.result, rec.signal, rec.oom) == ("failed", 15, False), rec
-    assert rec.reason == "killed by signal 15 (SIGTERM)"
+    # The signal, and the backend's words on who sent it.
+    assert rec.reason == (f"killed by signal 15 (SIGTERM): Slurm job {handle} was cancelled "
+                          "outside spawnkit"), rec.reason
     said = [r.getMessage() for r in caplog.records]
     assert f"slurm: job {handle} (task victim) was cancelled outside spawnkit (CANCELLED" \
         in " ".join(said), said
