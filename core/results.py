@@ -148,6 +148,8 @@ def final_entry(history: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | Non
 def _duration(started: Mapping[str, Any] | None, final: Mapping[str, Any] | None) -> float | None:
     if started is None or final is None:
         return None
+    if final.get("ended_at") is not None:  # ended while no runner watched: its own end
+        return round(max(float(final["ended_at"]) - float(started["time"]), 0.0), 3)
     key = "mono" if "mono" in started and "mono" in final else "time"
     return round(max(float(final[key]) - float(started[key]), 0.0), 3)
 
@@ -210,7 +212,7 @@ def build_results(
                 signal=final.get("signal") if final else None,
                 oom=bool(final.get("oom")) if final else False,
                 start=started["time"] if started else None,
-                end=final["time"] if final else None,
+                end=(final.get("ended_at") or final["time"]) if final else None,
                 duration=_duration(started, final),
                 spawner=started.get("spawner") if started else spawner,
                 handle=started.get("handle") if started else None,

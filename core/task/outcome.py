@@ -106,6 +106,9 @@ class ExitResult:
     #: The backend's words on how it ended, where they say more than the exit does (a job
     #: cancelled outside spawnkit): added to the reason, the verdict unchanged.
     note: str | None = None
+    #: Epoch seconds it ended, when the backend knows and it is not when it was collected (a
+    #: task that ended while no runner watched, taken over by `spawnkit resume`).
+    ended_at: float | None = None
 
     @property
     def successful(self) -> bool:

@@ -196,6 +196,8 @@ class TaskStateMachine:
         if outcome.exit is not None:
             data.update(exit_code=outcome.exit.exit_code, signal=outcome.exit.signal,
                         oom=outcome.exit.oom)
+            if outcome.exit.ended_at is not None:
+                data["ended_at"] = outcome.exit.ended_at
         if runtime_task.notes:
             data["notes"] = list(runtime_task.notes)
         if runtime_task.tests is not None:

@@ -53,4 +53,4 @@ async def adopt_container(call: EngineCalls, engine: Engine, job: JobContext,
     return ContainerHandle(state.id, str(result.get("name") or ref), str(result.get("image", "")),
                            time.monotonic(), float(result.get("started_wall") or
                                                    time.time() - _EVENTS_BACK),
-                           logs=LogFollower(engine, state.id, output))
+                           logs=LogFollower(engine, state.id, output), adopted=True)

@@ -106,6 +106,8 @@ class ContainerState:
     memory_limit: int | None = None
     #: Its working folder ("" when the image sets none: the root).
     workdir: str = ""
+    #: Epoch seconds it ended (0.0 while it runs, or when the engine does not say).
+    finished_at: float = 0.0
 
     @property
     def running(self) -> bool:
@@ -126,6 +128,7 @@ class ContainerState:
             labels=dict(config.get("Labels") or {}),
             memory_limit=host.get("Memory") or None,
             workdir=str(config.get("WorkingDir") or ""),
+            finished_at=max(epoch_seconds(state.get("FinishedAt")), 0.0),
         )
 
 

@@ -27,6 +27,8 @@ class ContainerHandle:
     sent: set[int] = field(default_factory=set)
     #: The engine's exit event came: it has ended, whatever the last listing said.
     died: bool = False
+    #: Taken over from a dead runner (`spawnkit resume`): it may have ended long before.
+    adopted: bool = False
 
     @property
     def signalled(self) -> bool:

@@ -9,6 +9,7 @@ state is its `ContainerHandle`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import posixpath
@@ -338,6 +339,8 @@ class ContainerSpawner(ContainerServiceHooks):
                 LOG.warning("%s: output of %s: %s", self.name, handle.short,
                             engine_message(exc))
         exit = await self._exit_of(state, handle)
+        if handle.adopted and state.finished_at > 0:
+            exit = dataclasses.replace(exit, ended_at=state.finished_at)
         task = runtime_task.task
         if task.junit or task.artifacts:
             # From the container's own file system, before it goes: no workspace needed.

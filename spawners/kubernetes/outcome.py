@@ -33,6 +33,8 @@ class PodHandle:
     deleted: bool = False
     #: spawnkit's stop saw every process of the task end, from inside the Pod.
     stopped: bool = False
+    #: Taken over from a dead runner (`spawnkit resume`): it may have ended long before.
+    adopted: bool = False
 
 
 def _died_of(code: int | None) -> int | None:

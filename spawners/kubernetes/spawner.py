@@ -14,6 +14,7 @@ A resumed job's runner takes its Pods over by their names (`adopt.py`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -361,6 +362,8 @@ class KubernetesSpawner(Spawner):
                     log.abandon()
                     LOG.warning("kubernetes: output of %s: %s", name, api_message(exc))
             exit = exit_result(state, handle)
+            if handle.adopted and state is not None and state.terminated is not None:
+                exit = dataclasses.replace(exit, ended_at=state.terminated.finished_at)
             await self._keep_files(runtime_task, exit)
             kept = state is not None and not state.pending and keeps(
                 self.options, exit, stopped=bool(handle.sent or handle.stopped or handle.deleted))

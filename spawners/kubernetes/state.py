@@ -10,6 +10,7 @@ ImagePullBackOff, ErrImagePull again...), so "stuck" is a state with a reason an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from spawnkit.spawners.kubernetes.pod import CONTAINER, CWD_CHECK, CWD_MISSING
@@ -31,6 +32,8 @@ class Terminated:
     exit_code: int | None
     reason: str | None
     message: str | None
+    #: When it ended (the kubelet's `finishedAt`), epoch seconds; None when not said.
+    finished_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,16 @@ def _terminated(status: dict[str, Any]) -> Terminated | None:
     term = (status.get("state") or {}).get("terminated")
     if not term:
         return None
-    return Terminated(term.get("exitCode"), term.get("reason"), term.get("message"))
+    finished = _epoch(term.get("finishedAt"))
+    return Terminated(term.get("exitCode"), term.get("reason"), term.get("message"), finished)
+
+
+def _epoch(stamp: object) -> float | None:
+    """An RFC 3339 time of the API ("2026-11-30T08:00:00Z") as epoch seconds."""
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def pod_state(item: dict[str, Any]) -> PodState:

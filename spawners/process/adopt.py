@@ -36,7 +36,10 @@ class AdoptedTask:
         if self.handle.ended:
             return True
         with contextlib.suppress(OSError, ValueError):
-            status = int((self.out_dir / EXIT_STATUS).read_text())
+            record = self.out_dir / EXIT_STATUS
+            status = int(record.read_text())
+            # Written once its output was whole: close to its end, not to this look.
+            self.handle.ended_at = record.stat().st_mtime
             self.handle.end(status)
             if not self.handle.drained.done():
                 self.handle.drained.set_result(None)  # written once its output was whole

@@ -14,12 +14,14 @@ __all__ = ["ProcessHandle"]
 class ProcessHandle:
     """A task's process, from its start until its outcome is collected."""
 
-    __slots__ = ("drained", "exited", "pid", "start", "status")
+    __slots__ = ("drained", "ended_at", "exited", "pid", "start", "status")
 
     def __init__(self, pid: int, start: int | None) -> None:
         self.pid = pid
         self.start = start  # clock ticks since boot: tells a reused PID apart
         self.status: int | None = None  # raw wait status, once it ended
+        #: Epoch seconds it ended, when learnt after the fact (a task taken over).
+        self.ended_at: float | None = None
         loop = asyncio.get_running_loop()
         self.exited: asyncio.Future[None] = loop.create_future()
         #: Its output is whole in its files (masked output passes through the supervisor).
@@ -48,5 +50,5 @@ class ProcessHandle:
             return ExitResult(exit_code=None, error="exit status lost: the task supervisor "
                               "ended before the task did")
         if os.WIFSIGNALED(status):
-            return ExitResult(exit_code=None, signal=os.WTERMSIG(status))
-        return ExitResult(exit_code=os.waitstatus_to_exitcode(status))
+            return ExitResult(exit_code=None, signal=os.WTERMSIG(status), ended_at=self.ended_at)
+        return ExitResult(exit_code=os.waitstatus_to_exitcode(status), ended_at=self.ended_at)

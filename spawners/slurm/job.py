@@ -26,6 +26,8 @@ class SlurmJob:
     label: Label
     stopped: bool = False
     cancelled: bool = False
+    #: Taken over from a dead runner (`spawnkit resume`): it may have ended long before.
+    adopted: bool = False
 
 
 async def signal_job(tools: SlurmTools, job: SlurmJob, signal: str) -> str:

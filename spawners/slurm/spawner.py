@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -251,7 +252,8 @@ class SlurmSpawner(Spawner):
         watch.track(job_id)
         job = self._job_context()
         self._jobs[job_id] = SlurmJob(job_id, out_dir, task_label(job.owner, job.job_id,
-                                                                  runtime_task.task.id))
+                                                                  runtime_task.task.id),
+                                      adopted=True)
 
     # -- monitor -------------------------------------------------------------------------------
 
@@ -317,6 +319,10 @@ class SlurmSpawner(Spawner):
             exit = await self._collect(runtime_task, job, watch)
         finally:
             watch.forget(job.job_id)
+        if job.adopted:  # the node wrote its exit as it ended, maybe long before this
+            with contextlib.suppress(OSError):
+                ended = (job.out_dir / EXIT_STATUS).stat().st_mtime
+                exit = dataclasses.replace(exit, ended_at=ended)
         await self._keep_files(runtime_task, exit)
         return exit
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from tests.conftest import RunCli
@@ -91,10 +92,16 @@ def test_what_ended_without_a_runner_is_collected_whole_and_masked(
     (tmp_path / "ws" / "go").touch()
     wait_until(lambda: all((tmp_path / "ws" / f"ended-t{i}").exists() for i in range(2)), 60,
                "both tasks ended")
+    # Not a wait for anything: a gap between the tasks' end and the resume, for the end
+    # times below to tell one from the other.
+    time.sleep(1.5)
+    resumed_at = time.time()
     run = run_cli("resume", str(job_dir), env={"API_TOKEN": secret}, timeout=300)
     assert run.code == 1, run.stderr
     for task in run.results["tasks"]:
         assert (task["result"], task["exit_code"]) == ("failed", 3)
+        # When it ended (within 0.5 s of its last line), not when the resume collected it.
+        assert task["end"] < resumed_at - 1.0, (task["end"], resumed_at)
         assert (job_dir / task["stdout"]).read_text() == "token=***\n"
         assert (job_dir / task["stderr"]).read_text() == "bye\n"
     assert secret not in "".join(p.read_text(errors="replace")
