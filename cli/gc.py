@@ -64,5 +64,6 @@ def gc(spawner_name: str | None, engine_url: str | None, dry_run: bool, kept: bo
         for line in said:
             click.echo(f"{name}: {verb} {line}")
         total += len(said)
-    click.echo(f"{total} {'items' if total != 1 else 'item'} {verb}")
+    noun = "item" if total == 1 else "items"
+    click.echo(f"{total} {noun} {'would be removed' if dry_run else 'removed'}")
     return EXIT_OK

@@ -45,7 +45,8 @@ class _LazyGroup(click.Group):
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="spawnkit")
 def cli() -> None:
-    """Run CI tasks in isolated places: a process, a Docker or a Podman container."""
+    """Run CI tasks in isolated places: a process, a Docker or Podman container, a Slurm job,
+    a Kubernetes Pod."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

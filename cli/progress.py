@@ -190,7 +190,7 @@ class Progress:
         if self._tails is not None and self._tails.wanted(TaskResult(result)):
             block = self._tails.block(entry.task_id, TaskResult(result), reason)
             if block:
-                self._write(block, _CLEAR if self._drawn else "")
+                self._write(block, _CLEAR if self._drawn else "", raw=True)
                 self._drawn = False
 
     def _say(self, text: str) -> None:
@@ -232,9 +232,10 @@ class Progress:
         self._write(line, _CLEAR)
         self._drawn, self._last_line = True, line
 
-    def _write(self, text: str, control: str = "") -> None:
-        """`control` (cursor codes) goes out as it is; colour only when colour is on."""
-        body = text if self._color else click.unstyle(text)
+    def _write(self, text: str, control: str = "", *, raw: bool = False) -> None:
+        """`control` (cursor codes) goes out as it is; colour only when colour is on; `raw`
+        text as it is (a CI's folding markers are escape codes that must reach its log)."""
+        body = text if self._color or raw else click.unstyle(text)
         try:
             self._out.write(control + body)
             self._out.flush()

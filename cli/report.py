@@ -45,4 +45,6 @@ def print_summary(result: JobResult, out: TextIO, *, color: bool | None = None) 
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items() if n)
     if result.flaky:
         counts += f" ({len(result.flaky)} flaky: {', '.join(result.flaky)})"
-    click.echo(f"{len(result.tasks)} tasks in {_fmt_duration(result.duration)}: {counts}", out)
+    n = len(result.tasks)
+    click.echo(f"{n} task{'' if n == 1 else 's'} in {_fmt_duration(result.duration)}: {counts}",
+               out)

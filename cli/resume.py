@@ -71,7 +71,7 @@ def resume_job(job_dir: Path, *, taskfile: str | None = None, junit_path: Path |
     ran = recorded.task_file
     if taskfile is not None and (ran is None or not _same_file(taskfile, ran)):
         raise UsageError(f"{job_dir}: the job ran {ran or 'a command'}, not {taskfile}")
-    spawner = make_spawner(takeover.spawner, options)
+    spawner = make_spawner(takeover.spawner, dataclasses.replace(options, spare_resumable=True))
     settings = dataclasses.replace(recorded, handle_signals=True, reap_orphans=not no_gc,
                                    json_path=json_path, junit_path=junit_path)
     progress = make_progress(takeover.tasks, quiet=quiet, verbose=verbose, job_dir=job_dir,

@@ -212,7 +212,7 @@ def run(
     options = SpawnerOptions(
         engine_url=engine_url, image=image, keep_containers=keep_containers,
         keep_failed=keep_failed, grace_period=grace_period, engine_down_after=engine_down_after,
-        artifacts_max=artifacts_max,
+        artifacts_max=artifacts_max, spare_resumable=True,
     )
     spawner = make_spawner(spawner_name, options)
     refused = [(t.id, why) for t in tasks if (why := spawner.cannot_run(t)) is not None]

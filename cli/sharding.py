@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import click
 
+from spawnkit.core.errors import UsageError
 from spawnkit.core.shard import parse_shard, read_durations, shard_from_environment, split_tasks
 from spawnkit.core.task.description import Task
 
@@ -34,6 +35,9 @@ def shard_options(func: F) -> F:
 def apply_shard(tasks: Sequence[Task], shard_text: str | None,
                 durations: Sequence[Path]) -> list[Task]:
     """This machine's share of the planned tasks, with a note saying what each share got."""
+    if durations and shard_text is None and shard_from_environment() is None:
+        raise UsageError("--durations balances the shares of --shard: give --shard I/N too "
+                         "(or the CI's own variables)")
     if shard_text is not None:
         shard, where = parse_shard(shard_text), ""
     else:

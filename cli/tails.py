@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import click
+
 from spawnkit.core.junit import read_tail
 from spawnkit.core.paths import safe_name
 from spawnkit.core.task.outcome import TaskResult
@@ -67,7 +69,8 @@ class OutputTails:
         folder = self.job_dir / "tasks" / safe_name(task_id)
         body: list[str] = []
         for stream in ("stdout", "stderr"):
-            lines = read_tail(folder / stream).splitlines()[-self.lines:]
+            # Without the task's own colour codes: the block goes out raw, for its markers.
+            lines = click.unstyle(read_tail(folder / stream)).splitlines()[-self.lines:]
             if lines:
                 body.append(f"--- {stream} (last {len(lines)} lines) ---")
                 body += lines

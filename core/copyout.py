@@ -11,6 +11,7 @@ on the task, never an error of the job.
 from __future__ import annotations
 
 import io
+import os
 import posixpath
 import re
 import shutil
@@ -101,15 +102,25 @@ class HostFolder:
     root: Path
 
     def files(self, pattern: str) -> Iterator[tuple[str, int, IO[bytes]]]:
+        # Matched as TarSource matches (pattern_regex), not by Path.glob: there `logs/**`
+        # names only folders, and a task file must keep the same files on every backend.
         base = self.root.resolve()
-        for path in sorted(base.glob(pattern)):
-            if not path.is_file() or path.is_symlink():
+        regex = pattern_regex(pattern)
+        start = base / static_prefix(pattern)
+        if start.is_file():
+            found = [start]
+        else:
+            found = [Path(top) / name for top, _dirs, names in os.walk(start)
+                     for name in names]
+        for path in sorted(found):
+            rel = path.relative_to(base).as_posix()
+            if path.is_symlink() or not path.is_file() or not regex.match(rel):
                 continue
             real = path.resolve()
             if not real.is_relative_to(base):
-                continue  # a link out of the working folder: not the task's to hand over
+                continue  # outside the working folder: not the task's to hand over
             with open(real, "rb") as fh:
-                yield str(path.relative_to(base)), real.stat().st_size, fh
+                yield rel, real.stat().st_size, fh
 
 
 @dataclass

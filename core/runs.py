@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "forget",
     "forget_dead",
     "job_running",
+    "leave_alone",
     "orphaned_tasks",
     "reap_dead_runners",
     "register",
@@ -79,8 +81,10 @@ class OrphanedTask:
     spawning_result: dict[str, Any]
 
 
-def _dead_jobs(spawner: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """(job id, status entries) of this spawner's registered jobs whose runner is gone."""
+def _dead_jobs(spawner: str, spare_recent: bool = False,
+               ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(job id, status entries) of this spawner's registered jobs whose runner is gone (and
+    that no resume holds, nor may still take over with `spare_recent`: see leave_alone)."""
     for job_id, job_dir in sorted(registered().items()):
         try:
             header, entries, _end = read_journal(job_dir / JOURNAL_NAME)
@@ -88,9 +92,15 @@ def _dead_jobs(spawner: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
             continue
         if header.get("spawner") != spawner or owner_alive(str(header.get("owner", ""))):
             continue
-        if job_in_use(job_dir):  # taken over by `spawnkit resume`: its tasks are watched
+        if leave_alone(job_id, job_dir, spare_recent=spare_recent):
             continue
         yield job_id, entries
+
+
+#: Seconds after its runner's last word that a job still counts as one to resume: the clean-up
+#: `spawnkit run` makes first leaves it that long (a CI retry calls `resume` within it);
+#: `spawnkit gc` itself does not wait.
+RESUME_WINDOW = 600.0
 
 
 def job_running(job_id: str) -> bool:
@@ -100,14 +110,34 @@ def job_running(job_id: str) -> bool:
     return job_dir is not None and job_in_use(job_dir)
 
 
-def orphaned_tasks(spawner: str) -> list[OrphanedTask]:
+def leave_alone(job_id: str, job_dir: str | Path | None = None, *,
+                spare_recent: bool = False) -> bool:
+    """Whether gc must leave a dead runner's job be: a runner holds it now (a resume took it
+    over), or, with `spare_recent`, its runner wrote its journal under RESUME_WINDOW ago (it
+    may still be resumed). `job_dir` is the job's folder as its objects say (a label), else
+    this machine's index of runs is asked."""
+    folder = Path(job_dir) if job_dir else registered().get(job_id)
+    if folder is None:
+        return False
+    if job_in_use(folder):
+        return True
+    if not spare_recent:
+        return False
+    try:
+        age = time.time() - (folder / JOURNAL_NAME).stat().st_mtime
+    except OSError:
+        return False
+    return age < RESUME_WINDOW
+
+
+def orphaned_tasks(spawner: str, *, spare_recent: bool = False) -> list[OrphanedTask]:
     """Tasks of dead runners of this spawner that started and have no final entry.
 
     Each task's own final entry decides, not the journal's end record: a runner may end on
     an error of its own with tasks still running.
     """
     found = []
-    for job_id, entries in _dead_jobs(spawner):
+    for job_id, entries in _dead_jobs(spawner, spare_recent):
         done = {e["task"] for e in entries if e["status"] in FINAL_STATUSES}
         for entry in entries:
             if entry["status"] == "started" and entry["task"] not in done:
@@ -116,9 +146,9 @@ def orphaned_tasks(spawner: str) -> list[OrphanedTask]:
     return found
 
 
-def forget_dead(spawner: str) -> list[str]:
+def forget_dead(spawner: str, *, spare_recent: bool = False) -> list[str]:
     """Drop the index entries of this spawner's jobs whose runner is gone (once reaped)."""
-    dead = [job_id for job_id, _entries in _dead_jobs(spawner)]
+    dead = [job_id for job_id, _entries in _dead_jobs(spawner, spare_recent)]
     for job_id in dead:
         forget(job_id)
     return dead
@@ -129,5 +159,5 @@ async def reap_dead_runners(spawner: Spawner, *, dry_run: bool = False) -> list[
     from the index (unless `dry_run`)."""
     said = await spawner.reap_orphans(dry_run=dry_run)
     if not dry_run:
-        forget_dead(spawner.name)
+        forget_dead(spawner.name, spare_recent=spawner.options.spare_resumable)
     return said

@@ -69,6 +69,9 @@ class SpawnerOptions:
     keep_failed: bool = False
     #: `spawnkit gc --kept`: also remove kept containers (once their runner is gone).
     reap_kept: bool = False
+    #: The clean-up `spawnkit run` makes first: it leaves a dead runner's job that may still
+    #: be resumed (core.runs.RESUME_WINDOW); `spawnkit gc` takes it.
+    spare_resumable: bool = False
     grace_period: float = DEFAULT_GRACE_PERIOD
     #: Seconds an engine may go without answering before its running tasks end as error.
     engine_down_after: float = 20.0

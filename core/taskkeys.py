@@ -33,9 +33,10 @@ def _is_bool(v: Any) -> str | None:
 
 
 def _is_pos_number(v: Any) -> str | None:
-    ok = (isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= MAX_INT
-          and math.isfinite(v))
-    return None if ok else "must be a finite number greater than 0"
+    if not (isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+            and math.isfinite(v)):
+        return "must be a finite number greater than 0"
+    return None if v <= MAX_INT else f"must be at most {MAX_INT} (a 64-bit integer)"
 
 
 def _is_pos_int(v: Any) -> str | None:

@@ -272,6 +272,7 @@ class Worker:
         except Exception as exc:
             await self._finish(runtime_task, RuntimeTaskStatus.FAIL_START, error=exc)
             return
+        lifecycle.set_deadline(self._task_timeout)  # from when it runs, not from its creation
         runtime_task.status = RuntimeTaskStatus.STARTED
         sm.monitored.append(runtime_task)
         sm.record(

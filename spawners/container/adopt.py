@@ -32,7 +32,8 @@ async def adopt_container(call: EngineCalls, engine: Engine, job: JobContext,
     ref = runtime_task.spawner_handle or container_name(job, task.id, runtime_task.attempt)
     state = await call(engine.inspect, ref)
     if state is None:
-        raise AdoptError(f"container {ref[:12]} is gone (removed outside spawnkit)",
+        raise AdoptError(f"container {ref[:12]} is gone (removed by 'spawnkit gc', or outside "
+                         "spawnkit)",
                          spawner=engine.name, handle=ref)
     if state.labels.get(LABEL_JOB) != job.job_id or state.labels.get(LABEL_TASK) != task.id:
         raise AdoptError(f"container {ref[:12]} is not this task's", spawner=engine.name,

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from spawnkit.core import runs
-from spawnkit.core.joblock import job_in_use
 from spawnkit.core.owner import owner_alive
 from spawnkit.spawners.container.engine import ContainerSummary
 from spawnkit.spawners.container.spec import (
@@ -34,27 +32,27 @@ ORPHAN_GRACE = 5.0
 
 def orphans(
     listed: list[ContainerSummary], *, grace: float = ORPHAN_GRACE, now: float | None = None,
-    kept: bool = False,
+    kept: bool = False, spare_recent: bool = False,
 ) -> list[ContainerSummary]:
     """The listed spawnkit containers whose runner died (on this host; see owner_alive).
 
     A running or ended one goes at once; one not yet started only once it is old enough to
     not be half made; one kept on purpose (--keep-containers, --keep-failed) only while it
     still runs, or with `kept` (`spawnkit gc --kept`). A kept container whose runner is alive
-    stays whatever `kept` says: that runner may still be reading it.
+    stays whatever `kept` says: that runner may still be reading it. A job a resume holds
+    is left, and with `spare_recent` one that may still be resumed (core.runs.leave_alone).
     """
     now = time.time() if now is None else now
     found = []
-    running: dict[str, bool] = {}  # job id -> a runner holds it (a resume took it over)
+    running: dict[str, bool] = {}  # job id -> left alone (a resume holds it, or may)
     for container in listed:
         owner = container.labels.get(LABEL_OWNER, "")
         if not owner or owner_alive(owner):
             continue
         job_id = container.labels.get(LABEL_JOB, "")
         if job_id not in running:
-            folder = container.labels.get(LABEL_JOB_DIR)
-            running[job_id] = runs.job_running(job_id) or (
-                folder is not None and job_in_use(Path(folder)))
+            running[job_id] = runs.leave_alone(job_id, container.labels.get(LABEL_JOB_DIR),
+                                               spare_recent=spare_recent)
         if running[job_id]:
             continue
         if container.status in BEING_MADE and now - container.created < grace:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from spawnkit.core import runs
 from spawnkit.core.errors import BackendError, StartError
-from spawnkit.core.joblock import job_in_use
 from spawnkit.core.output import TaskOutput
 from spawnkit.core.owner import owner_alive
 from spawnkit.core.spawner import JobContext, Spawner, SpawnerOptions
@@ -276,11 +275,10 @@ class ContainerServiceHooks(Spawner):
         said = []
         for network in listed:
             owner = network.labels.get(LABEL_OWNER, "")
-            folder = network.labels.get(LABEL_JOB_DIR)
-            if not owner or owner_alive(owner) or runs.job_running(
-                    network.labels.get(LABEL_JOB, "")) or (
-                    folder is not None and job_in_use(Path(folder))):
-                continue  # its runner lives, or a resume took its job over
+            if not owner or owner_alive(owner) or runs.leave_alone(
+                    network.labels.get(LABEL_JOB, ""), network.labels.get(LABEL_JOB_DIR),
+                    spare_recent=self.options.spare_resumable):
+                continue  # its runner lives, or a resume took (or may take) its job over
             if not dry_run:
                 why = await self._call(networks.remove_network, self.engine, network.name)
                 if why is not None:

@@ -286,7 +286,8 @@ class ContainerSpawner(ContainerServiceHooks):
     async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
         """Remove spawnkit's containers whose runner died, at once and in parallel."""
         listed = await self._call(self.engine.containers, f"{LABEL_MANAGED}=true")
-        found = reap.orphans(listed, grace=self.orphan_grace, kept=self.options.reap_kept)
+        found = reap.orphans(listed, grace=self.orphan_grace, kept=self.options.reap_kept,
+                             spare_recent=self.options.spare_resumable)
         if not dry_run:
             await reap.remove_all(found, lambda cid: self._call(self.engine.remove, cid))
         # Then the networks of services, which their containers had to leave first.

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from spawnkit.core import runs
-from spawnkit.core.joblock import job_in_use
 from spawnkit.core.owner import owner_alive
 from spawnkit.spawners.container.spec import is_kept
 from spawnkit.spawners.kubernetes.pod import LABEL_JOB, LABEL_JOB_DIR, LABEL_OWNER, LABEL_TASK
@@ -19,8 +17,8 @@ from spawnkit.spawners.kubernetes.state import pod_state
 __all__ = ["describe", "orphans", "remove_all"]
 
 
-def orphans(items: list[dict[str, Any]], *, pods: bool,
-            kept: bool = False) -> list[dict[str, Any]]:
+def orphans(items: list[dict[str, Any]], *, pods: bool, kept: bool = False,
+            spare_recent: bool = False) -> list[dict[str, Any]]:
     """The listed spawnkit objects whose runner died (on this host; see owner_alive). A Pod
     kept on purpose (--keep-containers, --keep-failed) stays once it has ended, unless `kept`
     (`spawnkit gc --kept`)."""
@@ -33,10 +31,9 @@ def orphans(items: list[dict[str, Any]], *, pods: bool,
         if not owner or owner_alive(owner):
             continue
         job_id = notes.get(LABEL_JOB, "")
-        if job_id not in running:
-            folder = notes.get(LABEL_JOB_DIR)
-            running[job_id] = runs.job_running(job_id) or (
-                folder is not None and job_in_use(Path(folder)))
+        if job_id not in running:  # a resume holds it, or (spare_recent) may still
+            running[job_id] = runs.leave_alone(job_id, notes.get(LABEL_JOB_DIR),
+                                               spare_recent=spare_recent)
         if running[job_id]:
             continue
         if pods and not kept and is_kept(meta.get("labels") or {}) and pod_state(item).ended:

@@ -389,9 +389,10 @@ class KubernetesSpawner(Spawner):
         """Delete spawnkit's Pods and Secrets whose runner died, at once and in parallel."""
         api, _watch = self._ready()
         selector = f"{LABEL_MANAGED}=true"
+        spare = self.options.spare_resumable
         pods = reap.orphans(await api(api.pods, selector), pods=True,
-                            kept=self.options.reap_kept)
-        secrets = reap.orphans(await api(api.secrets, selector), pods=False)
+                            kept=self.options.reap_kept, spare_recent=spare)
+        secrets = reap.orphans(await api(api.secrets, selector), pods=False, spare_recent=spare)
         if not dry_run:
             await reap.remove_all(pods, lambda n: api(api.delete_pod, n, 0))
             await reap.remove_all(secrets, lambda n: api(api.delete_secret, n))

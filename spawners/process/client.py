@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from spawnkit.core import runs
-from spawnkit.core.joblock import job_in_use
 
 __all__ = [
     "DIR_FLAG",
@@ -47,10 +46,10 @@ class SupervisorProcess(NamedTuple):
     #: It runs the job's services, not its tasks.
     services: bool = False
 
-    def job_held(self) -> bool:
-        """Whether a runner holds the job now, whatever `owner` says (a resume may)."""
-        return runs.job_running(self.job_id) or (
-            self.job_dir is not None and job_in_use(Path(self.job_dir)))
+    def left_alone(self, *, spare_recent: bool = False) -> bool:
+        """Whether gc must leave its tasks: a runner holds the job now, whatever `owner` says
+        (a resume), or may still take it over (core.runs.leave_alone)."""
+        return runs.leave_alone(self.job_id, self.job_dir, spare_recent=spare_recent)
 
 
 def supervisors() -> list[SupervisorProcess]:

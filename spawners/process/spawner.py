@@ -243,7 +243,8 @@ class ProcessSpawner(ProcessServiceHooks):
         their task supervisors (which outlive them, and know every task, even one started just
         before the runner died)."""
         groups: dict[int, str] = {}
-        for orphan in runs.orphaned_tasks(self.name):
+        spare = self.options.spare_resumable
+        for orphan in runs.orphaned_tasks(self.name, spare_recent=spare):
             pgid, started = orphan.spawning_result.get("pgid"), \
                 orphan.spawning_result.get("start_time")
             if not isinstance(pgid, int):
@@ -255,7 +256,7 @@ class ProcessSpawner(ProcessServiceHooks):
             if (leader is None or leader == started) and group_alive(pgid):
                 groups[pgid] = f"job {orphan.job_id}, task {orphan.task_id}"
         for sup in supervisors():
-            if owner_alive(sup.owner) or sup.job_held():
+            if owner_alive(sup.owner) or sup.left_alone(spare_recent=spare):
                 continue
             pid, job_id = sup.pid, sup.job_id
             for child, fields in live_processes():

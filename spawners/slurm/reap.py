@@ -19,7 +19,8 @@ TIMEOUT = 15.0
 KILLED_WITHIN = 3.0
 
 
-def orphans(listed: dict[str, JobState]) -> list[tuple[JobState, Label]]:
+def orphans(listed: dict[str, JobState], *,
+            spare_recent: bool = False) -> list[tuple[JobState, Label]]:
     """The queued or running jobs of ours whose runner is dead on this host (core.owner: a
     runner elsewhere, or a label we cannot read, is never ours to take)."""
     found = []
@@ -27,13 +28,13 @@ def orphans(listed: dict[str, JobState]) -> list[tuple[JobState, Label]]:
         label = Label.parse(state.comment)
         if label is None or state.ended or state.state in ENDING or not label.orphaned:
             continue
-        if runs.job_running(label.job):  # its job was taken over (`spawnkit resume`)
+        if runs.leave_alone(label.job, spare_recent=spare_recent):  # a resume has it, or may
             continue
         found.append((state, label))
     return found
 
 
-async def reap(tools: SlurmTools, *, dry_run: bool) -> list[str]:
+async def reap(tools: SlurmTools, *, dry_run: bool, spare_recent: bool = False) -> list[str]:
     """End the jobs of dead runners at once, one line each: a dead runner's tasks get no grace,
     nobody is left to read their outcome. Each is tagged first (`cancel=gc`): Slurm itself does
     not say who ended a job. A running one is KILLed through its node program (USR2): a plain
@@ -41,7 +42,7 @@ async def reap(tools: SlurmTools, *, dry_run: bool) -> list[str]:
     still there then, and what never started, is cancelled."""
     done = await tools.check("squeue", "--me", "-h", "-O", FORMAT,
                              what="cannot list the Slurm jobs", timeout=TIMEOUT)
-    found = orphans(parse_squeue(done.stdout))
+    found = orphans(parse_squeue(done.stdout), spare_recent=spare_recent)
     if found and not dry_run:
         await asyncio.gather(*(
             tools.run("scontrol", "update", f"JobId={state.job_id}",

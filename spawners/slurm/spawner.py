@@ -390,4 +390,5 @@ class SlurmSpawner(Spawner):
 
     async def reap_orphans(self, *, dry_run: bool = False) -> list[str]:
         tools, _ = self._ready()
-        return await reap.reap(tools, dry_run=dry_run)
+        return await reap.reap(tools, dry_run=dry_run,
+                               spare_recent=self.options.spare_resumable)

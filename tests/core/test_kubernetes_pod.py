@@ -137,7 +137,8 @@ def test_gc_keeps_kept_pods_and_held_jobs(monkeypatch: pytest.MonkeyPatch) -> No
 
     listed = [pod("plain", "j1"), pod("kept", "j1", keep="failed"),
               pod("kept-running", "j1", keep="failed", ended=False), pod("held", "j2")]
-    monkeypatch.setattr(runs, "job_running", lambda job_id: job_id == "j2")
+    monkeypatch.setattr(runs, "leave_alone",
+                        lambda job_id, job_dir=None, *, spare_recent=False: job_id == "j2")
     names = [p["metadata"]["name"] for p in reap.orphans(listed, pods=True)]
     assert names == ["plain", "kept-running"]
     names = [p["metadata"]["name"] for p in reap.orphans(listed, pods=True, kept=True)]

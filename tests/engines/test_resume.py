@@ -56,15 +56,19 @@ def test_a_killed_runners_job_is_resumed_and_nothing_runs_twice(
     spawner_name: str, run_cli: RunCli, tmp_path: Path, no_leftovers: None
 ) -> None:
     """12 tasks (sleep 5, then `echo done`), 4 at a time; the runner is killed while the
-    first 4 run; the resume finishes the job: every task passed, with its line, once."""
+    first 4 run; another job runs meanwhile (its clean-up of dead runners leaves a job that
+    may still be resumed); the resume finishes the job: every task passed, with its line,
+    once."""
     path = _job(tmp_path, 12, "echo {id} >> ran-{id}; sleep 5; echo done")
     proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE,
                      "--max-running", "4", str(path))
-    job_dir = (tmp_path / "results" / "latest").resolve()
-    _kill_runner_once(proc, job_dir, 4)
+    _kill_runner_once(proc, tmp_path / "results" / "latest", 4)
+    job_dir = (tmp_path / "results" / "latest").resolve()  # before the other job moves it
+    other = run_cli("run", "--spawner", spawner_name, "--image", TEST_IMAGE, "--", "true")
+    assert other.code == 0, other.stderr
     run = run_cli("resume", str(job_dir), timeout=300)
     assert run.code == 0, run.stderr
-    tasks = run.results["tasks"]
+    tasks = json.loads((job_dir / "results.json").read_text())["tasks"]
     assert [t["result"] for t in tasks] == ["passed"] * 12
     for task in tasks:
         assert (job_dir / task["stdout"]).read_text() == "done\n"
