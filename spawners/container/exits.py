@@ -24,9 +24,13 @@ def _died_of(code: int | None) -> int | None:
 
 def ask_for_events(state: ContainerState, sent: set[int]) -> bool:
     """Whether the engine's events could change the verdict: a death by a signal spawnkit
-    did not send."""
+    did not send, or a failure under a memory limit (a child of the task killed for memory
+    leaves the task itself to fail as it may, and Docker's OOMKilled flag can lag behind its
+    `oom` event)."""
     died_of = _died_of(state.exit_code)
-    return died_of is not None and died_of not in sent
+    if died_of is not None and died_of not in sent:
+        return True
+    return bool(state.memory_limit) and state.exit_code not in (0, None) and not state.oom_killed
 
 
 def exit_result(
