@@ -113,6 +113,12 @@ class ContainerState:
     def running(self) -> bool:
         return self.status in ALIVE_STATES
 
+    @property
+    def being_removed(self) -> bool:
+        """A removal is under way (`docker rm -f` from outside, before any of ours): the
+        engine says "removing" until it is gone, "dead" if that failed half-way."""
+        return self.status in ("removing", "dead")
+
     @classmethod
     def from_inspect(cls, attrs: dict[str, Any]) -> ContainerState:
         """From an inspect answer: Docker's, or Podman's (the same shape for these fields)."""

@@ -425,3 +425,20 @@ def test_a_call_stuck_forever_does_not_hold_the_exit(tmp_path: Path) -> None:
                           timeout=30, check=False)
     assert (proc.returncode, proc.stdout) == (0, "done\n"), proc.stderr
     assert time.monotonic() - began < 10
+
+
+def test_a_container_being_removed_from_outside_is_reported_gone(
+    tmp_path: Path, spawner: FakeSpawner
+) -> None:
+    """A `docker rm -f` from outside still under way when the outcome is read: the engine lists
+    the container as "removing" and no longer gives its logs. The task says it disappeared,
+    as when the removal has already ended."""
+
+    async def fault(engine: FakeEngine) -> None:
+        for cid in engine.running():
+            engine.boxes[cid].status = "removing"
+
+    out = _run(tmp_path, spawner, _tasks(1), fault, running=1)
+    [(result, reason)] = _by_id(out.result).values()
+    assert result == "error" and reason is not None
+    assert "disappeared: removed outside spawnkit" in reason, reason
