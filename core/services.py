@@ -45,6 +45,7 @@ __all__ = [
     "ensure_services",
     "service_secret_names",
     "service_secret_values",
+    "services_ended",
     "with_service_hosts",
 ]
 
@@ -89,6 +90,18 @@ async def ensure_services(runtime_task: RuntimeTask, spawner: Spawner) -> None:
         raise RequirementError("services ([[service]]) run only as part of a job "
                                "(spawnkit run)", spawner=spawner.name)
     await spawner.services.ensure(runtime_task.task)
+
+
+async def services_ended(runtime_task: RuntimeTask, spawner: Spawner) -> list[str]:
+    """After a task failed: a note for each of its services that ended while it ran (a
+    running task is left to run when a service ends; this says what it may have met)."""
+    if not runtime_task.task.services or spawner.services is None:
+        return []
+    try:
+        return await spawner.services.ended_under(runtime_task.task)
+    except Exception as exc:  # a note, never a reason for the task's outcome to be lost
+        LOG.warning("services of %s: %s", runtime_task.identifier, _words(exc))
+        return []
 
 
 @dataclass(eq=False)
@@ -221,6 +234,22 @@ class ServiceManager:
             await asyncio.sleep(max(min(service.ready_interval, deadline - loop.time()), 0.0))
         LOG.info("service %s: ready after %.2f s", service.id, loop.time() - began)
         return handle
+
+    async def ended_under(self, task: Task) -> list[str]:
+        """For each service of the task that ended on its own since it became ready, the
+        reason its users are given (it is then stopped, as when a later task finds it out)."""
+        notes = []
+        for service in task.services:
+            state = self._states.get(service.id)
+            if state is None or state.handle is None:
+                continue
+            if state.failure is None:
+                if state.stop is not None or await self._alive(state, state.handle):
+                    continue  # stopped by us (the job stops), or still serving
+                self._failed(state, "ended after it was ready")
+            assert state.failure is not None
+            notes.append(await asyncio.shield(state.failure))
+        return notes
 
     async def _alive(self, state: _State, handle: str) -> bool:
         try:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from spawnkit.core.junitreports import REPORTS_FOLDER, read_reports
 from spawnkit.core.masking import mask_file
 from spawnkit.core.secrets import secret_env, secret_values
-from spawnkit.core.services import ensure_services
+from spawnkit.core.services import ensure_services, services_ended
 from spawnkit.core.spawner import Spawner
 from spawnkit.core.task.outcome import ExitResult, Outcome, judge
 from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
@@ -148,11 +148,15 @@ class TaskLifecycle:
     async def _collect(self) -> ExitResult:
         await self.terminated()
         try:
-            return await self.spawner.collect_task(self.runtime_task)
+            exit = await self.spawner.collect_task(self.runtime_task)
         finally:
             # Even when the outcome cannot be read, what the task printed is masked.
             self.mask_output()
             self._read_reports()
+        if self.stopped is None and not exit.successful:
+            # A service it needs may have ended under it: its failure may well be that end.
+            self.runtime_task.notes += await services_ended(self.runtime_task, self.spawner)
+        return exit
 
     def _read_reports(self) -> None:
         """Count the test cases of the JUnit reports the backend kept, for results.json."""

@@ -10,10 +10,16 @@ sent through the engine.
 
 from __future__ import annotations
 
-from spawnkit.core.task.outcome import ExitResult, signal_name
-from spawnkit.spawners.container.engine import ContainerState, EngineEvents
+import logging
 
-__all__ = ["ask_for_events", "exit_result"]
+from spawnkit.core.task.outcome import ExitResult, signal_name
+from spawnkit.spawners.container.calls import EngineCalls
+from spawnkit.spawners.container.engine import ContainerState, Engine, EngineEvents
+from spawnkit.spawners.container.faults import engine_message
+
+__all__ = ["ask_for_events", "exit_result", "read_exit"]
+
+LOG = logging.getLogger(__name__)
 
 _SIGKILL = 9
 
@@ -62,3 +68,17 @@ def exit_result(
     if known and not oom:
         return ExitResult(exit_code=None, signal=died_of, error=error)
     return ExitResult(exit_code=code, oom=oom, error=error)
+
+
+async def read_exit(call: EngineCalls, engine: Engine, state: ContainerState, *, sent: set[int],
+                    since: float, outage: str | None = None) -> ExitResult:
+    """The exit of an ended container (a task's or a service's): its inspect `state`, and the
+    engine's events since `since` (epoch seconds) when they could change the verdict."""
+    events: EngineEvents | None = None
+    if ask_for_events(state, sent):
+        try:
+            events = await call(engine.events_of, state.id, since)
+        except Exception as exc:
+            LOG.warning("%s: events of %s: %s", engine.name, state.id[:12], engine_message(exc))
+    return exit_result(state, sent=sent, events=events, engine_reports_oom=engine.reports_oom,
+                       outage=outage, engine=engine.name)

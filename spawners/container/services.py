@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from spawnkit.core.spawner import JobContext, Spawner, SpawnerOptions
 from spawnkit.core.task.description import Limits, Task
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.service import Service
-from spawnkit.spawners.container import networks, reap
+from spawnkit.spawners.container import exits, networks, reap
 from spawnkit.spawners.container.calls import EngineCalls
 from spawnkit.spawners.container.engine import ContainerSpec, Engine
 from spawnkit.spawners.container.faults import engine_message
@@ -80,6 +81,8 @@ class _ServiceContainer:
     id: str
     logs: LogFollower
     address: str | None
+    #: Epoch time just before its start, to ask the engine's event log about it.
+    started_wall: float
     stop: asyncio.Future[ExitResult | None] | None = None
 
 
@@ -150,6 +153,7 @@ class ContainerServiceHooks(Spawner):
         except Exception as exc:
             raise self._call.error(StartError, f"cannot create a container of '{image}'",
                                    exc) from exc
+        started_wall = time.time()
         try:
             await self._call(self.engine.start, container_id, idempotent=False)
         except Exception as exc:
@@ -166,7 +170,7 @@ class ContainerServiceHooks(Spawner):
             LOG.warning("%s: address of service %s: %s", self.name, service.id,
                         engine_message(exc))
         self._service_containers[container_id] = _ServiceContainer(service.id, container_id,
-                                                                   logs, address)
+                                                                   logs, address, started_wall)
         return container_id
 
     async def _make_network(self, job: JobContext) -> str:
@@ -212,11 +216,15 @@ class ContainerServiceHooks(Spawner):
     async def _stop_container(self, found: _ServiceContainer,
                               grace_period: float) -> ExitResult | None:
         cid = found.id
+        sent: set[int] = set()  # a signal of ours is no news of how it ended on its own
         try:
-            if grace_period <= 0 or not await self._call(
-                    self.engine.kill, cid, "SIGTERM", idempotent=False) or not (
-                    await self._ended(cid, grace_period)):
-                await self._call(self.engine.kill, cid, "SIGKILL", idempotent=False)
+            termed = grace_period > 0 and await self._call(self.engine.kill, cid, "SIGTERM",
+                                                           idempotent=False)
+            if termed:
+                sent.add(signal.SIGTERM)
+            if not termed or not await self._ended(cid, grace_period):
+                if await self._call(self.engine.kill, cid, "SIGKILL", idempotent=False):
+                    sent.add(signal.SIGKILL)
                 await self._ended(cid, _KILL_WAIT)
             state = await self._call(self.engine.inspect, cid)
             try:
@@ -227,7 +235,8 @@ class ContainerServiceHooks(Spawner):
                             engine_message(exc))
             if state is None:
                 return None
-            return ExitResult(exit_code=state.exit_code, oom=state.oom_killed)
+            return await exits.read_exit(self._call, self.engine, state, sent=sent,
+                                         since=found.started_wall - 1.0)
         except Exception as exc:
             found.logs.abandon()
             raise self._call.error(BackendError, f"cannot stop service {found.service_id}",

@@ -33,9 +33,7 @@ from spawnkit.spawners.container.calls import ENGINE_THREADS, EngineCalls
 from spawnkit.spawners.container.create import check_image_folder, create_once
 from spawnkit.spawners.container.engine import (
     ContainerSpec,
-    ContainerState,
     Engine,
-    EngineEvents,
 )
 from spawnkit.spawners.container.events import ExitEvents
 from spawnkit.spawners.container.faults import engine_message
@@ -341,7 +339,9 @@ class ContainerSpawner(ContainerServiceHooks):
                 handle.logs.abandon()
                 LOG.warning("%s: output of %s: %s", self.name, handle.short,
                             engine_message(exc))
-        exit = await self._exit_of(state, handle)
+        exit = await exits.read_exit(self._call, self.engine, state, sent=handle.sent,
+                                     since=handle.started_wall - 1.0,
+                                     outage=self._watch.victim_of_outage(handle.id))
         if handle.adopted and state.finished_at > 0:
             exit = dataclasses.replace(exit, ended_at=state.finished_at)
         task = runtime_task.task
@@ -357,20 +357,6 @@ class ContainerSpawner(ContainerServiceHooks):
         else:
             await self._call.remove_or_leave(handle.id)
         return exit
-
-    async def _exit_of(self, state: ContainerState, handle: ContainerHandle) -> ExitResult:
-        events: EngineEvents | None = None
-        if exits.ask_for_events(state, handle.sent):
-            try:
-                events = await self._call(self.engine.events_of, handle.id,
-                                          handle.started_wall - 1.0)
-            except Exception as exc:
-                LOG.warning("%s: events of %s: %s", self.name, handle.short,
-                            engine_message(exc))
-        return exits.exit_result(
-            state, sent=handle.sent, events=events, engine_reports_oom=self.engine.reports_oom,
-            outage=self._watch.victim_of_outage(handle.id), engine=self.engine.name,
-        )
 
     # -- images -------------------------------------------------------------------------------
 

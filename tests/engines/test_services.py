@@ -6,6 +6,8 @@ killed runner's services taken by gc, and the backends that refuse them (slurm, 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 from pathlib import Path
 
@@ -265,3 +267,50 @@ def test_gc_takes_the_services_of_a_killed_runner(
     if spawner_name in ENGINES:
         assert f"network spawnkit-{job_id}" in gc.stdout, gc.stdout
     wait_until(lambda: nothing_left(spawner_name, job_id, port), 10, "nothing of the job left")
+
+
+def _serving(name: str, job_id: str, port: int) -> list[str]:
+    """The job's service still running: its container's ID, or its process's PID."""
+    if name in ENGINES:
+        return engine_cli(name, "ps", "-q", "--no-trunc", "--filter",
+                          f"label=spawnkit.job={job_id}", "--filter",
+                          "label=spawnkit.service=web").split()
+    return [str(pid) for pid in service_processes(port)]
+
+
+def test_a_service_that_ends_under_a_running_task_is_noted_on_its_failure(
+    service_backend: str, tmp_path: Path, no_leftovers: None
+) -> None:
+    """The service is killed from outside while a task that needs it runs. The task runs on
+    and meets the end as its own failure; that failure says which service ended and how."""
+    spawner_name = service_backend
+    port = free_port()
+    (tmp_path / "ws").mkdir()
+    path = tmp_path / "tasks.toml"
+    path.write_text(service_file(port, tasks=(
+        '[[task]]\nid = "t"\nservices = ["web"]\nworkspace = "ws"\ntimeout = 120\n'
+        'command = "touch started; until [ -e go ]; do sleep 0.05; done; exit 1"\n')))
+    proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE, "--no-gc",
+                     str(path))
+    wait_until(lambda: (tmp_path / "ws" / "started").exists(), 120, "the task")
+    job_dir = job_dir_of(tmp_path)
+    serving = _serving(spawner_name, job_dir.name, port)
+    assert len(serving) == 1, serving
+    if spawner_name in ENGINES:
+        engine_cli(spawner_name, "kill", serving[0])
+    else:
+        os.kill(int(serving[0]), signal.SIGKILL)
+    # Gone as its engine sees it (or reaped, on the process backend): then the task fails.
+    wait_until(lambda: not _serving(spawner_name, job_dir.name, port), 60, "the service's end")
+    (tmp_path / "ws" / "go").touch()
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    record = next(t for t in json.loads((job_dir / "results.json").read_text())["tasks"]
+                  if t["id"] == "t")
+    assert (record["result"], record["reason"]) == ("failed", "exit code 1"), record
+    [note] = [n for n in record["notes"] if n.startswith("service 'web'")]
+    # How it ended, in the same words on every backend.
+    assert note.startswith("service 'web' ended after it was ready (killed by signal 9 "
+                           "(SIGKILL)); "), note
+    assert "its last lines (services/web/stderr): web: serving" in note, note
+    assert nothing_left(spawner_name, job_dir.name, port)
