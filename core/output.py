@@ -18,7 +18,7 @@ from pathlib import Path
 
 from spawnkit.core.masking import Masker
 
-__all__ = ["STREAMS", "MaskedStream", "TaskOutput"]
+__all__ = ["STREAMS", "MaskedStream", "TaskOutput", "last_lines"]
 
 #: The streams of a task, by the name of their file in its output folder.
 STREAMS = ("stdout", "stderr")
@@ -142,3 +142,17 @@ class TaskOutput:
     def close(self) -> None:
         for stream in self.streams.values():
             stream.close()
+
+
+def last_lines(path: Path, count: int, *, within: int = 16384) -> list[str]:
+    """The last `count` non-blank lines of an output file, from its last `within` bytes,
+    stripped ([] when it is missing)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(f.tell() - within, 0))
+            data = f.read()
+    except OSError:
+        return []
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
+    return [line for line in lines if line][-count:]

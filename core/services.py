@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from spawnkit.core.errors import BackendError, RequirementError
+from spawnkit.core.output import last_lines
 from spawnkit.core.paths import safe_name
 from spawnkit.core.spawner import Spawner
 from spawnkit.core.task.description import Task
@@ -57,8 +58,6 @@ CLOSE_MARGIN = 5.0
 KILL_MARGIN = 1.5
 #: Lines of a failed service's output that go into its tasks' reason.
 TAIL_LINES = 3
-#: Bytes read from the end of an output file for those lines.
-_TAIL_BYTES = 16384
 
 _FINAL = frozenset(s.word for s in RuntimeTaskStatus.finished_statuses())
 
@@ -120,6 +119,8 @@ class _State:
     handle: str | None = None
     #: Why it cannot serve (it never became ready, or it ended): every user's reason.
     failure: asyncio.Future[str] | None = None
+    #: Ids of the tasks it was found ready for.
+    served: set[str] = field(default_factory=set)
 
 
 class ServiceManager:
@@ -156,10 +157,14 @@ class ServiceManager:
 
     async def ensure(self, task: Task) -> None:
         """Every service of the task is running and ready; RequirementError if one is not."""
-        await asyncio.gather(*(self._ready(self._states[s.id]) for s in task.services))
+        await asyncio.gather(*(self._ready(self._states[s.id], task.id)
+                               for s in task.services))
 
-    async def _ready(self, state: _State) -> None:
+    async def _ready(self, state: _State, task_id: str) -> None:
         sid = state.service.id
+        if state.failure is not None:  # its users' reason (its stop follows from it)
+            raise RequirementError(await asyncio.shield(state.failure),
+                                   spawner=self._spawner.name)
         if self._closing or state.stop is not None:
             raise RequirementError(f"service '{sid}': not started, the job is stopping",
                                    spawner=self._spawner.name)
@@ -178,13 +183,14 @@ class ServiceManager:
         # have found that out already: the same reason then).
         if state.failure is None and state.stop is None and not await self._alive(state,
                                                                                   handle):
-            await self._failed(state, "ended after it was ready")
+            await self._ended_on_its_own(state)
         if state.failure is not None:
             raise RequirementError(await asyncio.shield(state.failure),
                                    spawner=self._spawner.name)
         if state.stop is not None:
             raise RequirementError(f"service '{sid}': stopped, the job is stopping",
                                    spawner=self._spawner.name)
+        state.served.add(task_id)
 
     async def _start(self, state: _State) -> str:
         service, loop = state.service, asyncio.get_running_loop()
@@ -236,20 +242,26 @@ class ServiceManager:
         return handle
 
     async def ended_under(self, task: Task) -> list[str]:
-        """For each service of the task that ended on its own since it became ready, the
+        """For each service of the task that ended on its own since it was ready for it, the
         reason its users are given (it is then stopped, as when a later task finds it out)."""
         notes = []
         for service in task.services:
             state = self._states.get(service.id)
-            if state is None or state.handle is None:
-                continue
-            if state.failure is None:
-                if state.stop is not None or await self._alive(state, state.handle):
-                    continue  # stopped by us (the job stops), or still serving
-                self._failed(state, "ended after it was ready")
+            if state is None or state.handle is None or task.id not in state.served:
+                continue  # not this start's user (a task adopted from an earlier runner)
+            if state.failure is None and (state.stop is not None or await self._alive(
+                    state, state.handle) or not await self._ended_on_its_own(state)):
+                continue  # stopped by us (the job stops), or still serving
             assert state.failure is not None
             notes.append(await asyncio.shield(state.failure))
         return notes
+
+    async def _ended_on_its_own(self, state: _State) -> bool:
+        """Found not running: its users' reason, unless a stop of ours came meanwhile."""
+        if state.failure is None and (state.stop is not None or self._closing):
+            return False
+        await self._failed(state, "ended after it was ready")
+        return True
 
     async def _alive(self, state: _State, handle: str) -> bool:
         try:
@@ -282,7 +294,7 @@ class ServiceManager:
         """`; its last lines (services/ID/stderr): a | b | c`, from stderr, else stdout (with
         `quiet`, nothing when it printed nothing)."""
         for name in ("stderr", "stdout"):
-            lines = _last_lines(state.out_dir / name, TAIL_LINES)
+            lines = last_lines(state.out_dir / name, TAIL_LINES)
             if lines:
                 where = state.out_dir.relative_to(self._job_dir) / name
                 return f"; its last lines ({where}): " + " | ".join(lines)
@@ -373,19 +385,6 @@ def _words(exc: BaseException | None) -> str:
     if isinstance(exc, TimeoutError):
         return "no answer in time"
     return f"{type(exc).__name__}: {exc}"
-
-
-def _last_lines(path: Path, count: int) -> list[str]:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(size - _TAIL_BYTES, 0))
-            data = f.read()
-    except OSError:
-        return []
-    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
-    return [line for line in lines if line][-count:]
 
 
 def _log_failure(service_id: str) -> Callable[[asyncio.Future[ExitResult | None]], None]:

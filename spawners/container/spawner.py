@@ -319,6 +319,8 @@ class ContainerSpawner(ContainerServiceHooks):
     async def _collect(self, runtime_task: RuntimeTask, handle: ContainerHandle) -> ExitResult:
         state = await self._call(self.engine.inspect, handle.id)
         if state is not None and state.being_removed:
+            if state.status == "dead":  # a removal that failed half-way: ours to finish
+                await self._call.remove_or_leave(handle.id)
             state = None  # what is left of it can no longer be read: the logs say 409
         if state is not None and state.running:
             # Asked to collect a task still running (the worker's own stop failed): end it.

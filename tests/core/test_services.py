@@ -190,3 +190,81 @@ def test_services_come_from_the_task_or_its_defaults() -> None:
     assert by_id == {"a": ["db"], "b": ["cache", "db"], "c": []}
     assert parsed.services["db"].ready_argv == ["sh", "-c", "true"]
     assert parsed.services["cache"].argv == ["y"] and parsed.services["cache"].ready is None
+
+
+# -- a service that ends under a running task ---------------------------------------------------
+
+ENDED = ("service 'db' ended after it was ready (exit code 143); its last lines "
+         "(services/db/stderr): db: starting | db: boom")
+
+
+def test_a_service_ended_under_a_task_is_its_note_and_the_next_users_reason(
+    tmp_path: Path,
+) -> None:
+    spawner = MemorySpawner()
+    job_tasks = tasks("a", "b")
+    services = manager(spawner, tmp_path, job_tasks)
+
+    async def main() -> tuple[list[str], str]:
+        await services.ensure(job_tasks[0])
+        spawner.alive["db#1"] = False  # it ends on its own while a runs
+        notes = await services.ended_under(job_tasks[0])
+        with pytest.raises(RequirementError) as later:
+            await services.ensure(job_tasks[1])  # checked after: the same words
+        await services.close()
+        return notes, str(later.value)
+
+    notes, later = asyncio.run(main())
+    assert notes == [ENDED] and later == ENDED
+
+
+def test_a_task_the_service_was_never_ready_for_gets_no_note(tmp_path: Path) -> None:
+    """A task adopted from an earlier runner was checked against that runner's start."""
+    spawner = MemorySpawner()
+    job_tasks = tasks("a", "adopted")
+    services = manager(spawner, tmp_path, job_tasks)
+
+    async def main() -> list[str]:
+        await services.ensure(job_tasks[0])
+        spawner.alive["db#1"] = False
+        notes = await services.ended_under(job_tasks[1])
+        await services.close()
+        return notes
+
+    assert asyncio.run(main()) == []
+
+
+class Hesitant(MemorySpawner):
+    """Says whether a service runs only once the test lets it."""
+
+    asking: asyncio.Event
+    let: asyncio.Event
+
+    async def service_alive(self, handle: str) -> bool:
+        self.asking.set()
+        await self.let.wait()
+        return self.alive[handle]
+
+
+def test_a_stop_of_ours_while_asking_is_no_end_of_its_own(tmp_path: Path) -> None:
+    spawner = Hesitant()
+    job_tasks = tasks("a")
+    services = manager(spawner, tmp_path, job_tasks)
+
+    async def main() -> list[str]:
+        spawner.asking, spawner.let = asyncio.Event(), asyncio.Event()
+        spawner.let.set()
+        await services.ensure(job_tasks[0])
+        spawner.let.clear()
+        spawner.asking.clear()
+        asking = asyncio.ensure_future(services.ended_under(job_tasks[0]))
+        await spawner.asking.wait()
+        services.stop_all()  # a signal: the job stops its services
+        while not spawner.stopped:
+            await asyncio.sleep(0)
+        spawner.let.set()  # it answers now: not running, because we stopped it
+        notes = await asking
+        await services.close()
+        return notes
+
+    assert asyncio.run(main()) == []
