@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -52,6 +53,18 @@ class EngineCalls:
         """An error of this spawner, with the engine's own words."""
         return cls(message, spawner=self.spawner, handle=handle,
                    engine_message=engine_message(exc))
+
+    async def wait_ended(self, container_id: str, within: float) -> bool:
+        """True once the container has ended (or is gone), False after `within` seconds."""
+        deadline = time.monotonic() + within
+        step = min(0.1, max(within / 10, 0.02))
+        while True:
+            state = await self(self.engine.inspect, container_id)
+            if state is None or not state.running:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(step)
 
     async def remove_or_leave(self, container_id: str) -> None:
         """Remove the container; if the engine cannot now, try again at the end."""

@@ -70,6 +70,15 @@ class LogFollower:
                 target.write_rest(chunk)
         self.output.close()
 
+    def finish_or_keep(self, what: str) -> None:
+        """`finish`; when the engine fails it, what was written (masked) is kept, and the
+        warning names the container as `what`."""
+        try:
+            self.finish()
+        except Exception as exc:
+            self.abandon()
+            LOG.warning("%s: output of %s: %s", self._engine.name, what, engine_message(exc))
+
     def _read(self, stream: str) -> Iterator[bytes]:
         return self._engine.log_stream(self._id, stream, follow=False)
 

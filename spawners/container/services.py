@@ -222,17 +222,13 @@ class ContainerServiceHooks(Spawner):
                                                            idempotent=False)
             if termed:
                 sent.add(signal.SIGTERM)
-            if not termed or not await self._ended(cid, grace_period):
+            if not termed or not await self._call.wait_ended(cid, grace_period):
                 if await self._call(self.engine.kill, cid, "SIGKILL", idempotent=False):
                     sent.add(signal.SIGKILL)
-                await self._ended(cid, _KILL_WAIT)
+                await self._call.wait_ended(cid, _KILL_WAIT)
             state = await self._call(self.engine.inspect, cid)
-            try:
-                await self._call(found.logs.finish, retry=False)
-            except Exception as exc:
-                found.logs.abandon()
-                LOG.warning("%s: output of service %s: %s", self.name, found.service_id,
-                            engine_message(exc))
+            await self._call(found.logs.finish_or_keep, f"service {found.service_id}",
+                             retry=False)
             if state is None:
                 return None
             return await exits.read_exit(self._call, self.engine, state, sent=sent,
@@ -244,17 +240,6 @@ class ContainerServiceHooks(Spawner):
         finally:
             await self._call.remove_or_leave(cid)
             self._service_containers.pop(cid, None)
-
-    async def _ended(self, container_id: str, within: float) -> bool:
-        """True once the container has ended (or is gone), False after `within` seconds."""
-        deadline = time.monotonic() + within
-        while True:
-            state = await self._call(self.engine.inspect, container_id)
-            if state is None or not state.running:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.1)
 
     async def end_previous_services(self) -> None:
         """The service containers a dead runner of this job left: removed, so that a resume

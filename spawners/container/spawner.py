@@ -244,18 +244,6 @@ class ContainerSpawner(ContainerServiceHooks):
             return False  # collect_task says why
         return self._watch.alive(handle.id, handle.spawned_at)
 
-    async def _wait_ended(self, container_id: str, within: float) -> bool:
-        """True once the container has ended (or is gone), False after `within` seconds."""
-        deadline = time.monotonic() + within
-        step = min(0.1, max(within / 10, 0.02))
-        while True:
-            state = await self._call(self.engine.inspect, container_id)
-            if state is None or not state.running:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(step)
-
     # -- terminate ----------------------------------------------------------------------------
 
     async def terminate_task(self, runtime_task: RuntimeTask, grace_period: float) -> None:
@@ -270,11 +258,11 @@ class ContainerSpawner(ContainerServiceHooks):
                 if not await self._call(self.engine.kill, handle.id, "SIGTERM",
                                         idempotent=False):
                     return  # ended already, or gone
-                if await self._wait_ended(handle.id, grace_period):
+                if await self._call.wait_ended(handle.id, grace_period):
                     return
             handle.sent.add(_SIGKILL)
             await self._call(self.engine.kill, handle.id, "SIGKILL", idempotent=False)
-            await self._wait_ended(handle.id, self.kill_wait)
+            await self._call.wait_ended(handle.id, self.kill_wait)
         except Exception as exc:
             raise self._call.error(BackendError, f"cannot stop container {handle.short}", exc,
                               handle.id) from exc
@@ -335,12 +323,7 @@ class ContainerSpawner(ContainerServiceHooks):
                 "before its outcome was read",
             )
         if handle.logs is not None:
-            try:
-                await self._call(handle.logs.finish, retry=False)
-            except Exception as exc:
-                handle.logs.abandon()
-                LOG.warning("%s: output of %s: %s", self.name, handle.short,
-                            engine_message(exc))
+            await self._call(handle.logs.finish_or_keep, handle.short, retry=False)
         exit = await exits.read_exit(self._call, self.engine, state, sent=handle.sent,
                                      since=handle.started_wall - 1.0,
                                      outage=self._watch.victim_of_outage(handle.id))

@@ -14,14 +14,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from spawnkit.core.errors import BackendError
 from spawnkit.spawners.container.engine import ALIVE_STATES, ContainerSummary
 from spawnkit.spawners.container.faults import engine_message
 
-__all__ = ["ContainerWatch", "EngineWatch", "Outage"]
+__all__ = ["ContainerWatch", "EngineWatch", "ListingWatch", "Outage"]
 
 LOG = logging.getLogger(__name__)
+
+ListingT = TypeVar("ListingT")
 
 
 @dataclass
@@ -86,42 +89,32 @@ class EngineWatch:
         return self._unanswered_since is not None and self.unanswered_for() >= self.down_after
 
 
-class ContainerWatch:
-    """The job's containers as the last listing saw them: one listing per poll interval
-    serves every task's liveness, and what the engine's silence means.
+class ListingWatch(Generic[ListingT]):
+    """One listing of the job's containers (or Pods) per poll interval, for every task at once,
+    and what the engine's silence means. A listing that does not answer is waited for one poll
+    at most and looked at again at the next (its wait still counts towards down): a daemon
+    that never replies must not stall the worker.
 
-    A daemon that never replies must not stall the worker: a listing is waited for one poll
-    at most, and looked at again at the next (its wait still counts towards down).
+    A subclass takes an answered listing in (`_take`) and reads the engine's errors
+    (`_message`). `subject` names the engine in warnings ("the engine"), `server` in the
+    error its running tasks end with ("the docker engine").
     """
 
-    def __init__(
-        self,
-        spawner: str,
-        engine: str,
-        url: str,
-        down_after: float,
-        poll_interval: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._spawner = spawner
-        self._engine = engine
-        self._url = url
+    def __init__(self, spawner: str, subject: str, server: str, url: str, down_after: float,
+                 poll_interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._spawner, self._subject, self._server, self._url = spawner, subject, server, url
         self._poll_interval = poll_interval
         self._clock = clock
         self._watch = EngineWatch(down_after, clock)
-        self._seen: dict[str, str] = {}  # container id -> state
-        self._taken = float("-inf")  # monotonic time the listing in `_seen` was asked for
-        self._listing: asyncio.Future[list[ContainerSummary]] | None = None
+        self._taken = float("-inf")  # monotonic time the listing taken in was asked for
         self._asked = float("-inf")
+        self._listing: asyncio.Future[ListingT] | None = None
         self._lock = asyncio.Lock()
         #: Set once the engine has answered no listing for `down_after` seconds.
         self.down: BackendError | None = None
-        #: Containers seen ending across an outage: id -> what the engine said then.
-        self._victims: dict[str, str] = {}
 
-    async def refresh(
-        self, ask: Callable[[], Awaitable[list[ContainerSummary]]], on_answer: Callable[[], None]
-    ) -> None:
+    async def refresh(self, ask: Callable[[], Awaitable[ListingT]],
+                      on_answer: Callable[[], None]) -> None:
         # The worker may poll more often than poll_interval (after every move it makes): a
         # fresh enough listing serves those polls too, so the engine sees one call per interval.
         async with self._lock:
@@ -140,31 +133,30 @@ class ContainerWatch:
                 self._read(listing)
             self._check_down()
 
-    def _read(self, listing: asyncio.Future[list[ContainerSummary]]) -> None:
+    def _take(self, listed: ListingT, outage: Outage | None) -> None:
+        """An answered listing; `outage`: the one it ends, if it ends one."""
+        raise NotImplementedError
+
+    def _message(self, exc: BaseException) -> str:
+        raise NotImplementedError
+
+    def _read(self, listing: asyncio.Future[ListingT]) -> None:
         try:
             listed = listing.result()
         except Exception as exc:
-            message = engine_message(exc)
+            message = self._message(exc)
             if self._watch.current is None:
-                LOG.warning(
-                    "%s: the engine does not answer (%s); its running tasks end as error if "
-                    "it stays so for %g s", self._spawner, message, self._watch.down_after,
-                )
+                LOG.warning("%s: %s does not answer (%s); its running tasks end as error if it "
+                            "stays so for %g s", self._spawner, self._subject, message,
+                            self._watch.down_after)
             self._watch.failed(message)
             return
-        fresh = {c.id: c.status for c in listed}
         outage = self._watch.answered()
         if outage is not None and outage.until is not None:
-            LOG.warning("%s: the engine answers again, after %.1f s", self._spawner,
+            LOG.warning("%s: %s answers again, after %.1f s", self._spawner, self._subject,
                         outage.until - outage.since)
-            # A daemon's restart kills its containers: those alive before the outage (or
-            # started since the last listing before it) and ended after it may have died of
-            # it, not of their own doing.
-            for cid, status in fresh.items():
-                if status not in ALIVE_STATES and self._seen.get(cid, "running") in ALIVE_STATES:
-                    self._victims[cid] = outage.message
+        self._take(listed, outage)
         self.down = None
-        self._seen = fresh
         self._taken = self._asked
 
     def _check_down(self) -> None:
@@ -174,12 +166,54 @@ class ContainerWatch:
         if outage is None:
             return
         self.down = BackendError(
-            f"the {self._engine} engine at {self._url} has not answered for "
+            f"{self._server} at {self._url} has not answered for "
             f"{self._watch.down_after:g} s ({outage.message})",
             spawner=self._spawner,
             engine_message=outage.message,
         )
         LOG.warning("%s: %s: its running tasks end as error", self._spawner, self.down)
+
+    def close(self) -> None:
+        listing, self._listing = self._listing, None
+        if listing is not None:
+            # A listing nobody waits for now (a daemon that never replied): its failure, if
+            # any, is read here rather than reported as never retrieved.
+            listing.cancel()
+            listing.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
+class ContainerWatch(ListingWatch[list[ContainerSummary]]):
+    """The job's containers as the last listing saw them: their liveness, and the containers
+    that ended across an outage (a daemon's restart kills them)."""
+
+    def __init__(
+        self,
+        spawner: str,
+        engine: str,
+        url: str,
+        down_after: float,
+        poll_interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(spawner, "the engine", f"the {engine} engine", url, down_after,
+                         poll_interval, clock)
+        self._seen: dict[str, str] = {}  # container id -> state
+        #: Containers seen ending across an outage: id -> what the engine said then.
+        self._victims: dict[str, str] = {}
+
+    def _message(self, exc: BaseException) -> str:
+        return engine_message(exc)
+
+    def _take(self, listed: list[ContainerSummary], outage: Outage | None) -> None:
+        fresh = {c.id: c.status for c in listed}
+        if outage is not None and outage.until is not None:
+            # A daemon's restart kills its containers: those alive before the outage (or
+            # started since the last listing before it) and ended after it may have died of
+            # it, not of their own doing.
+            for cid, status in fresh.items():
+                if status not in ALIVE_STATES and self._seen.get(cid, "running") in ALIVE_STATES:
+                    self._victims[cid] = outage.message
+        self._seen = fresh
 
     @property
     def outage(self) -> Outage | None:
@@ -200,11 +234,3 @@ class ContainerWatch:
     def victim_of_outage(self, container_id: str) -> str | None:
         """What the engine said during an outage this container ended across, if one did."""
         return self._victims.pop(container_id, None)
-
-    def close(self) -> None:
-        listing, self._listing = self._listing, None
-        if listing is not None:
-            # A listing nobody waits for now (a daemon that never replied): its failure, if
-            # any, is read here rather than reported as never retrieved.
-            listing.cancel()
-            listing.add_done_callback(lambda f: f.cancelled() or f.exception())

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -244,19 +245,27 @@ def _service_gone(name: str, job_id: str, port: int) -> bool:
     return service_processes(port) == []
 
 
+def start_one_task(tmp_path: Path, spawner_name: str, port: int, command: str,
+                   extra: str = "") -> subprocess.Popen[str]:
+    """`spawnkit run` of one task, "t", that needs the web service and runs `touch started;
+    COMMAND` in its workspace (tmp_path/ws), returned once it runs. `extra`: its other keys."""
+    (tmp_path / "ws").mkdir()
+    path = tmp_path / "tasks.toml"
+    path.write_text(service_file(port, tasks=(
+        '[[task]]\nid = "t"\nservices = ["web"]\nworkspace = "ws"\n' + extra
+        + f'command = {json.dumps("touch started; " + command)}\n')))
+    proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE, "--no-gc",
+                     str(path))
+    wait_until(lambda: (tmp_path / "ws" / "started").exists(), 120, "the task")
+    return proc
+
+
 def test_gc_takes_the_services_of_a_killed_runner(
     service_backend: str, tmp_path: Path, run_cli: RunCli, no_leftovers: None
 ) -> None:
     spawner_name = service_backend
     port = free_port()
-    (tmp_path / "ws").mkdir()
-    path = tmp_path / "tasks.toml"
-    path.write_text(service_file(port, tasks=(
-        '[[task]]\nid = "t"\nservices = ["web"]\nworkspace = "ws"\n'
-        'command = "touch started; exec sleep 300"\n')))
-    proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE, "--no-gc",
-                     str(path))
-    wait_until(lambda: (tmp_path / "ws" / "started").exists(), 120, "the task")
+    proc = start_one_task(tmp_path, spawner_name, port, "exec sleep 300")
     job_id = job_dir_of(tmp_path).name
     assert not nothing_left(spawner_name, job_id, port)  # the service runs
     proc.kill()
@@ -285,14 +294,8 @@ def test_a_service_that_ends_under_a_running_task_is_noted_on_its_failure(
     and meets the end as its own failure; that failure says which service ended and how."""
     spawner_name = service_backend
     port = free_port()
-    (tmp_path / "ws").mkdir()
-    path = tmp_path / "tasks.toml"
-    path.write_text(service_file(port, tasks=(
-        '[[task]]\nid = "t"\nservices = ["web"]\nworkspace = "ws"\ntimeout = 120\n'
-        'command = "touch started; until [ -e go ]; do sleep 0.05; done; exit 1"\n')))
-    proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE, "--no-gc",
-                     str(path))
-    wait_until(lambda: (tmp_path / "ws" / "started").exists(), 120, "the task")
+    proc = start_one_task(tmp_path, spawner_name, port,
+                          "until [ -e go ]; do sleep 0.05; done; exit 1", "timeout = 120\n")
     job_dir = job_dir_of(tmp_path)
     serving = _serving(spawner_name, job_dir.name, port)
     assert len(serving) == 1, serving
