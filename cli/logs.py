@@ -19,7 +19,7 @@ import click
 
 from spawnkit.cli.main import EXIT_OK, cli
 from spawnkit.core.errors import UsageError
-from spawnkit.core.journal import JOURNAL_NAME, read_journal
+from spawnkit.core.journal import JOURNAL_NAME, read_job_journal, read_journal
 from spawnkit.core.output import STREAMS
 from spawnkit.core.owner import owner_alive
 from spawnkit.core.paths import safe_name
@@ -84,12 +84,7 @@ def _ended(job_dir: Path, task_ids: list[str]) -> bool:
 @click.option("-f", "--follow", is_flag=True, help="Go on printing while the tasks run.")
 def logs(job_dir: Path, task: str | None, follow: bool) -> int:
     """Print the output of TASK of JOB_DIR (every task when none is named)."""
-    try:
-        header, _entries, _end = read_journal(job_dir / JOURNAL_NAME)
-    except FileNotFoundError:
-        raise UsageError(f"{job_dir}: no {JOURNAL_NAME} here (is it a job folder?)") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
+    header, _entries, _end = read_job_journal(job_dir)
     ids = [str(t["id"]) for t in header.get("tasks", [])]
     if task is not None and task not in ids:
         raise UsageError(f"{job_dir}: no task '{task}' (it has {', '.join(ids) or 'none'})")

@@ -20,7 +20,7 @@ import click
 
 from spawnkit.cli.main import cli
 from spawnkit.core.errors import UsageError
-from spawnkit.core.journal import JOURNAL_NAME, read_journal, task_from_dict
+from spawnkit.core.journal import JOURNAL_NAME, read_job_journal, task_from_dict
 from spawnkit.core.owner import runner_owner
 from spawnkit.core.paths import safe_name
 from spawnkit.core.registry import make_spawner
@@ -46,12 +46,7 @@ class ShellTarget:
 def shell_target(job_dir: Path, task_id: str) -> ShellTarget:
     """The task `task_id` of the job in `job_dir`, from its journal; UsageError when there is
     no such task, or it never started."""
-    try:
-        header, entries, _end = read_journal(job_dir / JOURNAL_NAME)
-    except FileNotFoundError:
-        raise UsageError(f"{job_dir}: no {JOURNAL_NAME} here (is it a job folder?)") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
+    header, entries, _end = read_job_journal(job_dir)
     described: dict[str, dict[str, Any]] = {str(t.get("id")): t for t in header.get("tasks", ())}
     if task_id not in described:
         raise UsageError(f"{job_dir}: no task '{task_id}' "

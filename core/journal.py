@@ -9,12 +9,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from spawnkit.core.errors import UsageError
 from spawnkit.core.results import JobResult, build_results
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.statusrepo import StatusEntry
 from spawnkit.core.taskcodec import task_from_json, task_to_json
 
-__all__ = ["JOURNAL_NAME", "Journal", "read_journal", "rebuild_results", "task_from_dict"]
+__all__ = [
+    "JOURNAL_NAME",
+    "Journal",
+    "read_job_journal",
+    "read_journal",
+    "rebuild_results",
+    "task_from_dict",
+]
 
 JOURNAL_NAME = "journal.jsonl"
 
@@ -127,6 +135,19 @@ def read_journal(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict
         raise ValueError(f"{path}: no job header")
     header["takeovers"] = takeovers
     return header, entries, end
+
+
+def read_job_journal(
+    job_dir: Path,
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
+    """`read_journal` of a job folder, for the command line: UsageError (one line) when it is
+    no job folder or its journal cannot be read."""
+    try:
+        return read_journal(job_dir / JOURNAL_NAME)
+    except FileNotFoundError:
+        raise UsageError(f"{job_dir}: no {JOURNAL_NAME} here (is it a job folder?)") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def rebuild_results(job_dir: Path) -> JobResult:
