@@ -94,3 +94,10 @@ class RequirementError(BackendError):
 
 class StartError(BackendError):
     """The backend could not start a task: FAIL_START."""
+
+    @classmethod
+    def folder_missing(cls, words: str, spawner: str | None,
+                       handle: str | None = None) -> StartError:
+        """The task's working folder (`words`: as its task file says it) does not exist:
+        in the same words on every backend."""
+        return cls(f"working folder '{words}' does not exist", spawner=spawner, handle=handle)

@@ -18,13 +18,14 @@ what it saw, without a call of its own. `terminate_task` treats "already gone" a
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from spawnkit.core.copyout import ARTIFACTS_MAX, FileSource, keep_task_files
-from spawnkit.core.errors import AdoptError
+from spawnkit.core.errors import AdoptError, StartError
 from spawnkit.core.secrets import secret_values
 from spawnkit.core.shell import ShellSession
 from spawnkit.core.task.description import ImageBuild, Task
@@ -198,6 +199,12 @@ class Spawner(abc.ABC):
         kept = keep_task_files(task, exit, source, out_dir,
                                artifacts_max=self.options.artifacts_max)
         runtime_task.notes += kept.notes
+
+    def check_host_folder(self, task: Task, folder: str | None) -> None:
+        """StartError when the task's working folder as this host sees it (`folder`; None:
+        none to check here) does not exist."""
+        if folder is not None and not os.path.isdir(folder):
+            raise StartError.folder_missing(task.workdir_words, self.name)
 
     def cannot_run(self, task: Task) -> str | None:
         """Why this backend can never run the task, known before anything runs (a container

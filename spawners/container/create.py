@@ -42,4 +42,4 @@ async def check_image_folder(call: EngineCalls, engine: Engine, spec: ContainerS
     finally:
         await call.remove_or_leave(probe_id)
     if not there:
-        raise StartError(f"working folder '{words}' does not exist", spawner=call.spawner)
+        raise StartError.folder_missing(words, call.spawner)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import posixpath
 import time
 from collections.abc import Sequence
@@ -173,9 +172,7 @@ class ContainerSpawner(ContainerServiceHooks):
         if out_dir is None:
             raise StartError("task has no output folder", spawner=self.name)
         host_folder = task.host_workdir()
-        if host_folder is not None and not os.path.isdir(host_folder):
-            raise StartError(f"working folder '{task.workdir_words}' does not exist",
-                             spawner=self.name)
+        self.check_host_folder(task, host_folder)
         out_dir.mkdir(parents=True, exist_ok=True)
         spec = self.container_spec(runtime_task)
         if host_folder is None and spec.workdir is not None:

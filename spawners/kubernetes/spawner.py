@@ -199,10 +199,7 @@ class KubernetesSpawner(Spawner):
         image = self.image_of(task)
         if out_dir is None or image is None:
             raise StartError("task has no output folder or no image", spawner=self.name)
-        host_folder = task.host_workdir()
-        if host_folder is not None and not os.path.isdir(host_folder):
-            raise StartError(f"working folder '{task.workdir_words}' does not exist",
-                             spawner=self.name)
+        self.check_host_folder(task, task.host_workdir())
         out_dir.mkdir(parents=True, exist_ok=True)
         options, began = self.options, time.monotonic()
         keep = KEEP_ALL if options.keep_containers else (

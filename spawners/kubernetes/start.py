@@ -47,8 +47,7 @@ async def wait_started(
                 raise StartError(f"Pod {handle.name} was deleted before it started",
                                  spawner="kubernetes", handle=handle.name)
         elif state.cwd_missing:
-            raise StartError(f"working folder '{workdir_words}' does not exist",
-                             spawner="kubernetes", handle=handle.name)
+            raise StartError.folder_missing(workdir_words, "kubernetes", handle.name)
         elif not state.pending:
             return state
         else:

@@ -147,9 +147,7 @@ class ProcessSpawner(ProcessServiceHooks):
         if out_dir is None:
             raise StartError("task has no output folder", spawner=self.name)
         folder = task.workdir()
-        if folder is not None and not os.path.isdir(folder):
-            raise StartError(f"working folder '{task.workdir_words}' does not exist",
-                             spawner=self.name)
+        self.check_host_folder(task, folder)
         key = _key(runtime_task)
         future: asyncio.Future[ProcessHandle] = asyncio.get_running_loop().create_future()
         self._starting[key] = future

@@ -188,9 +188,7 @@ class SlurmSpawner(Spawner):
         # node program checks again): the same words as every backend.
         folder = task.workdir() if containers.engine_of(task, self.options.image) is None \
             else task.host_workdir()
-        if folder is not None and not os.path.isdir(folder):
-            raise StartError(f"working folder '{task.workdir_words}' does not exist",
-                             spawner=self.name)
+        self.check_host_folder(task, folder)
         out_dir.mkdir(parents=True, exist_ok=True)
         label = task_label(job.owner, job.job_id, task.id)
         request = self._request(runtime_task, out_dir, label, job)
