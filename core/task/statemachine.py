@@ -339,9 +339,6 @@ class TaskStateMachine:
         self._started.append(runtime_task)
         return runtime_task, self._take_slot(runtime_task)
 
-    def slot_of(self, runtime_task: RuntimeTask) -> int | None:
-        return self._slots.get(runtime_task.identifier)
-
     def skipped_for(self, dependency: str) -> Outcome:
         """The outcome of a task not run because `dependency` did not pass."""
         dep = self._by_id.get(dependency)

@@ -71,8 +71,6 @@ class QueueWatch:
         self.outage: str | None = None
         #: Set once the controller has answered no poll for `down_after` seconds.
         self.down: BackendError | None = None
-        #: squeue calls made: one per poll, whatever the number of jobs.
-        self.calls = 0
 
     # -- the jobs ------------------------------------------------------------------------------
 
@@ -119,7 +117,6 @@ class QueueWatch:
                 self._asked = now
                 if self._unanswered_since is None:
                     self._unanswered_since = now
-                self.calls += 1
                 self._call = asyncio.ensure_future(self._squeue(list(self._jobs)))
                 # An answer that comes after we stopped waiting: the worker polls again.
                 self._call.add_done_callback(lambda _: self._notify())
