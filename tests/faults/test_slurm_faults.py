@@ -46,6 +46,26 @@ def slurm(request: pytest.FixtureRequest) -> str:
     return name
 
 
+@pytest.fixture(autouse=True)
+def _nothing_left_after(tmp_path: Path) -> Iterator[None]:
+    """A test that fails half-way leaves neither its runner (a process whose working folder
+    is tmp_path) nor its Slurm jobs to the tests after it."""
+    yield
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cwd").resolve() == tmp_path.resolve():
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
+            continue
+    results = tmp_path / "results"
+    job_ids = [d.name for d in results.iterdir() if d.is_dir() and not d.is_symlink()] \
+        if results.is_dir() else []
+    left = [slurm_id for job_id in job_ids for slurm_id in slurm_jobs_of(job_id)]
+    if left:
+        subprocess.run(["scancel", *left], capture_output=True, check=False, timeout=60)
+        wait_until(lambda: not any(slurm_jobs_of(j) for j in job_ids), 60, "the jobs cancelled")
+
+
 @dataclass
 class MarkerJob:
     """A task file of N tasks t0.. that each write a marker once their command runs, then
