@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import signal
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -65,6 +66,28 @@ class EngineCalls:
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(step)
+
+    async def stop(self, container_id: str, grace_period: float, kill_wait: float,
+                   sent: set[int]) -> None:
+        """TERM, up to `grace_period` seconds for the container to end, then KILL and up to
+        `kill_wait` more (Docker's `stop`, with waits of our own: the engine's would hold a
+        thread for the whole grace). Each signal goes into `sent` before it is sent (an
+        answer lost on the way may hide a delivered signal) and out again when the engine says
+        the container was not running. Already gone or ended is stopped: no error."""
+        if grace_period > 0:
+            if not await self._signal(container_id, signal.SIGTERM, sent):
+                return
+            if await self.wait_ended(container_id, grace_period):
+                return
+        await self._signal(container_id, signal.SIGKILL, sent)
+        await self.wait_ended(container_id, kill_wait)
+
+    async def _signal(self, container_id: str, sig: signal.Signals, sent: set[int]) -> bool:
+        sent.add(sig)
+        delivered = await self(self.engine.kill, container_id, sig.name, idempotent=False)
+        if not delivered:
+            sent.discard(sig)
+        return delivered
 
     async def remove_or_leave(self, container_id: str) -> None:
         """Remove the container; if the engine cannot now, try again at the end."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,14 +217,7 @@ class ContainerServiceHooks(Spawner):
         cid = found.id
         sent: set[int] = set()  # a signal of ours is no news of how it ended on its own
         try:
-            termed = grace_period > 0 and await self._call(self.engine.kill, cid, "SIGTERM",
-                                                           idempotent=False)
-            if termed:
-                sent.add(signal.SIGTERM)
-            if not termed or not await self._call.wait_ended(cid, grace_period):
-                if await self._call(self.engine.kill, cid, "SIGKILL", idempotent=False):
-                    sent.add(signal.SIGKILL)
-                await self._call.wait_ended(cid, _KILL_WAIT)
+            await self._call.stop(cid, grace_period, _KILL_WAIT, sent)
             state = await self._call(self.engine.inspect, cid)
             await self._call(found.logs.finish_or_keep, f"service {found.service_id}",
                              retry=False)

@@ -51,8 +51,6 @@ LOG = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_SIGKILL, _SIGTERM = 9, 15
-
 
 class ContainerSpawner(ContainerServiceHooks):
     """Runs each task in a container of an `Engine`; handle = the full container ID. Its
@@ -250,16 +248,7 @@ class ContainerSpawner(ContainerServiceHooks):
             # removes it once the engine is back (its runner is gone by then).
             return
         try:
-            if grace_period > 0:
-                handle.sent.add(_SIGTERM)
-                if not await self._call(self.engine.kill, handle.id, "SIGTERM",
-                                        idempotent=False):
-                    return  # ended already, or gone
-                if await self._call.wait_ended(handle.id, grace_period):
-                    return
-            handle.sent.add(_SIGKILL)
-            await self._call(self.engine.kill, handle.id, "SIGKILL", idempotent=False)
-            await self._call.wait_ended(handle.id, self.kill_wait)
+            await self._call.stop(handle.id, grace_period, self.kill_wait, handle.sent)
         except Exception as exc:
             raise self._call.error(BackendError, f"cannot stop container {handle.short}", exc,
                               handle.id) from exc

@@ -39,7 +39,9 @@ def test_term_ends_a_command_that_would_be_pid_1(
     run = _run(run_cli, spawner_name, path, "--grace", "8")
     rec = run.task("t")
     assert rec["result"] == "timed_out"
-    assert rec["duration"] < 2.0, rec["duration"]
+    # Ended by the TERM, not by the KILL after the 8 s grace (at 9 s or more). The bound
+    # leaves room for a batch system's launch, which counts in the duration (Slurm: ~0.5 s).
+    assert rec["duration"] < 4.0, rec["duration"]
 
 
 def test_term_reaches_every_process_of_the_task(
