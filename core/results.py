@@ -14,8 +14,8 @@ from typing import Any
 
 from spawnkit.core.paths import safe_name, write_atomic
 from spawnkit.core.task.description import Task
-from spawnkit.core.task.outcome import Cause, TaskResult
-from spawnkit.core.task.runtime import RuntimeTaskStatus
+from spawnkit.core.task.outcome import Cause, Outcome, TaskResult
+from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
 
 __all__ = [
     "FINAL_STATUSES",
@@ -24,6 +24,7 @@ __all__ = [
     "TaskRecord",
     "build_results",
     "final_entry",
+    "finished_entry",
     "write_json",
 ]
 
@@ -134,6 +135,23 @@ class JobResult:
             "flaky": self.flaky,
             "tasks": [t.as_dict() for t in self.tasks],
         }
+
+
+def finished_entry(runtime_task: RuntimeTask, outcome: Outcome) -> dict[str, Any]:
+    """The data of a finished task's status entry (TaskStateMachine.finish records it;
+    `build_results` reads it back): its verdict, how it exited, its notes and tests."""
+    data: dict[str, Any] = {"result": outcome.result.value, "cause": outcome.cause.value,
+                            "reason": outcome.reason}
+    if outcome.exit is not None:
+        data.update(exit_code=outcome.exit.exit_code, signal=outcome.exit.signal,
+                    oom=outcome.exit.oom)
+        if outcome.exit.ended_at is not None:
+            data["ended_at"] = outcome.exit.ended_at
+    if runtime_task.notes:
+        data["notes"] = list(runtime_task.notes)
+    if runtime_task.tests is not None:
+        data["tests"] = runtime_task.tests
+    return data
 
 
 def final_entry(history: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:

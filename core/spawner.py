@@ -133,13 +133,15 @@ class Spawner(abc.ABC):
         on them)."""
 
     @abc.abstractmethod
-    async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:
-        """Triage: raise RequirementError if the task cannot run here."""
+    async def check_task_requirements(self, runtime_task: RuntimeTask) -> bool | None:
+        """Triage: raise RequirementError if the task cannot run here. (False, an Avocado
+        spawner's answer, is taken as a RequirementError too.)"""
 
     @abc.abstractmethod
-    async def spawn_task(self, runtime_task: RuntimeTask) -> None:
+    async def spawn_task(self, runtime_task: RuntimeTask) -> bool | None:
         """Start the task: set `spawner_handle` and `spawning_result`. Its stdout and stderr
-        go to `runtime_task.output_dir`. Raise StartError if it cannot start."""
+        go to `runtime_task.output_dir`. Raise StartError if it cannot start. (False, an
+        Avocado spawner's answer, is taken as a StartError too.)"""
 
     async def refresh(self, runtime_tasks: Sequence[RuntimeTask]) -> None:  # noqa: B027
         """One poll for many handles, before `is_task_alive` is asked of each."""

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from spawnkit.core.errors import RequirementError, StartError
 from spawnkit.core.junitreports import REPORTS_FOLDER, read_reports
 from spawnkit.core.masking import mask_file
 from spawnkit.core.secrets import secret_env, secret_values
@@ -31,7 +32,9 @@ async def check_requirements(runtime_task: RuntimeTask, spawner: Spawner) -> Non
     """Triage: the task's secrets are set, the spawner can run it and its services are
     ready (else raises)."""
     secret_env(runtime_task.task)
-    await spawner.check_task_requirements(runtime_task)
+    if await spawner.check_task_requirements(runtime_task) is False:
+        raise RequirementError("the spawner says its requirements are not met",
+                               spawner=spawner.name)
     await ensure_services(runtime_task, spawner)
 
 
@@ -87,7 +90,8 @@ class TaskLifecycle:
 
     async def spawn(self) -> None:
         """Start it (StartError, or any backend error, propagates)."""
-        await self.spawner.spawn_task(self.runtime_task)
+        if await self.spawner.spawn_task(self.runtime_task) is False:
+            raise StartError("the spawner could not start it", spawner=self.spawner.name)
         self._spawned = True
 
     # -- monitor -----------------------------------------------------------------------------

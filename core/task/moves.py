@@ -27,11 +27,26 @@ class Moves:
     def bind(self, group: asyncio.TaskGroup | None) -> None:
         self._group = group
 
-    def start(self, task_id: str, move: Coroutine[Any, Any, None]) -> None:
+    @property
+    def bound(self) -> bool:
+        """Inside the worker's `run()`: moves run in the background."""
+        return self._group is not None
+
+    def start(self, task_id: str, move: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         group = self._group
         task = group.create_task(move) if group is not None else asyncio.ensure_future(move)
         self._by_task[task] = task_id
         task.add_done_callback(self._done)
+        return task
+
+    async def settle(self, move: asyncio.Task[None] | None) -> bool:
+        """Outside the worker's `run()` (no group bound: the original's phases driven by a
+        loop of the caller's own), wait for the move a phase began, as the original's phases
+        await theirs: the phase returns with its move made. Inside, return at once.
+        Whether there was a move."""
+        if move is not None and not self.bound:
+            await asyncio.wait([move])
+        return move is not None
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._by_task.pop(task, None)

@@ -11,7 +11,7 @@ from spawnkit.core.task.description import Task
 if TYPE_CHECKING:
     from spawnkit.core.task.outcome import ExitResult, Outcome, TaskResult
 
-__all__ = ["RuntimeTask", "RuntimeTaskStatus"]
+__all__ = ["RuntimeTask", "RuntimeTaskStatus", "finishing_status"]
 
 
 class RuntimeTaskStatus(enum.Enum):
@@ -114,3 +114,18 @@ class RuntimeTask:
     def __repr__(self) -> str:
         status = self.status.name if self.status else None
         return f"<RuntimeTask {self.identifier!r} status={status} handle={self.spawner_handle}>"
+
+
+def finishing_status(
+    status_reason: RuntimeTaskStatus | str | None, reason: str | None
+) -> tuple[RuntimeTaskStatus, str | None]:
+    """(status, reason) of a task finished with `status_reason`: the original takes a status
+    (or its name or value) or a plain string reason; a string finishes as interrupted."""
+    if status_reason is None:
+        return RuntimeTaskStatus.FINISHED, reason
+    if isinstance(status_reason, RuntimeTaskStatus):
+        return status_reason, reason
+    for status in RuntimeTaskStatus:
+        if status_reason in (status.name, status.value):
+            return status, reason
+    return RuntimeTaskStatus.INTERRUPTED, reason or status_reason

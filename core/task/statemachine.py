@@ -19,9 +19,10 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
+from spawnkit.core.results import finished_entry
 from spawnkit.core.task.outcome import Cause, ExitResult, Outcome, TaskResult, judge
 from spawnkit.core.task.queues import TaskQueue
-from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
+from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus, finishing_status
 from spawnkit.core.task.statusrepo import StatusRepo
 from spawnkit.core.task.stop import StopPolicy
 
@@ -129,7 +130,16 @@ class TaskStateMachine:
 
     @property
     async def complete(self) -> bool:
-        """True when nothing is left to do (awaited, as in the original)."""
+        """True when nothing is left to do (awaited, as in the original), read under `lock`.
+        It gives the event loop a turn: a loop of the caller's own over the four phases
+        (`while not await sm.complete: ...`) lets the spawner's events and moves go on."""
+        async with self._lock:
+            pending = not self.is_complete()
+        await asyncio.sleep(0)
+        return not pending
+
+    def is_complete(self) -> bool:
+        """`complete`, without the lock or the turn (for code that holds the lock)."""
         return not (self._requested or self._triaging or self._ready or self._started)
 
     async def add_new_task(self, runtime_task: RuntimeTask) -> None:
@@ -169,13 +179,25 @@ class TaskStateMachine:
         reason: str | None = None,
     ) -> None:
         """Include a task in `finished`, once, judged; it leaves whatever queue held it.
+        Takes `lock` (as the original): a caller that holds it calls `finish`."""
+        async with self._lock:
+            self.finish(runtime_task, status_reason, exit=exit, error=error, outcome=outcome,
+                        reason=reason)
 
-        Takes no lock: it makes no await between its checks and its moves, so callers may
-        hold `lock` or not.
-        """
+    def finish(
+        self,
+        runtime_task: RuntimeTask,
+        status_reason: RuntimeTaskStatus | str | None = None,
+        *,
+        exit: ExitResult | None = None,
+        error: BaseException | None = None,
+        outcome: Outcome | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """`finish_task`, for a caller that holds `lock`."""
         if runtime_task in self._finished:
             return
-        status, reason = _as_status(status_reason, reason)
+        status, reason = finishing_status(status_reason, reason)
         if outcome is None:
             outcome = judge(status, ran=runtime_task.spawner_handle is not None, exit=exit,
                             error=error, reason=reason)
@@ -191,18 +213,7 @@ class TaskStateMachine:
         runtime_task.status = status
         runtime_task.outcome = outcome
         self._finished.append(runtime_task)
-        data: dict[str, Any] = {"result": outcome.result.value, "cause": outcome.cause.value,
-                                "reason": outcome.reason}
-        if outcome.exit is not None:
-            data.update(exit_code=outcome.exit.exit_code, signal=outcome.exit.signal,
-                        oom=outcome.exit.oom)
-            if outcome.exit.ended_at is not None:
-                data["ended_at"] = outcome.exit.ended_at
-        if runtime_task.notes:
-            data["notes"] = list(runtime_task.notes)
-        if runtime_task.tests is not None:
-            data["tests"] = runtime_task.tests
-        self._record(runtime_task, status.word, **data)
+        self._record(runtime_task, status.word, **finished_entry(runtime_task, outcome))
         # What waited for this task takes its next triage step.
         for dependent in self._waiting.pop(key, ()):
             self._n_waiting -= 1
@@ -214,24 +225,42 @@ class TaskStateMachine:
         self, queue_name: str, status_reason: RuntimeTaskStatus | str | None = None, *,
         reason: str | None = None, policy: StopPolicy | None = None,
     ) -> None:
-        """Abort all tasks inside a specific queue, finishing each with the reason.
-
-        With a `policy`, only the tasks it stops: the others stay queued, in order.
-        """
-        if queue_name not in _ABORTABLE:
-            raise ValueError(f"no such queue: {queue_name}")
-        queue: TaskQueue = getattr(self, queue_name)
-        for runtime_task in queue:
-            if policy is None or policy.stops(runtime_task.task):
-                await self.finish_task(runtime_task, status_reason, reason=reason)
+        """Abort all tasks inside a specific queue, finishing each with the reason, under
+        `lock`. With a `policy`, only the tasks it stops: the others stay queued, in order.
+        `finished` holds nothing to abort; `started` and `monitored` are refused (ValueError):
+        a task finished there would run on unwatched (the original's orphans)."""
+        async with self._lock:
+            self._abort(queue_name, status_reason, reason, policy)
 
     async def abort(
         self, status_reason: RuntimeTaskStatus | str | None = None, *,
         reason: str | None = None, policy: StopPolicy | None = None,
     ) -> None:
-        """Abort all non-started tasks (with a `policy`: those it stops)."""
+        """Abort all non-started tasks (with a `policy`: those it stops), under `lock`."""
+        async with self._lock:
+            self.abort_unstarted(status_reason, reason=reason, policy=policy)
+
+    def abort_unstarted(
+        self, status_reason: RuntimeTaskStatus | str | None = None, *,
+        reason: str | None = None, policy: StopPolicy | None = None,
+    ) -> None:
+        """`abort`, for a caller that holds `lock`."""
         for queue_name in _ABORTABLE:
-            await self.abort_queue(queue_name, status_reason, reason=reason, policy=policy)
+            self._abort(queue_name, status_reason, reason, policy)
+
+    def _abort(self, queue_name: str, status_reason: RuntimeTaskStatus | str | None,
+               reason: str | None, policy: StopPolicy | None) -> None:
+        if queue_name == "finished":
+            return
+        if queue_name in ("started", "monitored"):
+            raise ValueError(f"{queue_name} tasks run: a Worker stops them "
+                             "(terminate_tasks_interrupted), abort_queue does not")
+        if queue_name not in _ABORTABLE:
+            raise ValueError(f"no such queue: {queue_name}")
+        queue: TaskQueue = getattr(self, queue_name)
+        for runtime_task in queue:
+            if policy is None or policy.stops(runtime_task.task):
+                self.finish(runtime_task, status_reason, reason=reason)
 
     def request_stop(self, policy: StopPolicy) -> StopPolicy:
         """Put a stop in force (the first one's reason stands; a later one may tighten it)."""
@@ -271,19 +300,24 @@ class TaskStateMachine:
         """Its requirement check runs (in the background); it stays in `triaging`."""
         self._checking.add(runtime_task.identifier)
 
-    def checked(self, runtime_task: RuntimeTask) -> bool:
-        """Its check passed: due for its next triage step. False if it left triage since."""
+    def checked(self, runtime_task: RuntimeTask, *, again: bool = True) -> bool:
+        """Its check passed: due for its next triage step (`again`: queued for it; else the
+        caller takes it now). False if it left triage since."""
         key = runtime_task.identifier
         self._checking.discard(key)
         if runtime_task not in self._triaging:
             return False
         self._checked.add(key)
-        self._to_triage.append(runtime_task)
+        if again:
+            self._to_triage.append(runtime_task)
         return True
 
     def park(self, runtime_task: RuntimeTask, dependency: str) -> None:
-        """Wait in `triaging` until `dependency` finishes."""
-        runtime_task.status = RuntimeTaskStatus.WAIT_DEPENDENCIES
+        """Wait in `triaging` until `dependency` finishes (recorded once, when it begins to
+        wait: a wait on its next dependency is no change of status)."""
+        if runtime_task.status is not RuntimeTaskStatus.WAIT_DEPENDENCIES:
+            runtime_task.status = RuntimeTaskStatus.WAIT_DEPENDENCIES
+            self._record(runtime_task, RuntimeTaskStatus.WAIT_DEPENDENCIES.word, on=dependency)
         self._waiting.setdefault(dependency, []).append(runtime_task)
         self._n_waiting += 1
 
@@ -360,20 +394,6 @@ class TaskStateMachine:
             if not dep.result.ok and not runtime_task.task.teardown:
                 return None, dep_id
         return None, None
-
-
-def _as_status(
-    status_reason: RuntimeTaskStatus | str | None, reason: str | None
-) -> tuple[RuntimeTaskStatus, str | None]:
-    """The original takes a status or a plain string reason; a string finishes as interrupted."""
-    if status_reason is None:
-        return RuntimeTaskStatus.FINISHED, reason
-    if isinstance(status_reason, RuntimeTaskStatus):
-        return status_reason, reason
-    for status in RuntimeTaskStatus:
-        if status_reason in (status.name, status.value):
-            return status, reason
-    return RuntimeTaskStatus.INTERRUPTED, reason or status_reason
 
 
 from spawnkit.core.task.worker import Worker  # noqa: E402  (the original's import path)

@@ -87,28 +87,30 @@ class Worker:
         """Reads from triaging, moves into either: ready or finished.
 
         The requirement check runs in the background (an image pull may take minutes); the
-        task stays in `triaging` meanwhile, so a stop still reaches it. A task whose
-        dependencies have not all finished is parked until one does: it costs nothing while
-        it waits.
+        task stays in `triaging` meanwhile, so a stop still reaches it, and is triaged again
+        once it passed. A task whose dependencies have not all finished is parked until one
+        does: it costs nothing while it waits.
         """
         sm = self._state_machine
         async with sm.lock:
             runtime_task = sm.take_to_triage()
             if runtime_task is None:
                 return False
-            if not sm.is_checked(runtime_task):
+            check = not sm.is_checked(runtime_task)
+            if check:
                 sm.checking(runtime_task)
-                check = True
-            else:
-                check = False
-                waiting_on, failed = sm.dependency_state(runtime_task)
-                if failed is None and waiting_on is not None:
-                    sm.park(runtime_task, waiting_on)
-                elif failed is None:
-                    sm.make_ready(runtime_task)
         if check:
-            self._moves.start(runtime_task.identifier, self._check(runtime_task))
-        elif failed is not None:
+            await self._moves.settle(self._moves.start(runtime_task.identifier,
+                                                       self._check(runtime_task)))
+            if self._moves.bound or not sm.is_checked(runtime_task):
+                return True  # outside run(), a check passed goes on at once, as the original
+        async with sm.lock:
+            waiting_on, failed = sm.dependency_state(runtime_task)
+            if failed is None and waiting_on is not None:
+                sm.park(runtime_task, waiting_on)
+            elif failed is None:
+                sm.make_ready(runtime_task)
+        if failed is not None:
             await self._finish(runtime_task, RuntimeTaskStatus.FAIL_TRIAGE,
                                outcome=sm.skipped_for(failed))
         return True
@@ -126,7 +128,8 @@ class Worker:
             lifecycle.set_deadline(self._task_timeout)
             sm.lifecycles[runtime_task.identifier] = lifecycle
             self._mine[runtime_task.identifier] = lifecycle
-        self._moves.start(runtime_task.identifier, self._spawn(lifecycle, slot))
+        await self._moves.settle(self._moves.start(runtime_task.identifier,
+                                                   self._spawn(lifecycle, slot)))
         return True
 
     def adopt(self, runtime_task: RuntimeTask, started_wall: float) -> None:
@@ -163,11 +166,12 @@ class Worker:
                     lifecycle.set_deadline(self._task_timeout)  # counts from when it runs
                 elif lifecycle.past_deadline(now):
                     reason = lifecycle.timeout_reason(self._task_timeout)
-                    moved = self._stop(lifecycle, RuntimeTaskStatus.TIMEOUT, reason,
-                                       self._grace_period) or moved
+                    stop = self._stop(lifecycle, RuntimeTaskStatus.TIMEOUT, reason,
+                                      self._grace_period)
+                    moved = await self._moves.settle(stop) or moved
                 continue
-            self._moves.start(lifecycle.task_id, self._collect(lifecycle))
-            moved = True
+            moved = await self._moves.settle(self._moves.start(lifecycle.task_id,
+                                                               self._collect(lifecycle)))
         return moved
 
     def _watched(self) -> list[TaskLifecycle]:
@@ -186,7 +190,7 @@ class Worker:
             self._moves.bind(group)
             cancelled = True
             try:
-                while not await sm.complete:
+                while not sm.is_complete():
                     if sm.stop_policy is not None and sm.stop_policy is not self._applied:
                         await self._carry_out(sm.stop_policy)  # another worker's, maybe
                     if self._overdue():
@@ -259,7 +263,7 @@ class Worker:
                 await self._finish(runtime_task, RuntimeTaskStatus.FAIL_TRIAGE, error=exc)
             return
         async with sm.lock:
-            sm.checked(runtime_task)
+            sm.checked(runtime_task, again=self._moves.bound)
 
     async def _spawn(self, lifecycle: TaskLifecycle, slot: int) -> None:
         sm = self._state_machine
@@ -307,15 +311,13 @@ class Worker:
             return
         await self._finish(runtime_task, status, outcome=outcome)
 
-    def _stop(
-        self, lifecycle: TaskLifecycle, status: RuntimeTaskStatus, reason: str, grace: float
-    ) -> bool:
-        """Terminate a running task in the background, then collect it."""
+    def _stop(self, lifecycle: TaskLifecycle, status: RuntimeTaskStatus, reason: str,
+              grace: float) -> asyncio.Task[None] | None:
+        """Terminate a running task in the background, then collect it (None: stopping)."""
         if not lifecycle.stop(status, reason, grace):
-            return False
+            return None
         self._state_machine.record(lifecycle.runtime_task, "terminating", why=status.word)
-        self._moves.start(lifecycle.task_id, self._collect(lifecycle))
-        return True
+        return self._moves.start(lifecycle.task_id, self._collect(lifecycle))
 
     async def _finish(
         self,
@@ -328,8 +330,7 @@ class Worker:
     ) -> None:
         sm = self._state_machine
         async with sm.lock:
-            await sm.finish_task(runtime_task, status, outcome=outcome, error=error,
-                                 reason=reason)
+            sm.finish(runtime_task, status, outcome=outcome, error=error, reason=reason)
             self._mine.pop(runtime_task.identifier, None)
         self._wake.set()
         policy = StopPolicy.failfast_after(runtime_task, self._grace_period)
@@ -355,7 +356,7 @@ class Worker:
         self._applied = policy
         self._start_stop_clock(policy)
         async with sm.lock:
-            await sm.abort(policy.status, reason=policy.not_run_reason, policy=policy)
+            sm.abort_unstarted(policy.status, reason=policy.not_run_reason, policy=policy)
         # Requirement checks of tasks that will never run: nobody waits for them (a pull
         # from a registry that never answers must not hold the stop).
         self._moves.cancel({rt.identifier for rt in sm.finished if rt.spawner_handle is None})

@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,136 @@ def test_a_lost_exit_status_is_an_error_not_a_pass(tmp_path: Path) -> None:
     error, pid = asyncio.run(scenario())
     os.killpg(pid, signal.SIGKILL)  # the task itself lived on, orphaned: ended here
     assert error == "exit status lost: the task supervisor ended before the task did"
+
+
+# -- code written against the original, driving the phases itself ------------------------------
+
+def test_the_originals_own_loop_over_the_phases_runs_a_job(tmp_path: Path) -> None:
+    """The original's run() written out by hand: each phase returns with its move made (a
+    triaged task is ready, a started one has its handle), and the loop ends."""
+    async def scenario() -> tuple[list[str], dict[str, TaskResult | None]]:
+        tasks = [RuntimeTask(Task.make(i, ["sh", "-c", f"exit {n}"])) for n, i in
+                 enumerate(("ok", "bad"))]
+        tasks.append(RuntimeTask(Task.make("after", ["true"], depends_on=("ok",))))
+        for rt in tasks:
+            rt.output_dir = tmp_path / rt.identifier
+        sm = TaskStateMachine(tasks, StatusRepo())
+        spawner = ProcessSpawner()
+        worker = Worker(sm, spawner, max_running=2, task_timeout=30)
+        seen = []
+        await worker.bootstrap()
+        await worker.triage()
+        seen.append(f"ready={[t.identifier for t in sm.ready]}")
+        await worker.start()
+        seen.append(f"handle={tasks[0].spawner_handle is not None}")
+        deadline = time.monotonic() + 20  # a loop that never yields outlives asyncio.timeout
+        while not await sm.complete:
+            assert time.monotonic() < deadline, "the loop does not end"
+            await worker.bootstrap()
+            await worker.triage()
+            await worker.start()
+            await worker.monitor()
+        await spawner.close()
+        return seen, {rt.identifier: rt.result for rt in sm.finished}
+
+    seen, results = asyncio.run(scenario())
+    assert seen == ["ready=['ok']", "handle=True"]
+    assert results == {"ok": TaskResult.PASSED, "bad": TaskResult.FAILED,
+                       "after": TaskResult.PASSED}
+
+
+def test_complete_and_the_queue_moves_wait_for_the_lock() -> None:
+    """A move made the original's way, under `lock` with an await inside: `complete` does not
+    read the task in flight as done, nor does `abort` miss it."""
+    async def scenario() -> tuple[bool, bool, list[str]]:
+        a = RuntimeTask(Task.make("a", ["true"]))
+        sm = TaskStateMachine([a], StatusRepo())
+        moved, release = asyncio.Event(), asyncio.Event()
+
+        async def mover() -> None:
+            async with sm.lock:
+                task = sm.requested.popleft()
+                moved.set()
+                await release.wait()
+                sm.ready.append(task)
+
+        moving = asyncio.ensure_future(mover())
+        await moved.wait()
+        complete = asyncio.ensure_future(sm.complete)
+        aborting = asyncio.ensure_future(sm.abort("aborted"))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        waited = not complete.done() and not aborting.done()
+        release.set()
+        await moving
+        return waited, await complete, [t.identifier for t in sm.finished] + list(
+            await asyncio.gather(aborting) and [t.identifier for t in sm.finished])
+
+    waited, complete, finished = asyncio.run(scenario())
+    assert waited and complete is False
+    assert finished[-1:] == ["a"]
+
+
+def test_abort_queue_refuses_running_tasks_and_leaves_finished_ones() -> None:
+    async def scenario() -> None:
+        a, b = (RuntimeTask(Task.make(i, ["true"])) for i in "ab")
+        sm = TaskStateMachine([a, b], StatusRepo())
+        sm.started.append(sm.requested.popleft())
+        with pytest.raises(ValueError, match="started tasks run"):
+            await sm.abort_queue("started", "stop")
+        assert sm.started == [a]
+        await sm.finish_task(sm.requested.popleft(), RuntimeTaskStatus.FAIL_START)
+        await sm.abort_queue("finished", "stop")
+        assert sm.finished == [b] and b.status is RuntimeTaskStatus.FAIL_START
+        with pytest.raises(ValueError, match="no such queue"):
+            await sm.abort_queue("nowhere")
+
+    asyncio.run(scenario())
+
+
+def test_waiting_on_a_dependency_is_recorded_once(tmp_path: Path) -> None:
+    async def scenario() -> list[str]:
+        first = RuntimeTask(Task.make("first", ["sh", "-c", "sleep 0.3"]))
+        second = RuntimeTask(Task.make("second", ["true"]))
+        child = RuntimeTask(Task.make("child", ["true"], depends_on=("first", "second")))
+        tasks = [child, first, second]
+        for rt in tasks:
+            rt.output_dir = tmp_path / rt.identifier
+        repo = StatusRepo()
+        spawner = ProcessSpawner()
+        await Worker(TaskStateMachine(tasks, repo), spawner, max_running=2).run()
+        await spawner.close()
+        return [e.status for e in repo.history("child")]
+
+    history = asyncio.run(scenario())
+    assert history.count("wait_dependencies") == 1
+    assert history.index("wait_dependencies") < history.index("ready")
+
+
+class _NoSpawner(ProcessSpawner):
+    """An Avocado-style spawner: it answers False for a requirement not met, a start failed."""
+
+    def __init__(self, refuse: str) -> None:
+        super().__init__()
+        self.refuse = refuse
+
+    async def check_task_requirements(self, runtime_task: RuntimeTask) -> bool:
+        return self.refuse != "check"
+
+    async def spawn_task(self, runtime_task: RuntimeTask) -> bool:
+        return False
+
+
+@pytest.mark.parametrize(("refuse", "status"), [("check", RuntimeTaskStatus.FAIL_TRIAGE),
+                                                 ("spawn", RuntimeTaskStatus.FAIL_START)])
+def test_a_spawner_answering_false_fails_the_task(
+    refuse: str, status: RuntimeTaskStatus
+) -> None:
+    async def scenario() -> RuntimeTask:
+        rt = RuntimeTask(Task.make("t", ["true"]))
+        await Worker(TaskStateMachine([rt], StatusRepo()), _NoSpawner(refuse)).run()
+        return rt
+
+    rt = asyncio.run(scenario())
+    assert rt.status is status and rt.result is TaskResult.ERROR, (rt.status, rt.result)
+    assert rt.spawner_handle is None
