@@ -38,6 +38,52 @@ _DEFAULT_URL = "unix:///var/run/docker.sock"
 _LOG_CONFIG = docker.types.LogConfig(type="local", config={"max-size": "100m", "max-file": "10"})
 
 
+#: Docker's log copier cuts a line longer than this into pieces of this size.
+_PIECE = 16 * 1024
+
+
+def _messages(response: Any) -> Iterator[bytes]:
+    """The payloads of a log stream in Docker's multiplexed format (a header of 8 bytes: the
+    stream, then the payload's length, big-endian), one per log message."""
+    raw = response.raw
+    try:
+        while len(header := raw.read(8)) == 8:
+            length = int.from_bytes(header[4:], "big")
+            payload = raw.read(length) if length else b""
+            if length and not payload:
+                return
+            if payload:
+                yield payload
+    finally:
+        response.close()
+
+
+def _line_ends_restored(messages: Iterator[bytes]) -> Iterator[bytes]:
+    """Docker 20.10's `local` log driver gives back the last piece of a line longer than
+    16 KiB (its copier logs such a line as pieces) without the line's end. A piece shorter
+    than 16 KiB, with no line end, after a 16 KiB one, is that last piece when more output
+    follows it: its line end is put back. What cannot be told apart stays as read: such a
+    piece at the very end of the output (a line with no end there reads the same), and a
+    line of exactly a multiple of 16 KiB (its last piece is empty and comes back as nothing).
+    """
+    in_line = False  # the message before was a 16 KiB piece of a longer line
+    held: bytes | None = None
+    for message in messages:
+        if held is not None:
+            yield held + b"\n"
+            held = None
+        if message.endswith(b"\n"):
+            in_line = False
+        elif len(message) == _PIECE:
+            in_line = True
+        elif in_line:
+            held, in_line = message, False
+            continue
+        yield message
+    if held is not None:
+        yield held
+
+
 class DockerEngine(Engine):
     """Docker Engine through its API (a local socket, or DOCKER_HOST with its TLS settings)."""
 
@@ -183,8 +229,8 @@ class DockerEngine(Engine):
                   "follow": int(follow), "timestamps": 0, "tail": "all"}
         response = self.api._get(self.api._url("/containers/{0}/logs", container_id),
                                  params=params, stream=True)
-        chunks: Iterator[bytes] = self.api._get_result_tty(True, response, False)
-        return chunks
+        self.api._raise_for_status(response)
+        return _line_ends_restored(_messages(response))
 
     def path_exists(self, container_id: str, path: str) -> bool:
         # HEAD of the archive endpoint: the path's stat, without its content.

@@ -104,11 +104,15 @@ def test_failfast_stops_the_rest(
 def test_output_kept_byte_for_byte(
     spawner_name: str, start_job: StartJob, no_leftovers: None
 ) -> None:
-    """No trailing newline, bytes that are not UTF-8, and more than one read's worth."""
-    cmd = r"printf 'a\377b'; head -c 300000 /dev/zero | tr '\0' x; printf 'end'; printf 'e\001' >&2"
+    """No trailing newline, bytes that are not UTF-8, more than one read's worth, and lines
+    longer than an engine's log message (Docker's: 16 KiB) that end where they should."""
+    cmd = (r"printf 'a\377b'; head -c 300000 /dev/zero | tr '\0' x; echo; "
+           r"head -c 20000 /dev/zero | tr '\0' y; echo; head -c 300000 /dev/zero | tr '\0' z; "
+           r"printf 'end'; printf 'e\001' >&2")
     run = run_job(start_job, spawner_name, [Task.make("bytes", cmd)])
     out_dir = run.job.job_dir / "tasks" / "bytes"
-    assert (out_dir / "stdout").read_bytes() == b"a\xffb" + b"x" * 300000 + b"end"
+    assert (out_dir / "stdout").read_bytes() == (
+        b"a\xffb" + b"x" * 300000 + b"\n" + b"y" * 20000 + b"\n" + b"z" * 300000 + b"end")
     assert (out_dir / "stderr").read_bytes() == b"e\x01"
 
 
