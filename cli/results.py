@@ -10,6 +10,7 @@ import click
 from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
 from spawnkit.cli.report import print_summary
 from spawnkit.core.errors import UsageError
+from spawnkit.core.joblock import job_in_use
 from spawnkit.core.journal import JOURNAL_NAME, rebuild_results
 from spawnkit.core.outputs import write_job_outputs
 
@@ -25,6 +26,11 @@ def results(job_dir: Path) -> int:
     """
     if not (job_dir / JOURNAL_NAME).is_file():
         raise UsageError(f"{job_dir}: no {JOURNAL_NAME} here (is it a job folder?)")
+    if job_in_use(job_dir):
+        # Its runner writes them when the job ends; rebuilt now, its running tasks would
+        # read as lost until then.
+        raise UsageError(f"{job_dir}: the job is being run: its runner writes its results "
+                         "when it ends (`spawnkit logs` follows a task meanwhile)")
     try:
         result = rebuild_results(job_dir)
     except ValueError as exc:

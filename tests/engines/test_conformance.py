@@ -3,10 +3,14 @@ backend added later: a backend is one entry of the conftest's BACKENDS)."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
+from importlib import resources
 
-from spawnkit.core.task.description import Task
+import jsonschema
+
+from spawnkit.core.task.description import Limits, Task
 from tests.engines.conftest import StartJob, kill_from_outside, run_job, task_gone
 
 
@@ -15,6 +19,21 @@ def test_pass(spawner_name: str, start_job: StartJob, no_leftovers: None) -> Non
     rec = run.record("ok")
     assert (rec.result, rec.exit_code, rec.reason) == ("passed", 0, None)
     assert run.output("ok", "stdout") == "hello\n"
+
+
+def test_results_json_keeps_its_schema(
+    spawner_name: str, start_job: StartJob, no_leftovers: None
+) -> None:
+    """results.json as core/results.schema.json documents it, with what each backend applied
+    (limits and a timeout: Slurm's --time, say) and every result of a small job."""
+    tasks = [Task.make("limited", "echo hi", timeout=60, limits=Limits(cpus=1, memory=2**27)),
+             Task.make("bad", "exit 3"), Task.make("after", "true", depends_on=("bad",))]
+    run = run_job(start_job, spawner_name, tasks)
+    data = json.loads((run.job.job_dir / "results.json").read_text())
+    schema = json.loads(resources.files("spawnkit.core").joinpath("results.schema.json")
+                        .read_text())
+    jsonschema.Draft202012Validator(schema).validate(data)
+    assert [t["result"] for t in data["tasks"]] == ["passed", "failed", "skipped"]
 
 
 def test_fail_keeps_exit_code(spawner_name: str, start_job: StartJob, no_leftovers: None) -> None:

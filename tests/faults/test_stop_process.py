@@ -116,13 +116,19 @@ def test_runner_killed_then_gc_and_results_rebuild(tmp_path: Path, run_cli: RunC
     assert again.stdout.strip().endswith("0 items removed")
 
 
-def test_gc_never_touches_a_live_runner(tmp_path: Path, run_cli: RunCli) -> None:
+def test_gc_and_results_never_touch_a_live_runner(tmp_path: Path, run_cli: RunCli) -> None:
     proc = _start(tmp_path, str(_job_with_markers(tmp_path, 2)))
     try:
         pids = _wait_markers(tmp_path, 2, proc)
         gc = run_cli("gc", "--spawner", "process")
         assert gc.code == 0 and "0 items removed" in gc.stdout
         assert all(pid_alive(p) for p in pids)
+        # Its running tasks are not lost: their runner writes the results when it ends.
+        job_dir = (tmp_path / "results" / "latest").resolve()
+        rebuilt = run_cli("results", str(job_dir))
+        assert rebuilt.code == 2 and "the job is being run" in rebuilt.stderr
+        assert len(rebuilt.stderr.strip().splitlines()) == 1
+        assert not (job_dir / "results.json").exists()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
