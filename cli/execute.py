@@ -5,16 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import click
 
 from spawnkit.cli.main import EXIT_FAILED, EXIT_OK
 from spawnkit.cli.progress import Progress
 from spawnkit.cli.report import print_summary
+from spawnkit.core.errors import UsageError
 from spawnkit.core.job import Job
+from spawnkit.core.outputs import cannot_write
 from spawnkit.core.results import JobResult
 
-__all__ = ["execute"]
+__all__ = ["check_result_paths", "execute"]
+
+
+def check_result_paths(json_path: Path | None, junit_path: Path | None) -> None:
+    """--json and --junit can be written (UsageError before the run, not an error after it)."""
+    for flag, path in (("--json", json_path), ("--junit", junit_path)):
+        why = cannot_write(path) if path is not None else None
+        if why is not None:
+            raise UsageError(f"cannot write {flag} {path}: {why}")
 
 
 def execute(job: Job, progress: Progress) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from spawnkit.cli.execute import execute
+from spawnkit.cli.execute import check_result_paths, execute
 from spawnkit.cli.main import cli
 from spawnkit.cli.progress import make_progress
 from spawnkit.cli.tails import DEFAULT_TAIL, ShowOutput
@@ -53,6 +53,7 @@ def resume_job(job_dir: Path, *, taskfile: str | None = None, junit_path: Path |
     """`resume`, and `run --resume` (whose TASKFILE, if given, must be the job's)."""
     if verbose:
         logging.getLogger("spawnkit").setLevel(logging.INFO)
+    check_result_paths(json_path, junit_path)
     job_dir = job_dir.resolve()  # `latest` is a link; the nodes of a cluster need the path
     takeover = read_takeover(job_dir)
     # Every secret of the job, from the environment again: without one, what a task printed

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import click
 
-from spawnkit.cli.execute import execute
+from spawnkit.cli.execute import check_result_paths, execute
 from spawnkit.cli.kubeoptions import kubernetes_options
 from spawnkit.cli.main import cli
+from spawnkit.cli.params import Seconds
 from spawnkit.cli.progress import make_progress
 from spawnkit.cli.resume import resume_job
 from spawnkit.cli.selection import apply_selection, selection_options
@@ -93,9 +94,9 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
               help="Backend: process, docker, podman, slurm, kubernetes (k8s), or a plug-in.")
 @click.option("--max-running", type=click.IntRange(min=1), default=None,
               help="Tasks running at once [default: number of cores, at least 2].")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--timeout", type=Seconds(min=0, min_open=True), default=None,
               help="Timeout in seconds for tasks that set none.")
-@click.option("--grace", "grace_period", type=click.FloatRange(min=0),
+@click.option("--grace", "grace_period", type=Seconds(min=0),
               default=DEFAULT_GRACE_PERIOD,
               show_default=True, help="Seconds between SIGTERM and SIGKILL.")
 @click.option("--failfast", is_flag=True, help="Stop everything at the first task that fails.")
@@ -110,7 +111,7 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
 @click.option("--keep-failed", is_flag=True,
               help="Keep the containers of tasks that did not pass, for 'spawnkit shell "
                    "JOB_DIR TASK'; 'spawnkit gc' leaves them until 'spawnkit gc --kept'.")
-@click.option("--engine-down-after", type=click.FloatRange(min=0, min_open=True), default=20.0,
+@click.option("--engine-down-after", type=Seconds(min=0, min_open=True), default=20.0,
               envvar="SPAWNKIT_ENGINE_DOWN_AFTER", show_default=True,
               help="Seconds an engine may answer nothing before its running tasks end as error.")
 @click.option("--network", type=click.Choice(["none", "bridge", "host"]), default=None,
@@ -181,6 +182,7 @@ def run(
     """Run the tasks of TASKFILE, or one command: spawnkit run [OPTIONS] -- COMMAND [ARGS]."""
     if verbose:
         logging.getLogger("spawnkit").setLevel(logging.INFO)
+    check_result_paths(json_path, junit_path)
     command: list[str] = ctx.obj.get("command", []) if ctx.obj else []
     if resume_dir is not None:
         if command:

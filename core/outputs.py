@@ -6,13 +6,16 @@ so both leave the same files: results.json, results.xml (JUnit) and timeline.htm
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from spawnkit.core.junit import write_junit
 from spawnkit.core.results import JobResult, write_json
 from spawnkit.core.timeline import write_timeline
 
-__all__ = ["JOB_OUTPUTS", "write_extra_outputs", "write_job_outputs"]
+__all__ = ["JOB_OUTPUTS", "cannot_write", "write_extra_outputs", "write_job_outputs"]
+
+LOG = logging.getLogger(__name__)
 
 #: File names in a job folder, in the order they are written.
 JOB_OUTPUTS = ("results.json", "results.xml", "timeline.html")
@@ -37,8 +40,32 @@ def write_extra_outputs(
     json_path: Path | None = None,
     junit_path: Path | None = None,
 ) -> None:
-    """Copies where a CI system wants them (`--json`, `--junit`), with tails from `job_dir`."""
-    if json_path is not None:
-        write_json(json_path, result.as_dict())
-    if junit_path is not None:
-        write_junit(junit_path, result, job_dir)
+    """Copies where a CI system wants them (`--json`, `--junit`), with tails from `job_dir`.
+    One that cannot be written is a warning: the other is written all the same, and the job's
+    own files hold the results."""
+    for flag, path in (("--json", json_path), ("--junit", junit_path)):
+        if path is None:
+            continue
+        try:
+            if flag == "--json":
+                write_json(path, result.as_dict())
+            else:
+                write_junit(path, result, job_dir)
+        except OSError as exc:
+            LOG.warning("cannot write %s %s: %s (the results are in %s)", flag, path,
+                        exc.strerror or exc, job_dir)
+
+
+def cannot_write(path: Path) -> str | None:
+    """Why a result file cannot be written at `path` (its folder made, a file tried there and
+    removed), or None: said before a run, not after it."""
+    probe = path.with_name(f".{path.name}.probe")
+    try:
+        if path.is_dir():
+            return "it is a folder"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None

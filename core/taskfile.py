@@ -68,6 +68,9 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TaskFileError(name, [(None, f"invalid TOML: {exc}")]) from None
+    except RecursionError:  # the reader recurses once per level of arrays and tables
+        raise TaskFileError(name, [(None, "invalid TOML: arrays or tables nested too "
+                                          "deeply")]) from None
     problems: Problems = []
     for key in data:
         if key not in TOP_KEYS:

@@ -29,6 +29,7 @@ CASES = {
         '[[task]]\nid = "a"\ncommand = "true"\nretry = { max = 0 }\n',
         "retry: max: must be a whole number from 1 to 10",
     ),
+    "nested too deeply": ("x = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
     "retry on passed": (
         '[[task]]\nid = "a"\ncommand = "true"\nretry = { when = ["passed"] }\n',
         "retry: when: must be a list of results among failed, error, timed_out, lost",
@@ -56,6 +57,9 @@ def test_bad_task_file_is_one_line_and_exit_2(run_cli: RunCli, tmp_path: Path, c
     [
         (["run", "--spawner", "nosuch", "--", "true"], "unknown spawner 'nosuch'"),
         (["run", "--max-running", "0", "--", "true"], "--max-running"),
+        (["run", "--timeout", "nan", "--", "true"], "'nan' is not a finite number of seconds"),
+        (["run", "--grace", "inf", "--", "true"], "'inf' is not a finite number of seconds"),
+        (["run", "--engine-down-after", "nan", "--", "true"], "--engine-down-after"),
         (["run", "--bogus"], "No such option '--bogus'"),
         (["run"], "give a task file"),
         (["frobnicate"], "No such command 'frobnicate'"),

@@ -224,3 +224,27 @@ def test_results_folder_that_cannot_be_made_is_one_line(run_cli: RunCli) -> None
     assert run.code == 2
     assert len(run.stderr.strip().splitlines()) == 1
     assert "cannot make a job folder in /proc/no-such/x" in run.stderr
+
+
+def test_a_result_copy_that_cannot_be_written_is_said_before_the_run(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    run = run_cli("run", "--json", "/proc/x.json", "--", "true")
+    assert run.code == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "spawnkit: error: cannot write --json /proc/x.json: No such file or directory"]
+    assert not (tmp_path / "results").exists()  # nothing ran
+
+
+def test_a_result_copy_lost_during_the_run_spares_the_other_and_the_verdict(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """The task takes --json's folder away: a warning, --junit still written, the job's own
+    exit status (its files hold the results)."""
+    run = run_cli("run", "--json", "out/r.json", "--junit", "j.xml", "--",
+                  "sh", "-c", "rm -rf out && touch out", cwd=tmp_path)
+    assert run.code == 0, run.stderr
+    assert "WARNING: cannot write --json out/r.json: File exists" in run.stderr
+    assert "internal error" not in run.stderr
+    assert (tmp_path / "j.xml").is_file()
+    assert (tmp_path / "results" / "latest" / "results.json").is_file()
