@@ -11,7 +11,8 @@ from typing import Any
 
 from spawnkit.core.matrix import check_matrix
 
-__all__ = ["COMMON_KEYS", "MAX_INT", "TASK_KEYS", "WHEN", "Check", "Problems", "parse_memory"]
+__all__ = ["COMMON_KEYS", "MAX_INT", "MIN_CPUS", "TASK_KEYS", "WHEN", "Check", "Problems",
+           "parse_memory"]
 
 Problems = list[tuple[str | None, str]]
 Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
@@ -37,6 +38,18 @@ def _is_pos_number(v: Any) -> str | None:
             and math.isfinite(v)):
         return "must be a finite number greater than 0"
     return None if v <= MAX_INT else f"must be at most {MAX_INT} (a 64-bit integer)"
+
+
+#: The smallest CPU limit every backend enforces: Docker takes no less (below, it would
+#: silently apply none), Podman's CFS quota of 1 ms per 100 ms period neither.
+MIN_CPUS = 0.01
+
+
+def _is_cpus(v: Any) -> str | None:
+    problem = _is_pos_number(v)
+    if problem is None and v < MIN_CPUS:
+        return f"must be at least {MIN_CPUS} (the least Docker and Podman can enforce)"
+    return problem
 
 
 def _is_pos_int(v: Any) -> str | None:
@@ -234,7 +247,7 @@ COMMON_KEYS: dict[str, Check] = {
     "timeout": _is_pos_number,
     "image": _is_str,
     "secrets": _is_str_list,
-    "cpus": _is_pos_number,
+    "cpus": _is_cpus,
     "memory": _is_memory,
     "pids": _is_pos_int,
     "network": _is_network,

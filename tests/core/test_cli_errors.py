@@ -29,6 +29,8 @@ CASES = {
         '[[task]]\nid = "a"\ncommand = "true"\nretry = { max = 0 }\n',
         "retry: max: must be a whole number from 1 to 10",
     ),
+    "cpus too small": ('[[task]]\nid = "a"\ncommand = "true"\ncpus = 1e-12\n',
+                       "cpus: must be at least 0.01"),
     "nested too deeply": ("x = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
     "retry on passed": (
         '[[task]]\nid = "a"\ncommand = "true"\nretry = { when = ["passed"] }\n',
