@@ -26,8 +26,8 @@ exit (and reaps every orphan) with one blocking `wait()`, and it outlives a runn
 status in DIR/exit-status once all its output is written, so a runner that takes the job over
 (`spawnkit resume`) still learns how they ended.
 
-Imports nothing of spawnkit but core.masking and core.procfs: it starts in a few tens of
-milliseconds.
+Imports nothing of spawnkit but core.masking, core.procfs and core.execerror: it starts in a
+few tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from spawnkit.core.execerror import exec_error, stand_in
 from spawnkit.core.masking import Masker
 from spawnkit.core.procfs import live_processes, start_ticks
 
@@ -111,16 +112,16 @@ class Supervisor:
         env = {**os.environ, **added} if added else None
         mask = [v for v in request.get("mask", ()) if v]
         began = time.monotonic()
+        argv = request["argv"]
         try:
             out.mkdir(parents=True, exist_ok=True)
-            if mask:
-                proc, pumps = self._piped(request["argv"], request.get("cwd"), env, out, mask)
-            else:
-                with open(out / "stdout", "wb") as so, open(out / "stderr", "wb") as se:
-                    proc = subprocess.Popen(request["argv"], stdin=subprocess.DEVNULL, stdout=so,
-                                            stderr=se, cwd=request.get("cwd"), env=env,
-                                            start_new_session=True)
-                pumps = []
+            try:
+                proc, pumps = self._start(argv, request.get("cwd"), env, out, mask)
+            except OSError as exc:
+                failed = exec_error(exc, argv[0])
+                if failed is None:
+                    raise
+                proc, pumps = self._start(stand_in(*failed), request.get("cwd"), env, out, mask)
         except OSError as exc:
             self.say({"ev": "failed", "key": key, "error": exc.strerror or str(exc)})
             return
@@ -137,6 +138,14 @@ class Supervisor:
             self._exited(proc.pid, early[0])
         if pumps:
             threading.Thread(target=self._drain, args=(key, pumps), daemon=True).start()
+
+    def _start(self, argv: list[str], cwd: str | None, env: dict[str, str] | None, out: Path,
+               mask: list[str]) -> tuple[subprocess.Popen[bytes], list[threading.Thread]]:
+        if mask:
+            return self._piped(argv, cwd, env, out, mask)
+        with open(out / "stdout", "wb") as so, open(out / "stderr", "wb") as se:
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=so, stderr=se,
+                                    cwd=cwd, env=env, start_new_session=True), []
 
     def _piped(self, argv: list[str], cwd: str | None, env: dict[str, str] | None, out: Path,
                mask: list[str]) -> tuple[subprocess.Popen[bytes], list[threading.Thread]]:

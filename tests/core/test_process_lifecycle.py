@@ -175,12 +175,12 @@ def test_adhoc_command_after_double_dash(run_cli: RunCli) -> None:
 
 
 def test_spawn_failure_is_an_error_not_a_crash(run_cli: RunCli, taskfile: WriteTaskfile) -> None:
-    path = taskfile('[[task]]\nid = "ghost"\ncommand = ["/no/such/program"]\n')
+    path = taskfile('[[task]]\nid = "ghost"\ncommand = ["true"]\ncwd = "/no/such/folder"\n')
     run = run_cli("run", str(path))
     assert run.code == 1
     ghost = run.task("ghost")
     assert ghost["result"] == "error" and ghost["status"] == "fail_start"
-    assert "/no/such/program" in ghost["reason"]
+    assert "/no/such/folder" in ghost["reason"]
     assert "Traceback" not in run.stderr
 
 

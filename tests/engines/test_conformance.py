@@ -36,6 +36,20 @@ def test_results_json_keeps_its_schema(
     assert [t["result"] for t in data["tasks"]] == ["passed", "failed", "skipped"]
 
 
+def test_a_command_that_cannot_be_executed_fails_as_a_shell_says(
+    spawner_name: str, start_job: StartJob, no_leftovers: None
+) -> None:
+    """Not there: exit code 127; there, but not executable: 126 (what a container's init and a
+    shell say), with a line on stderr that names it."""
+    tasks = [Task.make("missing", ["no-such-command-xyz"]), Task.make("plain", ["/etc/passwd"])]
+    run = run_job(start_job, spawner_name, tasks)
+    for task_id, code, program in (("missing", 127, "no-such-command-xyz"),
+                                   ("plain", 126, "/etc/passwd")):
+        rec = run.record(task_id)
+        assert (rec.result, rec.exit_code, rec.reason) == ("failed", code, f"exit code {code}")
+        assert program in run.output(task_id, "stderr")
+
+
 def test_fail_keeps_exit_code(spawner_name: str, start_job: StartJob, no_leftovers: None) -> None:
     run = run_job(start_job, spawner_name, [Task.make("bad", "echo before; exit 3")])
     rec = run.record("bad")

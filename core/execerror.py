@@ -1,0 +1,30 @@
+"""A command that cannot be executed, said as a container's init says it.
+
+In a container, the engine's init (tini) executes the task's command: one that is not there
+ends the container with exit code 127, one that may not be executed with 126, and the init
+writes why on the container's stderr. The process and Slurm backends start the command
+themselves; they report the same exit codes and the same kind of line, so a task file means
+the same thing on every backend (`exit_codes = [127]` in a retry, say).
+"""
+
+from __future__ import annotations
+
+import errno
+
+__all__ = ["exec_error", "stand_in"]
+
+
+def exec_error(exc: OSError, program: str) -> tuple[int, str] | None:
+    """(exit code, line for stderr) when `exc` says that `program` itself cannot be executed:
+    127 not found, 126 not permitted, 1 otherwise (as tini). None when the failure is not the
+    command's (no working folder, no memory for a fork): the task could not be started."""
+    if exc.filename != program:
+        return None
+    code = {errno.ENOENT: 127, errno.EACCES: 126}.get(exc.errno or 0, 1)
+    return code, f"spawnkit: cannot start {program!r}: {exc.strerror}"
+
+
+def stand_in(code: int, line: str) -> list[str]:
+    """A command that writes `line` on stderr and exits with `code`: it runs in the place of
+    one that could not be executed, so that the task has a process, an exit and its output."""
+    return ["/bin/sh", "-c", 'printf "%s\\n" "$1" >&2; exit "$2"', "sh", line, str(code)]
