@@ -69,6 +69,8 @@ def _is_command(v: Any) -> str | None:
             return "must not be empty"
         return _NUL if "\0" in v else None
     if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+        if not v[0]:
+            return "its first word, the program, must not be empty"
         return _NUL if any("\0" in x for x in v) else None
     return "must be a string or a non-empty list of strings"
 

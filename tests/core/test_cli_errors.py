@@ -31,6 +31,8 @@ CASES = {
     ),
     "cpus too small": ('[[task]]\nid = "a"\ncommand = "true"\ncpus = 1e-12\n',
                        "cpus: must be at least 0.01"),
+    "empty program": ('[[task]]\nid = "a"\ncommand = ["", "x"]\n',
+                      "the program, must not be empty"),
     "nested too deeply": ("x = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
     "retry on passed": (
         '[[task]]\nid = "a"\ncommand = "true"\nretry = { when = ["passed"] }\n',
