@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from spawnkit.core.spawner import Spawner
 from spawnkit.core.task.lifecycle import TaskLifecycle, check_requirements
 from spawnkit.core.task.moves import Moves
-from spawnkit.core.task.outcome import ExitResult, Outcome
+from spawnkit.core.task.outcome import ExitResult, Outcome, judge
 from spawnkit.core.task.retry import attempt_entry, keep_attempt, retries
 from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
 from spawnkit.core.task.statemachine import TaskStateMachine
@@ -199,10 +199,7 @@ class Worker:
                     moved = await self.triage() or moved
                     moved = await self.start() or moved
                     moved = await self.monitor() or moved
-                    if moved:
-                        await asyncio.sleep(0)
-                    else:
-                        await self._sleep()
+                    await (asyncio.sleep(0) if moved else self._sleep())
                 cancelled = False
             finally:
                 # Cancelled, or an error of ours: never leave a task running behind us. The
@@ -274,19 +271,15 @@ class Worker:
         try:
             await lifecycle.spawn()
         except Exception as exc:
-            await self._finish(runtime_task, RuntimeTaskStatus.FAIL_START, error=exc)
+            status = RuntimeTaskStatus.FAIL_START
+            await self._attempt_ended(runtime_task, status, judge(
+                status, ran=runtime_task.spawner_handle is not None, error=exc))
             return
         lifecycle.set_deadline(self._task_timeout)  # from when it runs, not from its creation
         runtime_task.status = RuntimeTaskStatus.STARTED
         sm.monitored.append(runtime_task)
-        sm.record(
-            runtime_task,
-            "started",
-            handle=runtime_task.spawner_handle,
-            spawner=self._spawner.name,
-            spawning_result=runtime_task.spawning_result,
-            slot=slot,
-        )
+        sm.record(runtime_task, "started", handle=runtime_task.spawner_handle, slot=slot,
+                  spawner=self._spawner.name, spawning_result=runtime_task.spawning_result)
         policy = sm.stop_policy
         if policy is not None and policy.stops(runtime_task.task):
             # Stopped while the spawn was in flight: end it like the others.
@@ -301,7 +294,12 @@ class Worker:
         except Exception as exc:
             error = exc
         status, outcome = lifecycle.judge(exit, error)
-        runtime_task, sm = lifecycle.runtime_task, self._state_machine
+        await self._attempt_ended(lifecycle.runtime_task, status, outcome)
+
+    async def _attempt_ended(self, runtime_task: RuntimeTask, status: RuntimeTaskStatus,
+                             outcome: Outcome) -> None:
+        """Again, if its retry policy wants it (a start that failed too), else finished."""
+        sm = self._state_machine
         if retries(runtime_task, outcome, stopping=sm.stop_policy is not None):
             async with sm.lock:
                 entry = attempt_entry(runtime_task, outcome, keep_attempt(runtime_task))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from pathlib import Path
 
+from spawnkit.core.errors import StartError
 from spawnkit.core.job import Job, JobSettings, make_job_dir
-from spawnkit.core.task.description import Task
+from spawnkit.core.task.description import RetryPolicy, Task
 from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.core.task.statemachine import TaskStateMachine, Worker
 from spawnkit.core.task.statusrepo import StatusRepo
@@ -134,3 +136,30 @@ def test_failfast_stops_the_tasks_of_every_worker(tmp_path: Path) -> None:
         if e.status == "started"
     ]
     assert sorted(slots) == [0, 1, 2]  # one numbering across workers
+
+
+class _StartsOnSecondTry(ProcessSpawner):
+    """A backend whose first start fails (a registry, a node, for a moment)."""
+
+    tries = 0
+
+    async def spawn_task(self, runtime_task: RuntimeTask) -> None:
+        self.tries += 1
+        if self.tries == 1:
+            raise StartError("cannot start: the node went away", spawner=self.name)
+        await super().spawn_task(runtime_task)
+
+
+def test_a_start_that_failed_is_retried_as_an_error(tmp_path: Path) -> None:
+    """`retry = {}` is one more attempt on an error, one of starting too."""
+    task = Task.make("t", "echo ran", retry=RetryPolicy())
+    job = Job([task], _StartsOnSecondTry(), make_job_dir(tmp_path / "r", "j"), "j",
+              JobSettings())
+    result = asyncio.run(job.run())
+    data = json.loads((job.job_dir / "results.json").read_text())
+    (record,) = data["tasks"]
+    assert (record["result"], record["flaky"]) == ("passed", True), record
+    assert [(a["result"], a["reason"]) for a in record["attempts"]] == [
+        ("error", "cannot start: the node went away")]
+    assert (job.job_dir / record["stdout"]).read_text() == "ran\n"
+    assert result.passed
