@@ -30,6 +30,7 @@ import os
 import re
 from typing import Any
 
+from spawnkit.core.errors import StartError
 from spawnkit.core.secrets import secret_env
 from spawnkit.core.spawner import JobContext
 from spawnkit.core.task.description import KubernetesSettings, Task
@@ -58,6 +59,7 @@ __all__ = [
     "READER_PID",
     "STDERR_READER",
     "PodPlan",
+    "check_mount_sources",
     "label_value",
     "pod_name",
     "pod_plan",
@@ -154,6 +156,14 @@ class PodPlan:
         self.split = split
 
 
+def check_mount_sources(task: Task, spawner: str) -> None:
+    """StartError for a mount whose source is not on this host, which spawnkit takes for the
+    node (a hostPath the runtime would make, empty, where the other backends refuse)."""
+    for mount in task.limits.mounts:
+        if not os.path.exists(mount.source):
+            raise StartError(f"mount source '{mount.source}' does not exist", spawner=spawner)
+
+
 def pod_plan(task: Task, job: JobContext, image: str, *, grace: float,
              keep: str | None = None, attempt: int = 1, split: bool = True) -> PodPlan:
     """The Pod of `task` in `job`, on `image`. `keep`: the value of its keep label (the
@@ -208,7 +218,10 @@ def pod_plan(task: Task, job: JobContext, image: str, *, grace: float,
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
     for i, mount in enumerate(limits.mounts):
-        volumes.append({"name": f"mount-{i}", "hostPath": {"path": mount.source}})
+        # What it is on this host, which spawnkit takes for the node (docs/cluster.md): the
+        # kubelet checks it, and makes nothing that is not there.
+        kind = "File" if os.path.isfile(mount.source) else "Directory"
+        volumes.append({"name": f"mount-{i}", "hostPath": {"path": mount.source, "type": kind}})
         mounts.append({"name": f"mount-{i}", "mountPath": mount.target,
                        "readOnly": mount.read_only})
     if limits.workspace:

@@ -47,6 +47,7 @@ from spawnkit.spawners.kubernetes.pod import (
     LABEL_JOB,
     LABEL_MANAGED,
     PodPlan,
+    check_mount_sources,
     label_value,
     pod_plan,
     user_ids,
@@ -200,6 +201,7 @@ class KubernetesSpawner(Spawner):
         if out_dir is None or image is None:
             raise StartError("task has no output folder or no image", spawner=self.name)
         self.check_host_folder(task, task.host_workdir())
+        check_mount_sources(task, self.name)
         out_dir.mkdir(parents=True, exist_ok=True)
         options, began = self.options, time.monotonic()
         keep = KEEP_ALL if options.keep_containers else (

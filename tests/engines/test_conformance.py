@@ -7,10 +7,11 @@ import json
 import signal
 import time
 from importlib import resources
+from pathlib import Path
 
 import jsonschema
 
-from spawnkit.core.task.description import Limits, Task
+from spawnkit.core.task.description import Limits, Mount, Task
 from tests.engines.conftest import StartJob, kill_from_outside, run_job, task_gone
 
 
@@ -48,6 +49,20 @@ def test_a_command_that_cannot_be_executed_fails_as_a_shell_says(
         rec = run.record(task_id)
         assert (rec.result, rec.exit_code, rec.reason) == ("failed", code, f"exit code {code}")
         assert program in run.output(task_id, "stderr")
+
+
+def test_a_mount_whose_source_is_missing_is_refused_where_mounts_are(
+    spawner_name: str, start_job: StartJob, no_leftovers: None, tmp_path: Path
+) -> None:
+    """Docker, Podman and Kubernetes mount: a source that is not there is an error, and
+    nothing is made in its place. Process and Slurm (without a container) cannot mount: they
+    say so (unenforced) and run the task."""
+    missing = tmp_path / "not-there"
+    task = Task.make("m", "true", limits=Limits(mounts=(Mount(str(missing), "/m"),)))
+    rec = run_job(start_job, spawner_name, [task]).record("m")
+    mounts = spawner_name in ("docker", "podman", "kubernetes")
+    assert rec.result == ("error" if mounts else "passed"), rec
+    assert not missing.exists()
 
 
 def test_fail_keeps_exit_code(spawner_name: str, start_job: StartJob, no_leftovers: None) -> None:
