@@ -64,6 +64,11 @@ def exit_result(state: PodState | None, handle: PodHandle) -> ExitResult:
             why = state.stuck() or "not started"
             return ExitResult(exit_code=None, error=f"Pod {state.name} never started: {why}")
         return ExitResult(exit_code=None, error=f"{state.describe()} has no exit status")
+    if term.reason in ("StartError", "ContainerCannotRun"):
+        # The runtime could not start it (a limit it refuses, say): the command never ran,
+        # whatever exit code the kubelet wrote (128). Docker's and Podman's say so too.
+        return ExitResult(exit_code=None, error=f"Pod {state.name}: its container could not "
+                          f"start: {term.message or term.reason}")
     oom = term.reason == "OOMKilled"
     died_of = _died_of(term.exit_code)
     ours = handle.deleted and died_of in (SIGTERM, SIGKILL)

@@ -90,6 +90,18 @@ def test_over_its_memory_is_oom(start_job: StartJob, nothing_left: None) -> None
     assert rec.reason == "killed: out of memory (OOM)"
 
 
+def test_a_container_the_runtime_cannot_start_is_an_error(
+    start_job: StartJob, nothing_left: None
+) -> None:
+    """A memory limit the runtime refuses (1 byte): the command never ran; an error with the
+    runtime's words, as on Docker and Podman, not the kubelet's exit code 128."""
+    run = run_job(start_job, "kubernetes", [Task.make("m", ["true"], limits=Limits(memory=1))])
+    rec = run.record("m")
+    assert (rec.result, rec.exit_code) == ("error", None), rec
+    assert "its container could not start" in str(rec.reason)
+    assert "memory" in str(rec.reason), rec.reason
+
+
 def test_exit_3_is_exit_code_3(start_job: StartJob, nothing_left: None) -> None:
     run = run_job(start_job, "kubernetes", [Task.make("three", "echo before; exit 3")])
     rec = run.record("three")
