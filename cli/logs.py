@@ -101,5 +101,8 @@ def logs(job_dir: Path, task: str | None, follow: bool) -> int:
         for stream in streams:
             stream.pump(final=done)
         if done:
+            if task is not None and not any(stream.path.exists() for stream in streams):
+                # Nothing to print is not nothing to say (a task skipped, or never begun).
+                click.echo(f"spawnkit: task '{task}' has no output: it never started", err=True)
             return EXIT_OK
         time.sleep(_POLL)

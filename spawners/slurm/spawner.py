@@ -167,8 +167,10 @@ class SlurmSpawner(Spawner):
     def unenforced(self, task: Task) -> list[str]:
         if containers.engine_of(task, self.options.image) is not None:
             return []  # the node's engine applies them all
-        # Slurm's cgroup holds cpus and memory; the rest needs a container.
-        return [name for name in task.limits.given() if name not in ("cpus", "memory")]
+        # Slurm's cgroup holds cpus and memory; the rest needs a container. The workspace is
+        # the working folder here (a shared file system), as on the process backend.
+        return [name for name in task.limits.given()
+                if name not in ("cpus", "memory", "workspace")]
 
     # -- spawn ---------------------------------------------------------------------------------
 

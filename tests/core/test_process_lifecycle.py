@@ -248,3 +248,17 @@ def test_a_result_copy_lost_during_the_run_spares_the_other_and_the_verdict(
     assert "internal error" not in run.stderr
     assert (tmp_path / "j.xml").is_file()
     assert (tmp_path / "results" / "latest" / "results.json").is_file()
+
+
+def test_logs_of_a_task_that_never_started_says_so(
+    run_cli: RunCli, taskfile: WriteTaskfile
+) -> None:
+    path = taskfile('[[task]]\nid = "bad"\ncommand = "echo out; echo err >&2; exit 1"\n'
+                    '[[task]]\nid = "after"\ncommand = "true"\ndepends_on = ["bad"]\n')
+    run = run_cli("run", str(path))
+    assert run.code == 1
+    printed = run_cli("logs", str(run.job_dir), "bad")
+    assert (printed.code, printed.stdout, printed.stderr) == (0, "out\n", "err\n")
+    skipped = run_cli("logs", str(run.job_dir), "after")
+    assert (skipped.code, skipped.stdout) == (0, "")
+    assert skipped.stderr == "spawnkit: task 'after' has no output: it never started\n"

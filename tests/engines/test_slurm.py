@@ -103,6 +103,19 @@ def test_exit_3_through_the_command_line(
     assert rec["applied"] == {}
 
 
+def test_a_relative_working_folder_runs_there_and_is_no_warning(
+    slurm: str, run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    """A relative `cwd` is a folder of the task file's (its workspace, on the container
+    backends): on Slurm the job runs there, and nothing is said to be ignored."""
+    (tmp_path / "sub").mkdir()
+    path = taskfile('[[task]]\nid = "here"\ncwd = "sub"\ncommand = "pwd"\n')
+    done = run_cli("run", str(path), "--spawner", slurm, "-q")
+    assert done.code == 0, done.stderr
+    assert "cannot enforce" not in done.stderr
+    assert (done.job_dir / done.task("here")["stdout"]).read_text() == f"{tmp_path / 'sub'}\n"
+
+
 def test_timeout_through_the_command_line_leaves_no_job(
     slurm: str, run_cli: RunCli, taskfile: WriteTaskfile
 ) -> None:
