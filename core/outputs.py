@@ -6,6 +6,7 @@ so both leave the same files: results.json, results.xml (JUnit) and timeline.htm
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -57,15 +58,24 @@ def write_extra_outputs(
 
 
 def cannot_write(path: Path) -> str | None:
-    """Why a result file cannot be written at `path` (its folder made, a file tried there and
-    removed), or None: said before a run, not after it."""
+    """Why a result file cannot be written at `path`, or None: a file is tried in its folder
+    and removed, with any folder made for the try (writing the result makes them again)."""
+    if path.is_dir():
+        return "it is a folder"
+    made = []  # deepest first
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists():
+            break
+        made.append(folder)
     probe = path.with_name(f".{path.name}.probe")
     try:
-        if path.is_dir():
-            return "it is a folder"
         path.parent.mkdir(parents=True, exist_ok=True)
         probe.touch()
         probe.unlink()
     except OSError as exc:
         return exc.strerror or str(exc)
+    finally:
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     return None

@@ -26,6 +26,7 @@ from spawnkit.spawners.container.engine import (
     ImageInfo,
 )
 from spawnkit.spawners.container.faults import EngineError, status_code
+from spawnkit.spawners.container.logs import log_messages
 from spawnkit.spawners.container.spawner import ContainerSpawner
 
 __all__ = ["DockerEngine", "DockerSpawner"]
@@ -40,22 +41,6 @@ _LOG_CONFIG = docker.types.LogConfig(type="local", config={"max-size": "100m", "
 
 #: Docker's log copier cuts a line longer than this into pieces of this size.
 _PIECE = 16 * 1024
-
-
-def _messages(response: Any) -> Iterator[bytes]:
-    """The payloads of a log stream in Docker's multiplexed format (a header of 8 bytes: the
-    stream, then the payload's length, big-endian), one per log message."""
-    raw = response.raw
-    try:
-        while len(header := raw.read(8)) == 8:
-            length = int.from_bytes(header[4:], "big")
-            payload = raw.read(length) if length else b""
-            if length and not payload:
-                return
-            if payload:
-                yield payload
-    finally:
-        response.close()
 
 
 def _line_ends_restored(messages: Iterator[bytes]) -> Iterator[bytes]:
@@ -230,7 +215,9 @@ class DockerEngine(Engine):
         response = self.api._get(self.api._url("/containers/{0}/logs", container_id),
                                  params=params, stream=True)
         self.api._raise_for_status(response)
-        return _line_ends_restored(_messages(response))
+        # As the SDK's own reader: a followed log may be silent for longer than any timeout.
+        self.api._disable_socket_timeout(self.api._get_raw_response_socket(response))
+        return _line_ends_restored(log_messages(response))
 
     def path_exists(self, container_id: str, path: str) -> bool:
         # HEAD of the archive endpoint: the path's stat, without its content.

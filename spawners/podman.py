@@ -29,6 +29,7 @@ from spawnkit.spawners.container.engine import (
     ImageInfo,
 )
 from spawnkit.spawners.container.faults import EngineError, engine_message, status_code
+from spawnkit.spawners.container.logs import log_messages
 from spawnkit.spawners.container.spawner import ContainerSpawner
 
 __all__ = ["PodmanEngine", "PodmanSpawner"]
@@ -202,12 +203,16 @@ class PodmanEngine(Engine):
 
     def log_stream(self, container_id: str, stream: str, *, follow: bool) -> Iterator[bytes]:
         want_stdout = stream == "stdout"
-        # follow defaults to stream in this SDK: say it outright. One stream per call: the
-        # SDK does not take a multiplexed one apart.
-        frames: Iterator[bytes] = self._container(container_id).logs(
-            stdout=want_stdout, stderr=not want_stdout, stream=True, follow=follow
-        )
-        return frames
+        # The endpoint itself, not the SDK's logs(): a followed log may be silent for longer
+        # than the client's timeout, which logs() cannot lift (a read timeout of None waits as
+        # long as the container runs). One stream per call: the SDK does not take a
+        # multiplexed one apart.
+        response = self.client.api.get(
+            f"/containers/{container_id}/logs", stream=True, timeout=(self.timeout, None),
+            params={"stdout": want_stdout, "stderr": not want_stdout, "follow": follow,
+                    "tail": "all"})
+        response.raise_for_status()
+        return log_messages(response)
 
     def path_exists(self, container_id: str, path: str) -> bool:
         response = self.client.api.head(f"/containers/{container_id}/archive",

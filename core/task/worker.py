@@ -1,12 +1,10 @@
 """The Worker: pushes tasks through the state machine with one spawner.
 
-Its four phases (bootstrap, triage, start, monitor) each make one move of the state machine;
-`run()` repeats them until the machine is complete. What may wait on an engine (a requirement
-check, a spawn, a termination, a collection) runs as a background move in the worker's
-`asyncio.TaskGroup`, so a slow call never stalls the other tasks and nothing outlives `run()`.
-Between moves the worker sleeps until something can happen: the spawner reports an exit, the
-next poll is due, or the nearest deadline comes.
-"""
+Its four phases (bootstrap, triage, start, monitor) each make one move; `run()` repeats them
+until the machine is complete. What may wait on an engine (a check, a spawn, a termination, a
+collection) is a background move in the worker's `asyncio.TaskGroup`: a slow call stalls no
+other task and nothing outlives `run()`. Between moves it sleeps until an exit, a poll or a
+deadline is due."""
 
 from __future__ import annotations
 
@@ -86,11 +84,9 @@ class Worker:
     async def triage(self) -> bool:
         """Reads from triaging, moves into either: ready or finished.
 
-        The requirement check runs in the background (an image pull may take minutes); the
-        task stays in `triaging` meanwhile, so a stop still reaches it, and is triaged again
-        once it passed. A task whose dependencies have not all finished is parked until one
-        does: it costs nothing while it waits.
-        """
+        The requirement check runs in the background (an image pull may take minutes), the
+        task in `triaging` (a stop reaches it), triaged again once it passed. One whose
+        dependencies have not all finished is parked, at no cost, until one does."""
         sm = self._state_machine
         async with sm.lock:
             runtime_task = sm.take_to_triage()
@@ -99,21 +95,31 @@ class Worker:
             check = not sm.is_checked(runtime_task)
             if check:
                 sm.checking(runtime_task)
+            else:
+                failed = self._dependency_step(runtime_task)
         if check:
             await self._moves.settle(self._moves.start(runtime_task.identifier,
                                                        self._check(runtime_task)))
             if self._moves.bound or not sm.is_checked(runtime_task):
                 return True  # outside run(), a check passed goes on at once, as the original
-        async with sm.lock:
-            waiting_on, failed = sm.dependency_state(runtime_task)
-            if failed is None and waiting_on is not None:
-                sm.park(runtime_task, waiting_on)
-            elif failed is None:
-                sm.make_ready(runtime_task)
+            async with sm.lock:
+                if runtime_task not in sm.triaging:  # finished meanwhile (a stop)
+                    return True
+                failed = self._dependency_step(runtime_task)
         if failed is not None:
             await self._finish(runtime_task, RuntimeTaskStatus.FAIL_TRIAGE,
                                outcome=sm.skipped_for(failed))
         return True
+
+    def _dependency_step(self, runtime_task: RuntimeTask) -> str | None:
+        """Under `lock`: ready, or parked; the dependency that did not pass, if one did not."""
+        sm = self._state_machine
+        waiting_on, failed = sm.dependency_state(runtime_task)
+        if failed is None and waiting_on is not None:
+            sm.park(runtime_task, waiting_on)
+        elif failed is None:
+            sm.make_ready(runtime_task)
+        return failed
 
     async def start(self) -> bool:
         """Reads from ready, moves into either: started or finished."""
@@ -217,8 +223,7 @@ class Worker:
                   if lc.watchable and lc.runtime_task.execution_timeout is not None]
         if self._stop_deadline is not None:
             waits.append(max(self._stop_deadline - loop_now, 0.0) + 0.001)
-        # A timeout here is the wake-up itself, not an error.
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(TimeoutError):  # the wake-up itself, not an error
             async with asyncio.timeout(min(waits, default=None)):
                 await self._wake.wait()
 
@@ -341,8 +346,7 @@ class Worker:
                         why: str | None = None, *, spare_teardowns: bool | None = None) -> None:
         """Finish everything not started and terminate everything running (failfast spares
         teardown tasks: a CI job must still stop the services it started)."""
-        spare = status is RuntimeTaskStatus.FAILFAST if spare_teardowns is None else (
-            spare_teardowns)
+        spare = status is RuntimeTaskStatus.FAILFAST if spare_teardowns is None else spare_teardowns
         policy = StopPolicy(status, why or "interrupted", spare_teardowns=spare,
                             grace_period=self._grace_period)
         await self._carry_out(self._state_machine.request_stop(policy))
@@ -355,8 +359,7 @@ class Worker:
         self._start_stop_clock(policy)
         async with sm.lock:
             sm.abort_unstarted(policy.status, reason=policy.not_run_reason, policy=policy)
-        # Requirement checks of tasks that will never run: nobody waits for them (a pull
-        # from a registry that never answers must not hold the stop).
+        # Checks of tasks that will never run: nobody waits for them (a pull may never answer).
         self._moves.cancel({rt.identifier for rt in sm.finished if rt.spawner_handle is None})
         running = sm.lifecycles if everyone else self._mine
         for lifecycle in list(running.values()):
@@ -371,8 +374,7 @@ class Worker:
             self._stop_deadline = deadline
 
     def kill_now(self) -> None:
-        """No more grace: kill every running task at once, and wait on no engine for more than
-        a moment (a second interrupt)."""
+        """No more grace: kill every running task at once, wait on no engine (a 2nd interrupt)."""
         sm = self._state_machine
         if sm.stop_policy is not None:
             sm.stop_policy = sm.stop_policy.kill_now()

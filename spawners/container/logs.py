@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from spawnkit.core.output import STREAMS, TaskOutput
 from spawnkit.spawners.container.engine import Engine
 from spawnkit.spawners.container.faults import engine_message
 
-__all__ = ["LogFollower"]
+__all__ = ["LogFollower", "log_messages"]
 
 LOG = logging.getLogger(__name__)
 
@@ -87,3 +88,20 @@ class LogFollower:
         for name in STREAMS:
             self.output.streams[name].seal()
         self.output.close()
+
+
+def log_messages(response: Any) -> Iterator[bytes]:
+    """The payloads of a streamed log response in Docker's multiplexed format, which Podman
+    serves too (a header of 8 bytes: the stream, then the payload's length, big-endian), one
+    per log message; the response is closed at the end."""
+    raw = response.raw
+    try:
+        while len(header := raw.read(8)) == 8:
+            length = int.from_bytes(header[4:], "big")
+            payload = raw.read(length) if length else b""
+            if length and not payload:
+                return
+            if payload:
+                yield payload
+    finally:
+        response.close()

@@ -28,6 +28,7 @@ import hashlib
 import math
 import os
 import re
+import stat
 from typing import Any
 
 from spawnkit.core.errors import StartError
@@ -156,6 +157,20 @@ class PodPlan:
         self.split = split
 
 
+def _host_path_type(path: str) -> str:
+    """The hostPath type of what `path` is on this host ("" for what has none: no check)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""
+    for test, kind in ((stat.S_ISDIR, "Directory"), (stat.S_ISREG, "File"),
+                       (stat.S_ISSOCK, "Socket"), (stat.S_ISCHR, "CharDevice"),
+                       (stat.S_ISBLK, "BlockDevice")):
+        if test(mode):
+            return kind
+    return ""
+
+
 def check_mount_sources(task: Task, spawner: str) -> None:
     """StartError for a mount whose source is not on this host, which spawnkit takes for the
     node (a hostPath the runtime would make, empty, where the other backends refuse)."""
@@ -220,8 +235,8 @@ def pod_plan(task: Task, job: JobContext, image: str, *, grace: float,
     for i, mount in enumerate(limits.mounts):
         # What it is on this host, which spawnkit takes for the node (docs/cluster.md): the
         # kubelet checks it, and makes nothing that is not there.
-        kind = "File" if os.path.isfile(mount.source) else "Directory"
-        volumes.append({"name": f"mount-{i}", "hostPath": {"path": mount.source, "type": kind}})
+        volumes.append({"name": f"mount-{i}", "hostPath": {
+            "path": mount.source, "type": _host_path_type(mount.source)}})
         mounts.append({"name": f"mount-{i}", "mountPath": mount.target,
                        "readOnly": mount.read_only})
     if limits.workspace:

@@ -155,6 +155,7 @@ class ProcessSpawner(ProcessServiceHooks):
             "op": "spawn", "key": key, "argv": task.argv, "cwd": folder, "out": str(out_dir),
             "env": {**task.environment, **secret_env(task)} or None,
             "mask": list(self.job.masked_for(task)) if self.job is not None else [],
+            "stand_in": True,  # a command that cannot be executed exits 127/126, as in a container
         })
         try:
             handle = await future

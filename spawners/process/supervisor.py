@@ -8,8 +8,11 @@ It reads requests on its standard input and writes events on its standard output
 object a line:
 
     -> {"op": "spawn", "key": K, "argv": [...], "cwd": D, "env": {...}, "out": DIR,
-        "mask": ["value", ...]}                    start a task (env: what it adds to the
-                                                   supervisor's own environment)
+        "mask": ["value", ...], "stand_in": B}     start a task (env: what it adds to the
+                                                   supervisor's own environment; stand_in:
+                                                   a command that cannot be executed exits
+                                                   127 or 126, core.execerror, rather than
+                                                   failing to start)
     -> {"op": "close", "grace": S}                 end what tasks left behind, then exit
     <- {"ev": "started", "key": K, "pid": P, "start": T, "drained": B}
     <- {"ev": "ready"}                             once, when it takes requests
@@ -118,7 +121,7 @@ class Supervisor:
             try:
                 proc, pumps = self._start(argv, request.get("cwd"), env, out, mask)
             except OSError as exc:
-                failed = exec_error(exc, argv[0])
+                failed = exec_error(exc, argv[0]) if request.get("stand_in") else None
                 if failed is None:
                     raise
                 proc, pumps = self._start(stand_in(*failed), request.get("cwd"), env, out, mask)

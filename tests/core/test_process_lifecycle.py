@@ -234,6 +234,12 @@ def test_a_result_copy_that_cannot_be_written_is_said_before_the_run(
     assert run.stderr.strip().splitlines() == [
         "spawnkit: error: cannot write --json /proc/x.json: No such file or directory"]
     assert not (tmp_path / "results").exists()  # nothing ran
+    # A run refused for another reason leaves no folder made for the try.
+    (tmp_path / "bad.toml").write_text('[[task]]\nid = "a"\ncommand = ["", "x"]\n')
+    refused = run_cli("run", "--json", str(tmp_path / "made" / "here" / "r.json"),
+                      str(tmp_path / "bad.toml"))
+    assert refused.code == 2, refused.stderr
+    assert not (tmp_path / "made").exists()
 
 
 def test_a_result_copy_lost_during_the_run_spares_the_other_and_the_verdict(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from spawnkit.core.task.description import Task
-from spawnkit.core.task.outcome import TaskResult
+from spawnkit.core.task.outcome import Cause, Outcome, TaskResult
 from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
 from spawnkit.core.task.statemachine import TaskStateMachine, Worker
 from spawnkit.core.task.statusrepo import StatusRepo
@@ -353,3 +353,33 @@ def test_a_spawner_answering_false_fails_the_task(
     rt = asyncio.run(scenario())
     assert rt.status is status and rt.result is TaskResult.ERROR, (rt.status, rt.result)
     assert rt.spawner_handle is None
+
+
+def test_a_task_aborted_while_its_triage_waits_for_the_lock_is_not_started(
+    tmp_path: Path
+) -> None:
+    """The triage step takes and moves a task under one hold of `lock`: an abort queued
+    meanwhile finds it in triaging or in ready, never half-way, and nothing starts it."""
+    async def scenario() -> tuple[list[str], str | None, bool]:
+        dep = RuntimeTask(Task.make("dep", ["true"]))
+        rt = RuntimeTask(Task.make("a", ["true"], depends_on=("dep",)))
+        rt.output_dir = tmp_path / "a"
+        sm = TaskStateMachine([rt, dep], StatusRepo())
+        spawner = ProcessSpawner()
+        worker = Worker(sm, spawner)
+        await worker.bootstrap()
+        await worker.triage()  # checked, then parked on dep
+        sm.requested.remove(dep)
+        await sm.finish_task(dep, RuntimeTaskStatus.FINISHED, outcome=Outcome(
+            TaskResult.PASSED, Cause.EXIT_CODE, None))  # a is due for its dependency step
+        async with sm.lock:
+            triaging = asyncio.ensure_future(worker.triage())
+            aborting = asyncio.ensure_future(sm.abort("stopped"))
+            await asyncio.sleep(0)
+        await asyncio.gather(triaging, aborting)
+        await worker.start()
+        await spawner.close()
+        return [t.identifier for t in sm.ready], rt.spawner_handle, await sm.complete
+
+    ready, handle, complete = asyncio.run(scenario())
+    assert (ready, handle, complete) == ([], None, True)

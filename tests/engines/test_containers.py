@@ -16,10 +16,12 @@ from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.spawners.container.engine import ContainerSpec
 from spawnkit.spawners.container.faults import is_transient
 from spawnkit.spawners.container.spawner import ContainerSpawner
+from spawnkit.spawners.container.spec import LABEL_MANAGED
 from tests.engines.conftest import (
     TEST_IMAGE,
     StartJob,
     containers_of,
+    engine_class,
     engine_cli,
     make_spawner,
     remove_containers,
@@ -336,3 +338,20 @@ def test_retry_is_bounded_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(Permanent):
         engine.retry(bad_request, idempotent=True)
     assert calls["n"] == 1
+
+
+def test_a_followed_log_outlasts_the_engine_calls_timeout(engine_name: str) -> None:
+    """Live output of a task silent for longer than the engine client's timeout (2 s here,
+    60 s in a run) goes on: the followed stream waits, as long as the container runs."""
+    cid = engine_cli(engine_name, "run", "-d", "--label", f"{LABEL_MANAGED}=true", TEST_IMAGE,
+                     "sh", "-c", "echo a; sleep 4; echo b").strip()
+    engine = engine_class(engine_name)(pool_size=2, timeout=2.0)
+    engine.open()
+    try:
+        began = time.monotonic()
+        followed = b"".join(engine.log_stream(cid, "stdout", follow=True))
+        assert followed == b"a\nb\n"
+        assert time.monotonic() - began > 3  # it followed the silence, not a late read
+    finally:
+        engine.close()
+        engine_cli(engine_name, "rm", "-f", cid)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from spawnkit.core.spawner import SpawnerOptions
-from spawnkit.core.task.description import KubernetesSettings, Limits, Task
+from spawnkit.core.task.description import KubernetesSettings, Limits, Mount, Task
 from spawnkit.spawners.kubernetes.spawner import KubernetesSpawner
 from tests.conftest import RunCli, WriteTaskfile
 from tests.engines.conftest import TEST_IMAGE, StartJob, require_engine, run_job
@@ -100,6 +101,23 @@ def test_a_container_the_runtime_cannot_start_is_an_error(
     assert (rec.result, rec.exit_code) == ("error", None), rec
     assert "its container could not start" in str(rec.reason)
     assert "memory" in str(rec.reason), rec.reason
+
+
+def test_mounts_of_a_socket_and_a_device_are_what_they_are(
+    start_job: StartJob, nothing_left: None, tmp_path: Path
+) -> None:
+    """A CI job's docker.sock, /dev/null: the hostPath type follows what the source is."""
+    sock_path = tmp_path / "s.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(sock_path))
+    try:
+        task = Task.make("m", "test -S /s && test -c /n && echo both", limits=Limits(
+            mounts=(Mount(str(sock_path), "/s"), Mount("/dev/null", "/n"))))
+        run = run_job(start_job, "kubernetes", [task])
+    finally:
+        listener.close()
+    assert run.record("m").result == "passed", run.record("m")
+    assert run.output("m", "stdout") == "both\n"
 
 
 def test_exit_3_is_exit_code_3(start_job: StartJob, nothing_left: None) -> None:

@@ -47,7 +47,9 @@ def test_term_ends_a_command_that_would_be_pid_1(
 def test_term_reaches_every_process_of_the_task(
     spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, no_leftovers: None
 ) -> None:
-    tree = ("trap 'echo parent got TERM; exit 0' TERM; "
+    # The parent waits for its child after the TERM: in a container, once the main process
+    # has exited, the rest of the container is killed, whether its trap ran or not.
+    tree = ("trap 'echo parent got TERM; wait; exit 0' TERM; "
             "(trap 'echo child got TERM; exit 0' TERM; sleep 100 & wait) & sleep 100 & wait")
     path = taskfile(f'[[task]]\nid = "t"\ncommand = {json.dumps(tree)}\ntimeout = 1\n')
     run = _run(run_cli, spawner_name, path, "--grace", "8")

@@ -167,6 +167,25 @@ def test_a_service_that_never_becomes_ready_ends_its_task_as_error(
     assert nothing_left(spawner_name, out.job_dir.name, port)
 
 
+def test_a_service_whose_program_is_missing_ends_its_task_as_error(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, no_leftovers: None
+) -> None:
+    """No `ready` command (ready once started): a service that never started is not taken
+    for a ready one, whatever the timing."""
+    path = taskfile('[[service]]\nid = "db"\ncommand = ["no-such-db-xyz"]\n' + "".join(
+        f'[[task]]\nid = "{t}"\nservices = ["db"]\ncommand = "echo hi"\n'
+        for t in ("fetch", "again")))
+    if spawner_name in REFUSING:
+        assert_refused(run_cli, spawner_name, path)
+        return
+    out = run(run_cli, spawner_name, path)
+    assert out.code == 1, out.stderr
+    for task_id in ("fetch", "again"):
+        record = out.task(task_id)
+        assert (record["result"], record["cause"]) == ("error", "requirement"), record
+        assert record["reason"].startswith("service 'db' "), record["reason"]
+
+
 def test_a_task_naming_an_unknown_service_is_one_line(
     run_cli: RunCli, taskfile: WriteTaskfile
 ) -> None:
