@@ -167,13 +167,14 @@ def test_controller_killed_mid_job_ends_in_bound_then_gc(
     proc = start_cli(tmp_path, "--spawner", slurm, "--engine-down-after", str(BOUND),
                      "--max-running", str(N), "--no-gc", "--grace", "1", str(job.path))
     wait_running(job, proc, tmp_path)
-    # slurmctld writes its state a few seconds after a change: killed before, it forgets the
-    # jobs (and cancels) since, and would start again from older news (jobs re-run, IDs
-    # reused). The jobs it knows are the fault under test, not that. A controller that has
-    # run for hours keeps hundreds of ended jobs (MinJobAge) and saves less often: 36 s seen.
+    # Killed before it saved its state, slurmctld forgets the jobs (and cancels) since, and
+    # starts again from older news (jobs re-run, IDs reused): the jobs it knows are the fault
+    # under test, not that. It saves on its own only every few minutes once it holds many
+    # ended jobs (MinJobAge); a reconfigure saves at once (Slurm 22.05).
     running = time.time()
     job_state = STATE / "ctld" / "job_state"
-    wait_until(lambda: job_state.stat().st_mtime > running, 90, "slurmctld's state saved")
+    subprocess.run(["scontrol", "reconfigure"], check=True, timeout=30)
+    wait_until(lambda: job_state.stat().st_mtime > running, 30, "slurmctld's state saved")
     ctld = int((STATE / "run" / "slurmctld.pid").read_text())
     os.kill(ctld, signal.SIGKILL)
     struck = time.monotonic()
