@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from spawnkit.core.execerror import exec_error, stand_in
+from spawnkit.core.execerror import start_or_stand_in
 from spawnkit.core.masking import Masker
 
 __all__ = ["EXIT_STATUS", "main"]
@@ -104,15 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     files = {name: os.open(args.out_dir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
              for name in ("stdout", "stderr")}
     try:
-        try:
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out_w,
-                                    stderr=err_w, cwd=args.cwd, start_new_session=True)
-        except OSError as exc:
-            failed = exec_error(exc, command[0])
-            if failed is None:
-                raise
-            proc = subprocess.Popen(stand_in(*failed), stdin=subprocess.DEVNULL, stdout=out_w,
-                                    stderr=err_w, cwd=args.cwd, start_new_session=True)
+        proc = start_or_stand_in(command, lambda argv: subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, cwd=args.cwd,
+            start_new_session=True))
     except OSError as exc:
         print(f"cannot start {command[0]!r}: {exc.strerror}", file=sys.stderr)
         return 127

@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from spawnkit.core.execerror import exec_error, stand_in
+from spawnkit.core.execerror import start_or_stand_in
 from spawnkit.core.masking import Masker
 from spawnkit.core.procfs import live_processes, start_ticks
 
@@ -115,16 +115,15 @@ class Supervisor:
         env = {**os.environ, **added} if added else None
         mask = [v for v in request.get("mask", ()) if v]
         began = time.monotonic()
-        argv = request["argv"]
+        argv, cwd = request["argv"], request.get("cwd")
+
+        def start(words: list[str]) -> tuple[subprocess.Popen[bytes], list[threading.Thread]]:
+            return self._start(words, cwd, env, out, mask)
+
         try:
             out.mkdir(parents=True, exist_ok=True)
-            try:
-                proc, pumps = self._start(argv, request.get("cwd"), env, out, mask)
-            except OSError as exc:
-                failed = exec_error(exc, argv[0]) if request.get("stand_in") else None
-                if failed is None:
-                    raise
-                proc, pumps = self._start(stand_in(*failed), request.get("cwd"), env, out, mask)
+            proc, pumps = (start_or_stand_in(argv, start) if request.get("stand_in")
+                           else start(argv))
         except OSError as exc:
             self.say({"ev": "failed", "key": key, "error": exc.strerror or str(exc)})
             return
