@@ -32,7 +32,9 @@ from spawnkit.spawners.container.threads import DaemonThreadPool
 __all__ = [
     "API_THREADS",
     "KubeApi",
+    "MissingNamespace",
     "api_message",
+    "connect",
     "is_gone",
     "load_api",
     "status_of",
@@ -151,6 +153,33 @@ def load_api(kubeconfig: str | None = None, namespace: str | None = None) -> Tar
     return Target(configuration, chosen, source)
 
 
+class MissingNamespace(Exception):
+    """The namespace the tasks' Pods would go to does not exist. Holds the server's words."""
+
+
+async def connect(engine_url: str | None, spawner: str) -> tuple[KubeApi, str]:
+    """An API that answers, for the namespace chosen (`load_api`), and the server's version.
+    Raises EngineUnavailable: no server answers at the URL, or the namespace does not exist."""
+    target = load_api(os.environ.get(KUBECONFIG_VARIABLE))
+    if engine_url:
+        target.configuration.host = engine_url
+    api = KubeApi(target)
+    try:
+        return api, await api(api.check, retry=False)
+    except MissingNamespace as exc:
+        api.close()
+        raise EngineUnavailable(
+            f"namespace '{target.namespace}' does not exist on the Kubernetes API server at "
+            f"{api.url} ({target.source}; another is chosen with --namespace)",
+            spawner=spawner, engine_message=str(exc)) from None
+    except Exception as exc:
+        api.close()
+        raise EngineUnavailable(
+            f"cannot reach the Kubernetes API server at {api.url} ({target.source}, "
+            f"namespace {target.namespace})", spawner=spawner,
+            engine_message=api_message(exc)) from None
+
+
 class KubeApi:
     """The calls of one spawner, each in a daemon thread (a call stuck on a server that
     never answers holds neither the job nor the runner's exit)."""
@@ -204,6 +233,16 @@ class KubeApi:
             _preload_content=False, _request_timeout=CHECK_TIMEOUT))
         _read(self.core.list_namespaced_pod(self.namespace, limit=1, _preload_content=False,
                                             _request_timeout=CHECK_TIMEOUT))
+        # A listing in a namespace that does not exist is merely empty: asked by its name, the
+        # server says so (or refuses, to an account that may not read namespaces: no answer).
+        try:
+            _read(self.core.read_namespace(self.namespace, _preload_content=False,
+                                           _request_timeout=CHECK_TIMEOUT))
+        except ApiException as exc:
+            if exc.status == 404:
+                raise MissingNamespace(api_message(exc)) from None
+            if exc.status != 403:
+                raise
         return str(version.get("gitVersion", "?"))
 
     def pods(self, selector: str, read_timeout: float = CALL_TIMEOUT[1]) -> list[dict[str, Any]]:

@@ -16,16 +16,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Sequence
 
-from spawnkit.core.errors import (
-    BackendError,
-    EngineUnavailable,
-    RequirementError,
-    StartError,
-)
+from spawnkit.core.errors import BackendError, RequirementError, StartError
 from spawnkit.core.output import TaskOutput
 from spawnkit.core.spawner import JobContext, Spawner, SpawnerOptions
 from spawnkit.core.task.description import Task
@@ -35,12 +29,7 @@ from spawnkit.spawners.container.keep import keeps
 from spawnkit.spawners.container.spec import KEEP_ALL, KEEP_FAILED
 from spawnkit.spawners.kubernetes import reap
 from spawnkit.spawners.kubernetes.adopt import adopt_pod
-from spawnkit.spawners.kubernetes.api import (
-    KUBECONFIG_VARIABLE,
-    KubeApi,
-    api_message,
-    load_api,
-)
+from spawnkit.spawners.kubernetes.api import KubeApi, api_message, connect
 from spawnkit.spawners.kubernetes.logs import PodLog
 from spawnkit.spawners.kubernetes.outcome import PodHandle, exit_result
 from spawnkit.spawners.kubernetes.pod import (
@@ -93,18 +82,7 @@ class KubernetesSpawner(Spawner):
 
     async def open(self, job: JobContext | None) -> None:
         await super().open(job)
-        target = load_api(os.environ.get(KUBECONFIG_VARIABLE))
-        if self.options.engine_url:
-            target.configuration.host = self.options.engine_url
-        api = KubeApi(target)
-        try:
-            version = await api(api.check, retry=False)
-        except Exception as exc:
-            api.close()
-            raise EngineUnavailable(
-                f"cannot reach the Kubernetes API server at {api.url} ({target.source}, "
-                f"namespace {target.namespace})", spawner=self.name,
-                engine_message=api_message(exc)) from None
+        api, version = await connect(self.options.engine_url, self.name)
         LOG.info("kubernetes: API server %s (%s), namespace %s", api.url, version,
                  api.namespace)
         self._api = api

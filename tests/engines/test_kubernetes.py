@@ -238,6 +238,17 @@ def test_a_missing_kubeconfig_is_one_line(run_cli: RunCli, taskfile: WriteTaskfi
     assert f"no usable kubeconfig at {tmp_path / 'nope'}" in done.stderr, done.stderr
 
 
+def test_a_namespace_that_does_not_exist_is_one_line(run_cli: RunCli,
+                                                    taskfile: WriteTaskfile) -> None:
+    path = taskfile(f'[[task]]\nid = "a"\ncommand = "true"\nimage = "{TEST_IMAGE}"\n'
+                    f'[[task]]\nid = "b"\ncommand = "true"\nimage = "{TEST_IMAGE}"\n')
+    done = run_cli("run", str(path), "--spawner", "kubernetes", "--namespace", "no-such-ns")
+    assert done.code == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and "namespace 'no-such-ns' does not exist" in lines[0], lines
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
 def test_keep_failed_keeps_the_failed_pod_until_gc_kept(
     run_cli: RunCli, taskfile: WriteTaskfile, nothing_left: None
 ) -> None:
