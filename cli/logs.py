@@ -78,6 +78,15 @@ def _ended(job_dir: Path, task_ids: list[str]) -> bool:
     return all(final_entry(by_task.get(t, [])) is not None for t in task_ids)
 
 
+def _started(job_dir: Path, task_id: str) -> bool:
+    """Whether the journal says the task started (any attempt of it)."""
+    try:
+        _header, entries, _end = read_journal(job_dir / JOURNAL_NAME)
+    except (OSError, ValueError):
+        return True  # cannot tell: say nothing
+    return any(e["task"] == task_id and e["status"] == "started" for e in entries)
+
+
 @cli.command()
 @click.argument("job_dir", type=click.Path(path_type=Path))
 @click.argument("task", required=False)
@@ -101,8 +110,9 @@ def logs(job_dir: Path, task: str | None, follow: bool) -> int:
         for stream in streams:
             stream.pump(final=done)
         if done:
-            if task is not None and not any(stream.path.exists() for stream in streams):
-                # Nothing to print is not nothing to say (a task skipped, or never begun).
+            if task is not None and not _started(job_dir, task):
+                # Nothing to print is not nothing to say (a task skipped, or never begun): its
+                # output files are there, and empty.
                 click.echo(f"spawnkit: task '{task}' has no output: it never started", err=True)
             return EXIT_OK
         time.sleep(_POLL)

@@ -28,10 +28,27 @@ def write_job_outputs(job_dir: Path, result: JobResult) -> dict[str, Path]:
     results.json goes first: it is the record the others are drawn from.
     """
     paths = {name: job_dir / name for name in JOB_OUTPUTS}
+    _never_started_output(job_dir, result)
     write_json(paths["results.json"], result.as_dict())
     write_junit(paths["results.xml"], result, job_dir)
     write_timeline(paths["timeline.html"], result)
     return paths
+
+
+def _never_started_output(job_dir: Path, result: JobResult) -> None:
+    """Every output file results.json names is there: a task that never started (skipped, or
+    stopped first) gets empty ones, so a CI step that reads each task's output needs no
+    special case. An existing file (a start that was cut short) is left as it is."""
+    for record in result.tasks:
+        if record.start is not None:
+            continue
+        for name in (record.stdout, record.stderr):
+            path = job_dir / name
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch(exist_ok=True)
+            except OSError as exc:
+                LOG.warning("cannot write %s: %s", path, exc.strerror or exc)
 
 
 def write_extra_outputs(

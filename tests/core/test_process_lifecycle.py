@@ -268,3 +268,9 @@ def test_logs_of_a_task_that_never_started_says_so(
     skipped = run_cli("logs", str(run.job_dir), "after")
     assert (skipped.code, skipped.stdout) == (0, "")
     assert skipped.stderr == "spawnkit: task 'after' has no output: it never started\n"
+    # Every output file results.json names is there; a task that never ran has empty ones.
+    record = run.task("after")
+    assert record["result"] == "skipped"
+    assert [(run.job_dir / record[s]).read_bytes() for s in ("stdout", "stderr")] == [b"", b""]
+    bad = run.task("bad")
+    assert (run.job_dir / bad["stdout"]).read_text() == "out\n"
