@@ -165,17 +165,21 @@ def main() -> None:
     parser.add_argument("--engine", choices=(*ENGINES, "all"), default="all")
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--max-running", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3, help="floor/spawnkit pairs (rate).")
+    parser.add_argument("--rounds", type=int, default=3, help="alternate rounds (rate, features).")
     parser.add_argument("--seconds", type=float, default=10.0, help="CPU window (cpu).")
     args = parser.parse_args()
     engines = ENGINES if args.engine == "all" else (args.engine,)
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
+    if args.what == "features":
+        if "docker" not in engines:
+            parser.error("features measures Docker only")
+        _warm_up("docker")
+        features(args.tasks, args.max_running, args.rounds)
+        return
     with tempfile.TemporaryDirectory(prefix="spawnkit-bench-") as tmp:
         for engine in engines:
             _warm_up(engine)
-            if args.what == "features":
-                if engine == "docker":
-                    features(args.tasks, args.max_running, args.rounds)
-                continue
             if args.what == "cpu":
                 share = cpu_share(engine, args.seconds, Path(tmp))
                 print(f"{engine}: spawnkit CPU while 8 tasks run: {share * 100:.2f}% of a core "

@@ -9,6 +9,7 @@ the runner is gone.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -40,11 +41,17 @@ class _Stream:
     out: BinaryIO
     prefix: bytes
     offset: int = 0
+    inode: int | None = None
     partial: bytes = field(default=b"")
 
     def pump(self, *, final: bool = False) -> None:
         try:
             with open(self.path, "rb") as fh:
+                inode = os.fstat(fh.fileno()).st_ino
+                if inode != self.inode:  # a retry's new file: its attempt's output from the top
+                    if self.partial:
+                        self.out.write(self.prefix + self.partial + b"\n")
+                    self.inode, self.offset, self.partial = inode, 0, b""
                 fh.seek(self.offset)
                 data = fh.read()
         except FileNotFoundError:
@@ -78,13 +85,30 @@ def _ended(job_dir: Path, task_ids: list[str]) -> bool:
     return all(final_entry(by_task.get(t, [])) is not None for t in task_ids)
 
 
-def _started(job_dir: Path, task_id: str) -> bool:
-    """Whether the journal says the task started (any attempt of it)."""
+def _no_output_note(job_dir: Path, task_id: str) -> str | None:
+    """Why a task printed nothing, when the journal says its last attempt has not started;
+    None when it has (a task may well print nothing) or the journal cannot be read."""
     try:
-        _header, entries, _end = read_journal(job_dir / JOURNAL_NAME)
+        header, entries, end = read_journal(job_dir / JOURNAL_NAME)
     except (OSError, ValueError):
-        return True  # cannot tell: say nothing
-    return any(e["task"] == task_id and e["status"] == "started" for e in entries)
+        return None
+    history = [e for e in entries if e["task"] == task_id]
+    started = retried = False
+    for entry in history:  # a retry's files start anew: only the last attempt counts
+        if entry["status"] == "retrying":
+            started, retried = False, True
+        elif entry["status"] == "started":
+            started = True
+    if started:
+        return None
+    ongoing = (final_entry(history) is None and end is None
+               and owner_alive(str(header.get("owner", ""))))
+    note = f"task '{task_id}' has no output: it has not started yet" if ongoing else (
+        f"task '{task_id}' has no output: {'its last attempt' if retried else 'it'} never "
+        "started")
+    if retried:
+        note += f" (the earlier attempts' output: tasks/{safe_name(task_id)}/attempts/)"
+    return note
 
 
 @cli.command()
@@ -110,9 +134,11 @@ def logs(job_dir: Path, task: str | None, follow: bool) -> int:
         for stream in streams:
             stream.pump(final=done)
         if done:
-            if task is not None and not _started(job_dir, task):
-                # Nothing to print is not nothing to say (a task skipped, or never begun): its
-                # output files are there, and empty.
-                click.echo(f"spawnkit: task '{task}' has no output: it never started", err=True)
+            # Nothing to print is not nothing to say (a task skipped, or not begun): its
+            # output files are there, and empty.
+            note = (_no_output_note(job_dir, task)
+                    if task is not None and not any(s.offset for s in streams) else None)
+            if note is not None:
+                click.echo(f"spawnkit: {note}", err=True)
             return EXIT_OK
         time.sleep(_POLL)

@@ -25,7 +25,8 @@ JOB_OUTPUTS = ("results.json", "results.xml", "timeline.html")
 def write_job_outputs(job_dir: Path, result: JobResult) -> dict[str, Path]:
     """Write the result files of `result` into `job_dir`; returns name -> path.
 
-    results.json goes first: it is the record the others are drawn from.
+    The tasks' output files first (the ones of tasks that never started), then results.json:
+    it is the record the others are drawn from.
     """
     paths = {name: job_dir / name for name in JOB_OUTPUTS}
     _never_started_output(job_dir, result)
@@ -36,12 +37,10 @@ def write_job_outputs(job_dir: Path, result: JobResult) -> dict[str, Path]:
 
 
 def _never_started_output(job_dir: Path, result: JobResult) -> None:
-    """Every output file results.json names is there: a task that never started (skipped, or
-    stopped first) gets empty ones, so a CI step that reads each task's output needs no
-    special case. An existing file (a start that was cut short) is left as it is."""
+    """Every output file results.json names is there: a task (or a retry) that never started,
+    skipped or stopped first, gets empty ones, so a CI step that reads each task's output
+    needs no special case. An existing file is left as it is."""
     for record in result.tasks:
-        if record.start is not None:
-            continue
         for name in (record.stdout, record.stderr):
             path = job_dir / name
             try:

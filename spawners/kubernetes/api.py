@@ -117,9 +117,11 @@ class Target:
     source: str
 
 
-def load_api(kubeconfig: str | None = None, namespace: str | None = None) -> Target:
+def load_api(kubeconfig: str | None = None, namespace: str | None = None,
+             host: str | None = None) -> Target:
     """The cluster from `kubeconfig` (else $KUBECONFIG, else ~/.kube/config), or the
-    in-cluster configuration when spawnkit runs in a Pod and there is no kubeconfig."""
+    in-cluster configuration when spawnkit runs in a Pod and there is no kubeconfig; its
+    server at `host` when given (--engine-url), with the configuration's credentials."""
     configuration = client.Configuration()
     path = kubeconfig or os.environ.get(KUBECONFIG_VARIABLE) or None
     default = Path.home() / ".kube" / "config"
@@ -149,23 +151,41 @@ def load_api(kubeconfig: str | None = None, namespace: str | None = None) -> Tar
         context_namespace = (active or {}).get("context", {}).get("namespace")
     # Retries are ours (bounded, and none once a stop has begun), not urllib3's.
     configuration.retries = 0
+    if host:
+        _pin_host(configuration, host)
     chosen = namespace or os.environ.get(NAMESPACE_VARIABLE) or context_namespace or "default"
     return Target(configuration, chosen, source)
+
+
+def _pin_host(configuration: Any, host: str) -> None:
+    """The loader's credential refresh, run before each call, writes the kubeconfig's server
+    back into the configuration: the host given is written again after it."""
+    configuration.host = host
+    refresh = configuration.refresh_api_key_hook
+    if refresh is None:
+        return
+
+    def refresh_then_pin(conf: Any) -> None:
+        refresh(conf)
+        conf.host = host
+
+    configuration.refresh_api_key_hook = refresh_then_pin
 
 
 class MissingNamespace(Exception):
     """The namespace the tasks' Pods would go to does not exist. Holds the server's words."""
 
 
-async def connect(engine_url: str | None, spawner: str) -> tuple[KubeApi, str]:
+async def connect(engine_url: str | None, spawner: str, *,
+                  for_tasks: bool) -> tuple[KubeApi, str]:
     """An API that answers, for the namespace chosen (`load_api`), and the server's version.
-    Raises EngineUnavailable: no server answers at the URL, or the namespace does not exist."""
-    target = load_api(os.environ.get(KUBECONFIG_VARIABLE))
-    if engine_url:
-        target.configuration.host = engine_url
+    Raises EngineUnavailable: no server answers at the URL, or (`for_tasks`: a job's Pods are
+    to be made there) the namespace does not exist. `spawnkit gc` on a namespace already torn
+    down finds nothing to remove, and says so."""
+    target = load_api(os.environ.get(KUBECONFIG_VARIABLE), host=engine_url)
     api = KubeApi(target)
     try:
-        return api, await api(api.check, retry=False)
+        return api, await api(api.check, for_tasks, retry=False)
     except MissingNamespace as exc:
         api.close()
         raise EngineUnavailable(
@@ -226,13 +246,16 @@ class KubeApi:
     def _json(self, response: Any) -> Any:
         return json.loads(_read(response))
 
-    def check(self) -> str:
-        """The server's version: it answers, and the namespace can be listed."""
+    def check(self, namespace_exists: bool = True) -> str:
+        """The server's version: it answers, the namespace can be listed and (asked for)
+        exists. Raises MissingNamespace, or the client's error."""
         # Short: `spawnkit gc` asks every backend, and a server that hangs must not hold it.
         version = self._json(client.VersionApi(self._client).get_code(
             _preload_content=False, _request_timeout=CHECK_TIMEOUT))
         _read(self.core.list_namespaced_pod(self.namespace, limit=1, _preload_content=False,
                                             _request_timeout=CHECK_TIMEOUT))
+        if not namespace_exists:
+            return str(version.get("gitVersion", "?"))
         # A listing in a namespace that does not exist is merely empty: asked by its name, the
         # server says so (or refuses, to an account that may not read namespaces: no answer).
         try:

@@ -82,7 +82,7 @@ class KubernetesSpawner(Spawner):
 
     async def open(self, job: JobContext | None) -> None:
         await super().open(job)
-        api, version = await connect(self.options.engine_url, self.name)
+        api, version = await connect(self.options.engine_url, self.name, for_tasks=job is not None)
         LOG.info("kubernetes: API server %s (%s), namespace %s", api.url, version,
                  api.namespace)
         self._api = api

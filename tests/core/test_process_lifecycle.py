@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import REPO, RunCli, WriteTaskfile
+from tests.conftest import REPO, RunCli, WriteTaskfile, child_env
+from tests.faults.jobs import wait_until
 from tests.helpers import pid_alive
 
 
@@ -274,3 +275,53 @@ def test_logs_of_a_task_that_never_started_says_so(
     assert [(run.job_dir / record[s]).read_bytes() for s in ("stdout", "stderr")] == [b"", b""]
     bad = run.task("bad")
     assert (run.job_dir / bad["stdout"]).read_text() == "out\n"
+
+
+def test_a_retry_that_never_started_has_empty_files_and_logs_says_so(
+    run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    folder = tmp_path / "wd"
+    folder.mkdir()
+    # The first attempt takes its own working folder away: the retry cannot start.
+    path = taskfile(f'[[task]]\nid = "r"\ncwd = "{folder}"\n'
+                    f'command = "echo one; rm -rf {folder}; exit 3"\n'
+                    'retry = { max = 1, when = ["error"], exit_codes = [3] }\n')
+    run = run_cli("run", str(path))
+    record = run.task("r")
+    assert (run.code, record["result"], len(record["attempts"])) == (1, "error", 1), record
+    assert (run.job_dir / record["stdout"]).read_bytes() == b""
+    assert (run.job_dir / record["attempts"][0]["stdout"]).read_text() == "one\n"
+    printed = run_cli("logs", str(run.job_dir), "r")
+    assert (printed.code, printed.stdout) == (0, "")
+    assert printed.stderr == ("spawnkit: task 'r' has no output: its last attempt never "
+                              "started (the earlier attempts' output: tasks/r/attempts/)\n")
+
+
+def test_logs_follow_goes_on_with_the_output_of_a_retry(
+    taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    go, mark = tmp_path / "go", tmp_path / "first"
+    # The first attempt prints, waits until the follower has shown it, then fails; the retry
+    # prints into a new file, shorter than what the follower read of the first.
+    path = taskfile('[[task]]\nid = "r"\n'
+                    f'command = "if [ ! -e {mark} ]; then touch {mark}; echo first-attempt; '
+                    f'while [ ! -e {go} ]; do sleep 0.05; done; exit 3; fi; echo two"\n'
+                    'retry = { max = 1, exit_codes = [3] }\n')
+    run = subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "run", "-q", str(path)],
+                           env=child_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        latest = tmp_path / "results" / "latest"
+        wait_until(mark.exists, 30, "the first attempt")
+        follow = subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "logs", "-f",
+                                   str(latest.resolve()), "r"], env=child_env(tmp_path),
+                                  stdout=subprocess.PIPE, text=True)
+        assert follow.stdout is not None
+        assert follow.stdout.readline() == "first-attempt\n"
+        go.touch()
+        out, _ = follow.communicate(timeout=60)
+        assert out == "two\n"
+    finally:
+        go.touch()
+        run.wait(timeout=60)
+    assert run.returncode == 0

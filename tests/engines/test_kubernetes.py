@@ -249,6 +249,26 @@ def test_a_namespace_that_does_not_exist_is_one_line(run_cli: RunCli,
     assert "Traceback" not in done.stderr and done.stdout == ""
 
 
+def test_gc_of_a_namespace_torn_down_finds_nothing(run_cli: RunCli) -> None:
+    # A CI's clean-up step often runs after its namespace is gone: nothing is left there.
+    done = run_cli("gc", "--dry-run", "--spawner", "kubernetes", "--namespace", "no-such-ns")
+    assert done.code == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_engine_url_is_the_server_asked(run_cli: RunCli, taskfile: WriteTaskfile) -> None:
+    # Credentials from the kubeconfig, the server from --engine-url: one that nothing
+    # answers on is refused, not replaced by the kubeconfig's own server.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = taskfile(f'[[task]]\nid = "a"\ncommand = "true"\nimage = "{TEST_IMAGE}"\n')
+    done = run_cli("run", str(path), "--spawner", "kubernetes", "-q",
+                   "--engine-url", f"https://127.0.0.1:{port}")
+    assert done.code == 2, done.stderr
+    assert f"cannot reach the Kubernetes API server at https://127.0.0.1:{port}" in done.stderr
+
+
 def test_keep_failed_keeps_the_failed_pod_until_gc_kept(
     run_cli: RunCli, taskfile: WriteTaskfile, nothing_left: None
 ) -> None:
