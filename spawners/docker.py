@@ -249,6 +249,10 @@ class DockerEngine(Engine):
         close: Callable[[], None] = stream.close
         return ids(), close
 
+    def machine_cpus(self) -> int | None:
+        cpus = self.api.info().get("NCPU")
+        return int(cpus) if cpus else None
+
     def image_entrypoint(self, image: str) -> list[str]:
         config = self.api.inspect_image(image).get("Config") or {}
         return list(config.get("Entrypoint") or [])

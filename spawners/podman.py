@@ -256,6 +256,10 @@ class PodmanEngine(Engine):
 
         return ids(), functools.partial(_shut, response)
 
+    def machine_cpus(self) -> int | None:
+        cpus = (self.client.info().get("host") or {}).get("cpus")
+        return int(cpus) if cpus else None
+
     def image_entrypoint(self, image: str) -> list[str]:
         config = self.client.images.get(image).attrs.get("Config") or {}
         return list(config.get("Entrypoint") or [])

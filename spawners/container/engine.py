@@ -344,6 +344,10 @@ class Engine(abc.ABC):
         """The engine's own command line, aimed at this engine's URL (`docker --host URL`)."""
         raise NotImplementedError(f"the {self.name} engine has no command line")
 
+    def machine_cpus(self) -> int | None:
+        """How many CPUs the engine's machine has (Docker's `NCPU`); None when it cannot tell."""
+        return None
+
     def events_of(self, container_id: str, since: float) -> EngineEvents | None:
         """What the engine logged of the container since `since` (epoch seconds): its kills
         and out-of-memory kills. None when the engine cannot tell."""

@@ -74,6 +74,7 @@ class ContainerSpawner(ContainerServiceHooks):
         self._user_images = UserImages(self.name, self.engine, self._call)
         self._handles: dict[str, ContainerHandle] = {}
         self._entrypoints: dict[str, asyncio.Future[list[str]]] = {}  # image -> its entrypoint
+        self._machine_cpus: asyncio.Future[int | None] | None = None  # asked once per job
         self._watch = ContainerWatch(self.name, self.engine.name, self.engine.url,
                                      self.options.engine_down_after, self.poll_interval)
         self._events: ExitEvents | None = None
@@ -119,6 +120,7 @@ class ContainerSpawner(ContainerServiceHooks):
                 "or give --image")
 
     async def check_task_requirements(self, runtime_task: RuntimeTask) -> None:
+        await self._check_cpus(runtime_task.task)
         if runtime_task.task.build is not None:  # the task file builds it: [image.NAME]
             await self._user_images.ensure(runtime_task.task.build, self.job)
             return
@@ -136,6 +138,24 @@ class ContainerSpawner(ContainerServiceHooks):
                 spawner=self.name,
                 engine_message=problem,
             )
+
+    async def _check_cpus(self, task: Task) -> None:
+        """More CPUs than the engine's machine has is a requirement not met, as a Pod no node
+        can take and a Slurm job no node can hold are: Docker would refuse the container
+        with words of its own, and Podman would quietly give what there is."""
+        cpus = task.limits.cpus
+        if cpus is None:
+            return
+        if self._machine_cpus is None:
+            self._machine_cpus = asyncio.ensure_future(self._call(self.engine.machine_cpus))
+        try:
+            have = await asyncio.shield(self._machine_cpus)
+        except Exception as exc:  # the create's own check stays, with the engine's words
+            LOG.debug("%s: the machine's CPUs: %s", self.name, engine_message(exc))
+            return
+        if have is not None and cpus > have:
+            raise RequirementError(f"cpus = {cpus:g} is more than the {have} CPUs of the "
+                                   f"{self.name} engine's machine", spawner=self.name)
 
     async def _ensure_image(self, image: str) -> str | None:
         """None when the image is there (pulled if need be), else the engine's reason."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from spawnkit.spawners.slurm.commands import CommandFailed, SlurmTools
@@ -28,6 +29,10 @@ class SlurmJob:
     cancelled: bool = False
     #: Taken over from a dead runner (`spawnkit resume`): it may have ended long before.
     adopted: bool = False
+    #: When it was submitted (monotonic seconds), and why it can never run, once that is
+    #: known (SlurmSpawner.pending_wait).
+    submitted: float = field(default_factory=time.monotonic)
+    never_runs: str | None = None
 
 
 async def signal_job(tools: SlurmTools, job: SlurmJob, signal: str) -> str:

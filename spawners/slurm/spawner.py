@@ -36,9 +36,8 @@ from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.spawners.slurm import containers, reap
 from spawnkit.spawners.slurm.commands import CommandFailed, SlurmTools
-from spawnkit.spawners.slurm.job import SlurmJob, cancel_job, cancel_lost, signal_job
+from spawnkit.spawners.slurm.job import SlurmJob, cancel_lost
 from spawnkit.spawners.slurm.labels import Label, task_label
-from spawnkit.spawners.slurm.node import KILL_NOW, STOP_MARKER
 from spawnkit.spawners.slurm.outcome import (
     Ending,
     appears,
@@ -58,7 +57,8 @@ from spawnkit.spawners.slurm.script import (
     job_script,
     sbatch_options,
 )
-from spawnkit.spawners.slurm.state import NOT_STARTED
+from spawnkit.spawners.slurm.state import NEVER_FITS, NOT_STARTED
+from spawnkit.spawners.slurm.stop import stop_job
 from spawnkit.spawners.slurm.watch import PING_TIMEOUT, QueueWatch, ping_words
 
 __all__ = ["SlurmSpawner"]
@@ -67,11 +67,6 @@ LOG = logging.getLogger(__name__)
 
 #: Seconds an sbatch may take; past it, the job it may have made is found and cancelled.
 SUBMIT_TIMEOUT = 30.0
-#: After KILL (USR2 to the node program): seconds until the job is cancelled outright.
-KILL_WAIT = 3.0
-#: After an outright cancel: Slurm TERMs every process, KILLs after its KillWait (30 s by
-#: default), then the job ends.
-CANCEL_WAIT = 40.0
 #: Seconds a collection waits for an ended job's state to become final (COMPLETING).
 END_WAIT = 30.0
 #: Environment variable naming the Python that runs the node program on the nodes.
@@ -87,6 +82,9 @@ class SlurmSpawner(Spawner):
     poll_interval = 0.1
     slow_poll = 1.0
     young = 10.0
+    #: Seconds a job may wait in the queue for a reason no wait ends (NEVER_FITS) before
+    #: its task ends as an error: as long as a Kubernetes Pod no node can take.
+    pending_wait = 300.0
 
     def __init__(self, options: SpawnerOptions | None = None) -> None:
         super().__init__(options)
@@ -269,6 +267,13 @@ class SlurmSpawner(Spawner):
             return False  # collect_task says why
         if self._watch.outage is not None and (job.out_dir / EXIT_STATUS).exists():
             return False  # ended while the controller is away: the node's record says how
+        state = self._watch.state(job.job_id)
+        if (state is not None and state.state == "PENDING" and state.reason in NEVER_FITS
+                and time.monotonic() - job.submitted >= self.pending_wait):
+            job.never_runs = (f"Slurm job {job.job_id} still {state.words()} after "
+                              f"{self.pending_wait:g} s: it asks for what the cluster does "
+                              "not have")
+            return False
         return self._watch.alive(job.job_id)
 
     def is_task_queued(self, runtime_task: RuntimeTask) -> bool:
@@ -286,27 +291,7 @@ class SlurmSpawner(Spawner):
         if job is None or watch.down is not None:
             # Down: nothing reaches the job now. collect_task says so, `spawnkit gc` ends it.
             return
-        state = watch.state(job.job_id)
-        if state is not None and state.ended:
-            return
-        job.stopped = True
-        with contextlib.suppress(OSError):
-            (job.out_dir / STOP_MARKER).touch()
-        if grace_period > 0:
-            sent = await signal_job(self._ready()[0], job, "TERM")
-            if sent == "gone":
-                return
-            if sent == "sent":
-                state = await watch.wait_ended(job.job_id, grace_period)
-                if state is None or state.ended:
-                    return
-        if await signal_job(self._ready()[0], job,
-                            KILL_NOW.name.removeprefix("SIG")) == "sent":
-            state = await watch.wait_ended(job.job_id, KILL_WAIT)
-            if state is None or state.ended:
-                return
-        await cancel_job(self._ready()[0], job)
-        await watch.wait_ended(job.job_id, CANCEL_WAIT)
+        await stop_job(self._ready()[0], watch, job, grace_period)
 
     # -- collect -------------------------------------------------------------------------------
 
@@ -355,6 +340,9 @@ class SlurmSpawner(Spawner):
             raise BackendError(f"{down.message}: Slurm job {job.job_id} is left to "
                                "'spawnkit gc'", spawner=self.name, handle=job.job_id,
                                engine_message=down.engine_message)
+        if job.never_runs is not None:
+            await stop_job(self._ready()[0], watch, job, 0.0)
+            return ExitResult(exit_code=None, error=job.never_runs)
         state = watch.state(job.job_id)
         if state is None or not state.ended:
             state = await watch.wait_ended(job.job_id, END_WAIT)

@@ -17,6 +17,7 @@ from spawnkit.core.task.outcome import signal_name
 __all__ = [
     "ENDING",
     "FORMAT",
+    "NEVER_FITS",
     "NOT_STARTED",
     "TERMINAL",
     "UNKNOWN_IDS",
@@ -39,6 +40,13 @@ TERMINAL = frozenset({
 ENDING = frozenset({"COMPLETING", "STAGE_OUT"})
 #: Not started yet: a signal to its batch script has nowhere to go.
 NOT_STARTED = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "RESV_DEL_HOLD"})
+
+#: Pending reasons that say the job asks for what the cluster, as configured, does not have
+#: (more CPUs than a node of the partition, a time past its limit, no such account): no wait
+#: in the queue ends them (Slurm's JOB REASON CODES; sbatch accepts such a job unless the
+#: cluster sets EnforcePartLimits).
+NEVER_FITS = frozenset({"BadConstraints", "PartitionConfig", "PartitionTimeLimit",
+                        "InvalidAccount", "InvalidQOS"})
 
 #: What squeue and scancel say of a job the controller does not know (any more).
 UNKNOWN_IDS = "Invalid job id specified"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -69,6 +70,21 @@ def test_missing_image_fails_triage_fast(
         assert f"image '{image}' is not on the {engine_name} engine" in rec.reason
         # The engine's own words follow.
         assert rec.reason.split("cannot be pulled: ", 1)[1]
+
+
+def test_more_cpus_than_the_machine_has_is_one_error_on_both_engines(
+    engine_name: str, start_job: StartJob, no_leftovers: None
+) -> None:
+    # Docker refused such a container with words of its own; Podman ran it with what there is.
+    have = os.cpu_count()
+    tasks = [Task.make("big", ["true"], limits=Limits(cpus=1000)),
+             Task.make("fits", ["true"], limits=Limits(cpus=1))]
+    run = run_job(start_job, engine_name, tasks)
+    big = run.record("big")
+    assert (big.result, big.status, big.handle) == ("error", "fail_triage", None), big
+    assert big.reason == (f"cpus = 1000 is more than the {have} CPUs of the {engine_name} "
+                          "engine's machine")
+    assert run.record("fits").result == "passed"
 
 
 def test_no_image_at_all_is_a_clear_triage_failure(

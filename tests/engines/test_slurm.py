@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -23,7 +24,8 @@ import pytest
 from spawnkit.core.registry import get_spawner_class
 from spawnkit.core.spawner import SpawnerOptions
 from spawnkit.core.task.description import Limits, SlurmSettings, Task
-from spawnkit.spawners.slurm.spawner import KILL_WAIT, SlurmSpawner
+from spawnkit.spawners.slurm.spawner import SlurmSpawner
+from spawnkit.spawners.slurm.stop import KILL_WAIT
 from tests.conftest import RunCli, WriteTaskfile, cli_env
 from tests.engines.conftest import (
     ENGINES,
@@ -35,6 +37,7 @@ from tests.engines.conftest import (
     run_job,
     slurm_jobs_of,
 )
+from tests.faults.jobs import job_dir_of, read_results, start_cli, started_handles, wait_until
 
 MiB = 1024 * 1024
 HOG = "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"
@@ -128,6 +131,49 @@ def test_timeout_through_the_command_line_leaves_no_job(
     assert slurm_jobs_of(done.job_dir.name) == []  # squeue no longer lists it
     # Slurm's --time only as a backstop: whole minutes, past the timeout and the grace.
     assert rec["applied"] == {"time_minutes": 2}
+
+
+def test_a_stop_while_the_job_waits_in_the_queue_cancels_it_at_once(
+    slurm: str, taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    # Held: it waits in the queue as in a busy cluster. A signal to a job not started has
+    # nowhere to go, and scancel tries one again for a minute and a half.
+    path = taskfile('[[task]]\nid = "queued"\ncommand = "true"\n'
+                    'slurm = { extra = ["--hold"] }\n')
+    proc = start_cli(tmp_path, str(path), "--spawner", slurm, "-q")
+    try:
+        wait_until(lambda: (job_dir_of(tmp_path) / "journal.jsonl").is_file()
+                   and "queued" in started_handles(job_dir_of(tmp_path)), 60, "the submit")
+        job_id = started_handles(job_dir_of(tmp_path))["queued"]
+        assert scontrol_job(job_id)["JobState"] == "PENDING"
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+        assert time.monotonic() - began < 15
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    rec = read_results(job_dir_of(tmp_path))["queued"]
+    assert rec["result"] == "interrupted", rec
+    assert scontrol_job(job_id)["JobState"] == "CANCELLED"
+    assert slurm_jobs_of(job_dir_of(tmp_path).name) == []
+
+
+def test_a_job_that_asks_for_what_no_node_has_ends_within_its_bound(
+    slurm: str, start_job: StartJob, no_leftovers: None
+) -> None:
+    # sbatch takes it (the cluster does not set EnforcePartLimits); it would wait for ever.
+    spawner = SlurmSpawner(SpawnerOptions(grace_period=1.0))
+    spawner.pending_wait = 2.0
+    tasks = [Task.make("huge", ["true"], limits=Limits(cpus=1000)), Task.make("fits", ["true"])]
+    run = run_job(start_job, slurm, tasks, spawner=spawner)
+    huge = run.record("huge")
+    assert huge.result == "error", huge
+    assert re.fullmatch(r"Slurm job \d+ still PENDING \(PartitionConfig\) after 2 s: it asks for "
+                        r"what the cluster does not have", str(huge.reason)), huge.reason
+    assert run.record("fits").result == "passed"
+    assert slurm_jobs_of(run.job.job_id) == []
 
 
 def test_cancelled_from_outside_is_failed_and_said(

@@ -1,0 +1,51 @@
+"""The stop of a task's Slurm job: TERM to its batch script, a grace, KILL, then an outright
+cancel. A job that has not started is cancelled at once."""
+
+from __future__ import annotations
+
+import contextlib
+
+from spawnkit.spawners.slurm.commands import SlurmTools
+from spawnkit.spawners.slurm.job import SlurmJob, cancel_job, signal_job
+from spawnkit.spawners.slurm.node import KILL_NOW, STOP_MARKER
+from spawnkit.spawners.slurm.watch import QueueWatch
+
+__all__ = ["CANCEL_WAIT", "KILL_WAIT", "stop_job"]
+
+#: After KILL (USR2 to the node program): seconds until the job is cancelled outright.
+KILL_WAIT = 3.0
+#: After an outright cancel: Slurm TERMs every process, KILLs after its KillWait (30 s by
+#: default), then the job ends.
+CANCEL_WAIT = 40.0
+
+
+async def stop_job(tools: SlurmTools, watch: QueueWatch, job: SlurmJob,
+                   grace_period: float) -> None:
+    """End the job within about `grace_period` + KILL_WAIT seconds (+ CANCEL_WAIT when the
+    node does not answer). Already ended or gone is stopped: no error."""
+    state = watch.state(job.job_id) or await watch.wait_ended(job.job_id, 0.0)
+    if state is not None and state.ended:
+        return
+    job.stopped = True
+    with contextlib.suppress(OSError):
+        (job.out_dir / STOP_MARKER).touch()
+    if state is None or not state.started:
+        # Nothing of it runs to be signalled. scancel itself tries a signal to a pending
+        # job again for a minute and a half before it gives up ("can not be altered now").
+        await cancel_job(tools, job)
+        await watch.wait_ended(job.job_id, CANCEL_WAIT)
+        return
+    if grace_period > 0:
+        sent = await signal_job(tools, job, "TERM")
+        if sent == "gone":
+            return
+        if sent == "sent":
+            state = await watch.wait_ended(job.job_id, grace_period)
+            if state is None or state.ended:
+                return
+    if await signal_job(tools, job, KILL_NOW.name.removeprefix("SIG")) == "sent":
+        state = await watch.wait_ended(job.job_id, KILL_WAIT)
+        if state is None or state.ended:
+            return
+    await cancel_job(tools, job)
+    await watch.wait_ended(job.job_id, CANCEL_WAIT)
