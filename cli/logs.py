@@ -9,9 +9,12 @@ the runner is gone.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -34,29 +37,49 @@ _POLL = 0.2
 
 @dataclass
 class _Stream:
-    """One output file of one task, read from where we left it."""
+    """One output file of one task, read from where we left it. `retries` gives the folders
+    of the task's earlier attempts (`attempts/<n>`), from the journal."""
 
     task_id: str
     path: Path
     out: BinaryIO
     prefix: bytes
+    retries: Callable[[], list[str]]
     offset: int = 0
     inode: int | None = None
     partial: bytes = field(default=b"")
+    retries_seen: int = 0
 
     def pump(self, *, final: bool = False) -> None:
         try:
             with open(self.path, "rb") as fh:
                 inode = os.fstat(fh.fileno()).st_ino
-                if inode != self.inode:  # a retry's new file: its attempt's output from the top
-                    if self.partial:
-                        self.out.write(self.prefix + self.partial + b"\n")
-                    self.inode, self.offset, self.partial = inode, 0, b""
+                if self.inode is not None and inode != self.inode:
+                    self._next_attempts()
+                self.inode = inode
                 fh.seek(self.offset)
                 data = fh.read()
         except FileNotFoundError:
             return
         self.offset += len(data)
+        self._write(data, final=final)
+
+    def _next_attempts(self) -> None:
+        """Another file at the path: a retry (its attempt's file was moved to `attempts/<n>/`
+        before the journal said so, and before the next one began), or the same output
+        rewritten whole (masked once more at its end), read on from where we were."""
+        folders = self.retries()
+        for folder in folders[self.retries_seen:]:
+            try:
+                with open(self.path.parent / folder / self.path.name, "rb") as fh:
+                    fh.seek(self.offset)
+                    self._write(fh.read(), final=True)  # the rest of the attempt
+            except FileNotFoundError:
+                pass
+            self.offset = 0
+        self.retries_seen = max(self.retries_seen, len(folders))
+
+    def _write(self, data: bytes, *, final: bool) -> None:
         if not self.prefix:
             self.out.write(data)
         else:
@@ -69,6 +92,16 @@ class _Stream:
                 self.partial = b""
             self.out.write(b"".join(self.prefix + line + b"\n" for line in lines))
         self.out.flush()
+
+
+def _retry_folders(job_dir: Path, task_id: str) -> list[str]:
+    """The folders of a task's earlier attempts, in order, as the journal has them now."""
+    try:
+        _header, entries, _end = read_journal(job_dir / JOURNAL_NAME)
+    except (OSError, ValueError):
+        return []
+    return [str(e.get("folder", "")) for e in entries
+            if e["task"] == task_id and e["status"] == "retrying"]
 
 
 def _ended(job_dir: Path, task_ids: list[str]) -> bool:
@@ -117,7 +150,7 @@ def _no_output_note(job_dir: Path, task_id: str) -> str | None:
 @click.option("-f", "--follow", is_flag=True, help="Go on printing while the tasks run.")
 def logs(job_dir: Path, task: str | None, follow: bool) -> int:
     """Print the output of TASK of JOB_DIR (every task when none is named)."""
-    header, _entries, _end = read_job_journal(job_dir)
+    header, entries, _end = read_job_journal(job_dir)
     ids = [str(t["id"]) for t in header.get("tasks", [])]
     if task is not None and task not in ids:
         raise UsageError(f"{job_dir}: no task '{task}' (it has {', '.join(ids) or 'none'})")
@@ -126,9 +159,13 @@ def logs(job_dir: Path, task: str | None, follow: bool) -> int:
     streams = [
         _Stream(t, job_dir / "tasks" / safe_name(t) / name,
                 sys.stdout.buffer if name == "stdout" else sys.stderr.buffer,
-                f"[{t}] ".encode() if several else b"")
+                f"[{t}] ".encode() if several else b"",
+                functools.partial(_retry_folders, job_dir, t))
         for t in chosen for name in STREAMS
     ]
+    retried = Counter(str(e["task"]) for e in entries if e["status"] == "retrying")
+    for stream in streams:  # what is there now is the last attempt's
+        stream.retries_seen = retried[stream.task_id]
     while True:
         done = not follow or _ended(job_dir, chosen)
         for stream in streams:

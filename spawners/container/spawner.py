@@ -150,8 +150,10 @@ class ContainerSpawner(ContainerServiceHooks):
             self._machine_cpus = asyncio.ensure_future(self._call(self.engine.machine_cpus))
         try:
             have = await asyncio.shield(self._machine_cpus)
-        except Exception as exc:  # the create's own check stays, with the engine's words
-            LOG.debug("%s: the machine's CPUs: %s", self.name, engine_message(exc))
+        except Exception as exc:  # asked again for the next task; Docker's create checks too
+            self._machine_cpus = None
+            LOG.warning("%s: cannot tell how many CPUs the engine's machine has, for task "
+                        "'%s': %s", self.name, task.id, engine_message(exc))
             return
         if have is not None and cpus > have:
             raise RequirementError(f"cpus = {cpus:g} is more than the {have} CPUs of the "

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from spawnkit.spawners.slurm.commands import CommandFailed, SlurmTools
 from spawnkit.spawners.slurm.labels import Label
-from spawnkit.spawners.slurm.state import FORMAT, UNKNOWN_IDS, parse_squeue
+from spawnkit.spawners.slurm.state import FORMAT, UNKNOWN_IDS, JobState, never_fits, parse_squeue
 
 __all__ = ["SCANCEL_TIMEOUT", "SlurmJob", "cancel_job", "cancel_lost", "signal_job"]
 
@@ -29,10 +29,26 @@ class SlurmJob:
     cancelled: bool = False
     #: Taken over from a dead runner (`spawnkit resume`): it may have ended long before.
     adopted: bool = False
-    #: When it was submitted (monotonic seconds), and why it can never run, once that is
-    #: known (SlurmSpawner.pending_wait).
-    submitted: float = field(default_factory=time.monotonic)
+    #: Since when (monotonic seconds) it has waited in the queue for a reason no wait ends
+    #: (state.never_fits), and, past SlurmSpawner.pending_wait, why it can never run.
+    never_fits_since: float | None = None
     never_runs: str | None = None
+
+    def waits_in_vain(self, state: JobState | None, pending_wait: float) -> bool:
+        """True once squeue has said for `pending_wait` seconds that the job waits for a
+        reason no wait ends (`never_runs` then says so); the clock starts again if the
+        reason changes."""
+        if state is None or state.state != "PENDING" or not never_fits(state.reason):
+            self.never_fits_since = None
+            return False
+        now = time.monotonic()
+        self.never_fits_since = self.never_fits_since or now
+        if now - self.never_fits_since < pending_wait:
+            return False
+        self.never_runs = (f"Slurm job {self.job_id} still {state.words()} after "
+                           f"{pending_wait:g} s, a reason no wait in the queue ends: Slurm will "
+                           f"not run it as asked ('scontrol show job {self.job_id}' says why)")
+        return True
 
 
 async def signal_job(tools: SlurmTools, job: SlurmJob, signal: str) -> str:

@@ -57,7 +57,7 @@ from spawnkit.spawners.slurm.script import (
     job_script,
     sbatch_options,
 )
-from spawnkit.spawners.slurm.state import NEVER_FITS, NOT_STARTED
+from spawnkit.spawners.slurm.state import NOT_STARTED
 from spawnkit.spawners.slurm.stop import stop_job
 from spawnkit.spawners.slurm.watch import PING_TIMEOUT, QueueWatch, ping_words
 
@@ -267,13 +267,9 @@ class SlurmSpawner(Spawner):
             return False  # collect_task says why
         if self._watch.outage is not None and (job.out_dir / EXIT_STATUS).exists():
             return False  # ended while the controller is away: the node's record says how
-        state = self._watch.state(job.job_id)
-        if (state is not None and state.state == "PENDING" and state.reason in NEVER_FITS
-                and time.monotonic() - job.submitted >= self.pending_wait):
-            job.never_runs = (f"Slurm job {job.job_id} still {state.words()} after "
-                              f"{self.pending_wait:g} s: it asks for what the cluster does "
-                              "not have")
-            return False
+        if self._watch.outage is None and job.waits_in_vain(self._watch.state(job.job_id),
+                                                            self.pending_wait):
+            return False  # collect_task says why
         return self._watch.alive(job.job_id)
 
     def is_task_queued(self, runtime_task: RuntimeTask) -> bool:
@@ -341,7 +337,10 @@ class SlurmSpawner(Spawner):
                                "'spawnkit gc'", spawner=self.name, handle=job.job_id,
                                engine_message=down.engine_message)
         if job.never_runs is not None:
-            await stop_job(self._ready()[0], watch, job, 0.0)
+            try:
+                await stop_job(self._ready()[0], watch, job, 0.0)
+            except CommandFailed as exc:
+                LOG.warning("slurm: job %s is left to 'spawnkit gc': %s", job.job_id, exc)
             return ExitResult(exit_code=None, error=job.never_runs)
         state = watch.state(job.job_id)
         if state is None or not state.ended:

@@ -22,6 +22,7 @@ __all__ = [
     "TERMINAL",
     "UNKNOWN_IDS",
     "JobState",
+    "never_fits",
     "parse_squeue",
     "wait_status_words",
 ]
@@ -41,12 +42,20 @@ ENDING = frozenset({"COMPLETING", "STAGE_OUT"})
 #: Not started yet: a signal to its batch script has nowhere to go.
 NOT_STARTED = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "RESV_DEL_HOLD"})
 
-#: Pending reasons that say the job asks for what the cluster, as configured, does not have
-#: (more CPUs than a node of the partition, a time past its limit, no such account): no wait
-#: in the queue ends them (Slurm's JOB REASON CODES; sbatch accepts such a job unless the
-#: cluster sets EnforcePartLimits).
+#: Pending reasons that say the job asks for what the cluster, as configured, will not give
+#: it (more CPUs than a node of the partition has, a time past its limit, an account or QOS
+#: it may not use): no wait in the queue ends them (Slurm's JOB REASON CODES). sbatch takes
+#: such a job unless the cluster sets EnforcePartLimits. Per-job limits of a QOS or an
+#: association (`QOSMaxCpuPerJobLimit`, `AssocMaxWallDurationPerJobLimit`, ...) too.
 NEVER_FITS = frozenset({"BadConstraints", "PartitionConfig", "PartitionTimeLimit",
-                        "InvalidAccount", "InvalidQOS"})
+                        "InvalidAccount", "InvalidQOS", "AccountNotAllowed", "QOSNotAllowed"})
+
+
+def never_fits(reason: str) -> bool:
+    """Whether a pending job's reason is one no wait in the queue ends."""
+    return reason in NEVER_FITS or (reason.startswith(("QOSMax", "AssocMax"))
+                                    and "PerJob" in reason)
+
 
 #: What squeue and scancel say of a job the controller does not know (any more).
 UNKNOWN_IDS = "Invalid job id specified"

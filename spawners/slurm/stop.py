@@ -18,22 +18,31 @@ KILL_WAIT = 3.0
 #: default), then the job ends.
 CANCEL_WAIT = 40.0
 
+_KILL = KILL_NOW.name.removeprefix("SIG")
+
 
 async def stop_job(tools: SlurmTools, watch: QueueWatch, job: SlurmJob,
                    grace_period: float) -> None:
     """End the job within about `grace_period` + KILL_WAIT seconds (+ CANCEL_WAIT when the
-    node does not answer). Already ended or gone is stopped: no error."""
+    node does not answer). Already ended, or no longer known to the controller, is stopped:
+    no error. CommandFailed when Slurm refuses the cancel."""
     state = watch.state(job.job_id) or await watch.wait_ended(job.job_id, 0.0)
-    if state is not None and state.ended:
+    if (state is not None and state.ended) or (state is None
+                                                and watch.seen_since_submit(job.job_id)):
         return
     job.stopped = True
     with contextlib.suppress(OSError):
         (job.out_dir / STOP_MARKER).touch()
     if state is None or not state.started:
-        # Nothing of it runs to be signalled. scancel itself tries a signal to a pending
-        # job again for a minute and a half before it gives up ("can not be altered now").
+        # Nothing of it runs to be signalled: scancel itself tries a signal to a pending job
+        # again for a minute and a half ("can not be altered now").
         await cancel_job(tools, job)
-        await watch.wait_ended(job.job_id, CANCEL_WAIT)
+        state = await watch.wait_ended(job.job_id, grace_period)
+        if state is not None and state.started and not state.ended:
+            # It started in the meantime, and the cancel's TERM reached it: its KILL comes
+            # now, not after Slurm's KillWait.
+            await signal_job(tools, job, _KILL)
+            await watch.wait_ended(job.job_id, KILL_WAIT)
         return
     if grace_period > 0:
         sent = await signal_job(tools, job, "TERM")
@@ -43,7 +52,7 @@ async def stop_job(tools: SlurmTools, watch: QueueWatch, job: SlurmJob,
             state = await watch.wait_ended(job.job_id, grace_period)
             if state is None or state.ended:
                 return
-    if await signal_job(tools, job, KILL_NOW.name.removeprefix("SIG")) == "sent":
+    if await signal_job(tools, job, _KILL) == "sent":
         state = await watch.wait_ended(job.job_id, KILL_WAIT)
         if state is None or state.ended:
             return

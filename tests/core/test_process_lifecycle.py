@@ -325,3 +325,30 @@ def test_logs_follow_goes_on_with_the_output_of_a_retry(
         go.touch()
         run.wait(timeout=60)
     assert run.returncode == 0
+
+
+def test_logs_follow_prints_a_masked_task_once(taskfile: WriteTaskfile, tmp_path: Path) -> None:
+    # A task's file is masked once more when it ends, rewritten whole: the same output, not
+    # a retry's.
+    go, mark = tmp_path / "go", tmp_path / "printed"
+    path = taskfile('[[task]]\nid = "s"\nsecrets = ["API_TOKEN"]\n'
+                    f'command = "echo token=$API_TOKEN; touch {mark}; '
+                    f'while [ ! -e {go} ]; do sleep 0.05; done; echo done"\n')
+    env = child_env(tmp_path, {"API_TOKEN": "tok-3c9e1f"})
+    run = subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "run", "-q", str(path)],
+                           env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        wait_until(mark.exists, 30, "the task's first line")
+        follow = subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "logs", "-f",
+                                   str((tmp_path / "results" / "latest").resolve()), "s"],
+                                  env=child_env(tmp_path), stdout=subprocess.PIPE, text=True)
+        assert follow.stdout is not None
+        assert follow.stdout.readline() == "token=***\n"
+        go.touch()
+        out, _ = follow.communicate(timeout=60)
+        assert out == "done\n"
+    finally:
+        go.touch()
+        run.wait(timeout=60)
+    assert run.returncode == 0

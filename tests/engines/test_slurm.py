@@ -170,8 +170,9 @@ def test_a_job_that_asks_for_what_no_node_has_ends_within_its_bound(
     run = run_job(start_job, slurm, tasks, spawner=spawner)
     huge = run.record("huge")
     assert huge.result == "error", huge
-    assert re.fullmatch(r"Slurm job \d+ still PENDING \(PartitionConfig\) after 2 s: it asks for "
-                        r"what the cluster does not have", str(huge.reason)), huge.reason
+    assert re.fullmatch(r"Slurm job (\d+) still PENDING \(PartitionConfig\) after 2 s, a reason "
+                        r"no wait in the queue ends: Slurm will not run it as asked "
+                        r"\('scontrol show job \1' says why\)", str(huge.reason)), huge.reason
     assert run.record("fits").result == "passed"
     assert slurm_jobs_of(run.job.job_id) == []
 
