@@ -297,34 +297,40 @@ def test_a_retry_that_never_started_has_empty_files_and_logs_says_so(
                               "started (the earlier attempts' output: tasks/r/attempts/)\n")
 
 
-def test_logs_follow_goes_on_with_the_output_of_a_retry(
-    taskfile: WriteTaskfile, tmp_path: Path
-) -> None:
-    go, mark = tmp_path / "go", tmp_path / "first"
-    # The first attempt prints, waits until the follower has shown it, then fails; the retry
-    # prints into a new file, shorter than what the follower read of the first.
-    path = taskfile('[[task]]\nid = "r"\n'
-                    f'command = "if [ ! -e {mark} ]; then touch {mark}; echo first-attempt; '
-                    f'while [ ! -e {go} ]; do sleep 0.05; done; exit 3; fi; echo two"\n'
-                    'retry = { max = 1, exit_codes = [3] }\n')
+def _follow(tmp_path: Path, path: Path, task_id: str, env: dict[str, str]) -> tuple[str, str]:
+    """`spawnkit logs -f` of a task that prints a line, touches `tmp_path/printed`, waits for
+    `tmp_path/go` (touched once the follower has shown the line): that line, and the rest."""
+    go, mark = tmp_path / "go", tmp_path / "printed"
     run = subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "run", "-q", str(path)],
-                           env=child_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+                           env=child_env(tmp_path, env), cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        latest = tmp_path / "results" / "latest"
-        wait_until(mark.exists, 30, "the first attempt")
+        wait_until(mark.exists, 30, "the task's first line")
         follow = subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "logs", "-f",
-                                   str(latest.resolve()), "r"], env=child_env(tmp_path),
-                                  stdout=subprocess.PIPE, text=True)
+                                   str((tmp_path / "results" / "latest").resolve()), task_id],
+                                  env=child_env(tmp_path), stdout=subprocess.PIPE, text=True)
         assert follow.stdout is not None
-        assert follow.stdout.readline() == "first-attempt\n"
+        first = follow.stdout.readline()
         go.touch()
-        out, _ = follow.communicate(timeout=60)
-        assert out == "two\n"
+        rest, _ = follow.communicate(timeout=60)
     finally:
         go.touch()
         run.wait(timeout=60)
     assert run.returncode == 0
+    return first, rest
+
+
+def test_logs_follow_goes_on_with_the_output_of_a_retry(
+    taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    # The first attempt prints, waits until the follower has shown it, then fails; the retry
+    # prints into a new file, shorter than what the follower read of the first.
+    go, mark = tmp_path / "go", tmp_path / "printed"
+    path = taskfile('[[task]]\nid = "r"\n'
+                    f'command = "if [ ! -e {mark} ]; then echo first-attempt; touch {mark}; '
+                    f'while [ ! -e {go} ]; do sleep 0.05; done; exit 3; fi; echo two"\n'
+                    'retry = { max = 1, exit_codes = [3] }\n')
+    assert _follow(tmp_path, path, "r", {}) == ("first-attempt\n", "two\n")
 
 
 def test_logs_follow_prints_a_masked_task_once(taskfile: WriteTaskfile, tmp_path: Path) -> None:
@@ -334,21 +340,5 @@ def test_logs_follow_prints_a_masked_task_once(taskfile: WriteTaskfile, tmp_path
     path = taskfile('[[task]]\nid = "s"\nsecrets = ["API_TOKEN"]\n'
                     f'command = "echo token=$API_TOKEN; touch {mark}; '
                     f'while [ ! -e {go} ]; do sleep 0.05; done; echo done"\n')
-    env = child_env(tmp_path, {"API_TOKEN": "tok-3c9e1f"})
-    run = subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "run", "-q", str(path)],
-                           env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-    try:
-        wait_until(mark.exists, 30, "the task's first line")
-        follow = subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "logs", "-f",
-                                   str((tmp_path / "results" / "latest").resolve()), "s"],
-                                  env=child_env(tmp_path), stdout=subprocess.PIPE, text=True)
-        assert follow.stdout is not None
-        assert follow.stdout.readline() == "token=***\n"
-        go.touch()
-        out, _ = follow.communicate(timeout=60)
-        assert out == "done\n"
-    finally:
-        go.touch()
-        run.wait(timeout=60)
-    assert run.returncode == 0
+    assert _follow(tmp_path, path, "s", {"API_TOKEN": "tok-3c9e1f"}) == ("token=***\n",
+                                                                        "done\n")
