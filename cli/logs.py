@@ -4,17 +4,15 @@ The output files are the ones every backend writes as the task runs (masked befo
 written), so this works the same on every backend and reads no engine. With one task, its
 stdout goes to stdout and its stderr to stderr, byte for byte; with several, each line is
 prefixed with its task's id. `-f` follows until the tasks have ended (the journal says so) or
-the runner is gone.
+the runner is gone. A retried task: its attempt of the moment (the last one, without `-f`),
+then each later attempt as it comes; the earlier ones are in `tasks/<id>/attempts/<n>/`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +26,7 @@ from spawnkit.core.output import STREAMS
 from spawnkit.core.owner import owner_alive
 from spawnkit.core.paths import safe_name
 from spawnkit.core.results import final_entry
+from spawnkit.core.task.retry import ATTEMPTS_FOLDER
 
 __all__ = ["logs"]
 
@@ -37,26 +36,36 @@ _POLL = 0.2
 
 @dataclass
 class _Stream:
-    """One output file of one task, read from where we left it. `retries` gives the folders
-    of the task's earlier attempts (`attempts/<n>`), from the journal."""
+    """One output file of one task, read from where we left it, and the attempts of the task
+    that ended while we followed it (`attempts/<n>/`, core.task.retry)."""
 
     task_id: str
     path: Path
     out: BinaryIO
     prefix: bytes
-    retries: Callable[[], list[str]]
     offset: int = 0
     inode: int | None = None
     partial: bytes = field(default=b"")
-    retries_seen: int = 0
+    #: Attempt folders already there, or already printed: only newer ones are printed.
+    known: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.known = set(self._attempts())
+
+    def _attempts(self) -> list[str]:
+        try:
+            names = [p.name for p in (self.path.parent / ATTEMPTS_FOLDER).iterdir()]
+        except OSError:
+            return []
+        return sorted((n for n in names if n.isdigit()), key=int)
 
     def pump(self, *, final: bool = False) -> None:
         try:
             with open(self.path, "rb") as fh:
                 inode = os.fstat(fh.fileno()).st_ino
-                if self.inode is not None and inode != self.inode:
-                    self._next_attempts()
-                self.inode = inode
+                if inode != self.inode:
+                    self._other_file()
+                    self.inode = inode
                 fh.seek(self.offset)
                 data = fh.read()
         except FileNotFoundError:
@@ -64,20 +73,26 @@ class _Stream:
         self.offset += len(data)
         self._write(data, final=final)
 
-    def _next_attempts(self) -> None:
-        """Another file at the path: a retry (its attempt's file was moved to `attempts/<n>/`
-        before the journal said so, and before the next one began), or the same output
-        rewritten whole (masked once more at its end), read on from where we were."""
-        folders = self.retries()
-        for folder in folders[self.retries_seen:]:
+    def _other_file(self) -> None:
+        """Another file at the path. A retry moves its attempt's files to a new attempt
+        folder (made first) before the next attempt begins: the rest of the one we read, then
+        any others that ended meanwhile. No new folder: the same output rewritten whole
+        (masked once more at its end), read on from where we were."""
+        new = [n for n in self._attempts() if n not in self.known]
+        if not new:
+            return
+        for number in new:
+            if self.inode is None:  # first sight: each attempt that ended since we began
+                self.offset = 0
             try:
-                with open(self.path.parent / folder / self.path.name, "rb") as fh:
+                with open(self.path.parent / ATTEMPTS_FOLDER / number / self.path.name,
+                          "rb") as fh:
                     fh.seek(self.offset)
-                    self._write(fh.read(), final=True)  # the rest of the attempt
+                    self._write(fh.read(), final=True)
             except FileNotFoundError:
                 pass
             self.offset = 0
-        self.retries_seen = max(self.retries_seen, len(folders))
+            self.known.add(number)
 
     def _write(self, data: bytes, *, final: bool) -> None:
         if not self.prefix:
@@ -92,16 +107,6 @@ class _Stream:
                 self.partial = b""
             self.out.write(b"".join(self.prefix + line + b"\n" for line in lines))
         self.out.flush()
-
-
-def _retry_folders(job_dir: Path, task_id: str) -> list[str]:
-    """The folders of a task's earlier attempts, in order, as the journal has them now."""
-    try:
-        _header, entries, _end = read_journal(job_dir / JOURNAL_NAME)
-    except (OSError, ValueError):
-        return []
-    return [str(e.get("folder", "")) for e in entries
-            if e["task"] == task_id and e["status"] == "retrying"]
 
 
 def _ended(job_dir: Path, task_ids: list[str]) -> bool:
@@ -150,7 +155,7 @@ def _no_output_note(job_dir: Path, task_id: str) -> str | None:
 @click.option("-f", "--follow", is_flag=True, help="Go on printing while the tasks run.")
 def logs(job_dir: Path, task: str | None, follow: bool) -> int:
     """Print the output of TASK of JOB_DIR (every task when none is named)."""
-    header, entries, _end = read_job_journal(job_dir)
+    header, _entries, _end = read_job_journal(job_dir)
     ids = [str(t["id"]) for t in header.get("tasks", [])]
     if task is not None and task not in ids:
         raise UsageError(f"{job_dir}: no task '{task}' (it has {', '.join(ids) or 'none'})")
@@ -159,13 +164,9 @@ def logs(job_dir: Path, task: str | None, follow: bool) -> int:
     streams = [
         _Stream(t, job_dir / "tasks" / safe_name(t) / name,
                 sys.stdout.buffer if name == "stdout" else sys.stderr.buffer,
-                f"[{t}] ".encode() if several else b"",
-                functools.partial(_retry_folders, job_dir, t))
+                f"[{t}] ".encode() if several else b"")
         for t in chosen for name in STREAMS
     ]
-    retried = Counter(str(e["task"]) for e in entries if e["status"] == "retrying")
-    for stream in streams:  # what is there now is the last attempt's
-        stream.retries_seen = retried[stream.task_id]
     while True:
         done = not follow or _ended(job_dir, chosen)
         for stream in streams:

@@ -41,7 +41,8 @@ def _never_started_output(job_dir: Path, result: JobResult) -> None:
     skipped or stopped first, gets empty ones, so a CI step that reads each task's output
     needs no special case. An existing file is left as it is."""
     for record in result.tasks:
-        for name in (record.stdout, record.stderr):
+        earlier = [str(a[s]) for a in record.attempts for s in ("stdout", "stderr") if a.get(s)]
+        for name in (record.stdout, record.stderr, *earlier):
             path = job_dir / name
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,8 @@ async def stop_job(tools: SlurmTools, watch: QueueWatch, job: SlurmJob,
     """End the job within about `grace_period` + KILL_WAIT seconds (+ CANCEL_WAIT when the
     node does not answer). Already ended, or no longer known to the controller, is stopped:
     no error. CommandFailed when Slurm refuses the cancel."""
-    state = watch.state(job.job_id) or await watch.wait_ended(job.job_id, 0.0)
+    # A fresh answer: the last one may be a second old, and a job queued then may run now.
+    state = await watch.wait_ended(job.job_id, 0.0)
     if (state is not None and state.ended) or (state is None
                                                 and watch.seen_since_submit(job.job_id)):
         return
@@ -35,14 +36,11 @@ async def stop_job(tools: SlurmTools, watch: QueueWatch, job: SlurmJob,
         (job.out_dir / STOP_MARKER).touch()
     if state is None or not state.started:
         # Nothing of it runs to be signalled: scancel itself tries a signal to a pending job
-        # again for a minute and a half ("can not be altered now").
+        # again for a minute and a half ("can not be altered now"). One that starts in the
+        # meantime is Slurm's to end (TERM, its KillWait, KILL): it takes no signal of ours
+        # once cancelled.
         await cancel_job(tools, job)
-        state = await watch.wait_ended(job.job_id, grace_period)
-        if state is not None and state.started and not state.ended:
-            # It started in the meantime, and the cancel's TERM reached it: its KILL comes
-            # now, not after Slurm's KillWait.
-            await signal_job(tools, job, _KILL)
-            await watch.wait_ended(job.job_id, KILL_WAIT)
+        await watch.wait_ended(job.job_id, CANCEL_WAIT)
         return
     if grace_period > 0:
         sent = await signal_job(tools, job, "TERM")

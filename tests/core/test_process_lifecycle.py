@@ -297,6 +297,27 @@ def test_a_retry_that_never_started_has_empty_files_and_logs_says_so(
                               "started (the earlier attempts' output: tasks/r/attempts/)\n")
 
 
+def test_attempts_that_never_started_have_empty_files_too(
+    run_cli: RunCli, taskfile: WriteTaskfile
+) -> None:
+    path = taskfile('[[task]]\nid = "ns"\ncwd = "/nonexistent-spawnkit"\ncommand = "true"\n'
+                    'retry = { max = 2, when = ["error"] }\n')
+    run = run_cli("run", str(path))
+    record = run.task("ns")
+    assert (run.code, record["result"], len(record["attempts"])) == (1, "error", 2), record
+    named = [record["stdout"], record["stderr"],
+             *(a[s] for a in record["attempts"] for s in ("stdout", "stderr"))]
+    assert [(run.job_dir / n).read_bytes() for n in named] == [b""] * 6, named
+
+
+def _follower(tmp_path: Path, *task: str) -> subprocess.Popen[bytes]:
+    """`spawnkit logs -f` of the latest job. Unbuffered: a line read is all that was read,
+    and communicate() gets the rest (it reads the pipe itself, past any buffer)."""
+    return subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "logs", "-f",
+                             str((tmp_path / "results" / "latest").resolve()), *task],
+                            env=child_env(tmp_path), stdout=subprocess.PIPE, bufsize=0)
+
+
 def _follow(tmp_path: Path, path: Path, task_id: str, env: dict[str, str]) -> tuple[str, str]:
     """`spawnkit logs -f` of a task that prints a line, touches `tmp_path/printed`, waits for
     `tmp_path/go` (touched once the follower has shown the line): that line, and the rest."""
@@ -306,13 +327,11 @@ def _follow(tmp_path: Path, path: Path, task_id: str, env: dict[str, str]) -> tu
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(mark.exists, 30, "the task's first line")
-        follow = subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "logs", "-f",
-                                   str((tmp_path / "results" / "latest").resolve()), task_id],
-                                  env=child_env(tmp_path), stdout=subprocess.PIPE, text=True)
+        follow = _follower(tmp_path, task_id)
         assert follow.stdout is not None
-        first = follow.stdout.readline()
+        first = follow.stdout.readline().decode()
         go.touch()
-        rest, _ = follow.communicate(timeout=60)
+        rest = follow.communicate(timeout=60)[0].decode()
     finally:
         go.touch()
         run.wait(timeout=60)
@@ -342,3 +361,36 @@ def test_logs_follow_prints_a_masked_task_once(taskfile: WriteTaskfile, tmp_path
                     f'while [ ! -e {go} ]; do sleep 0.05; done; echo done"\n')
     assert _follow(tmp_path, path, "s", {"API_TOKEN": "tok-3c9e1f"}) == ("token=***\n",
                                                                         "done\n")
+
+
+def test_logs_follow_prints_attempts_that_ended_before_it_saw_the_task(
+    taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    # `flaky` waits for `first`, which waits until the follower runs; its first two attempts
+    # fail within milliseconds, before the follower's next look.
+    gate, hold, count = tmp_path / "gate", tmp_path / "hold", tmp_path / "count"
+    path = taskfile(
+        f'[[task]]\nid = "first"\ncommand = "echo ready; while [ ! -e {gate} ]; do sleep 0.05; '
+        'done"\n'
+        '[[task]]\nid = "flaky"\ndepends_on = ["first"]\nretry = { max = 3, exit_codes = [3] }\n'
+        f'command = "n=$(($(cat {count} 2>/dev/null || echo 0) + 1)); echo $n > {count}; '
+        f'echo attempt-$n; [ $n -ge 3 ] || exit 3; while [ ! -e {hold} ]; do sleep 0.05; done"\n')
+    run = subprocess.Popen([sys.executable, "-m", "spawnkit.cli", "run", "-q", str(path)],
+                           env=child_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        journal = tmp_path / "results" / "latest" / "journal.jsonl"
+        wait_until(journal.exists, 30, "the job")
+        follow = _follower(tmp_path)
+        assert follow.stdout is not None
+        assert follow.stdout.readline() == b"[first] ready\n"
+        gate.touch()
+        assert follow.stdout.readline() == b"[flaky] attempt-1\n"
+        hold.touch()
+        rest = follow.communicate(timeout=60)[0]
+        assert rest == b"[flaky] attempt-2\n[flaky] attempt-3\n"
+    finally:
+        gate.touch()
+        hold.touch()
+        run.wait(timeout=60)
+    assert run.returncode == 0
