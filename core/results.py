@@ -139,7 +139,8 @@ class JobResult:
 
 def finished_entry(runtime_task: RuntimeTask, outcome: Outcome) -> dict[str, Any]:
     """The data of a finished task's status entry (TaskStateMachine.finish records it;
-    `build_results` reads it back): its verdict, how it exited, its notes and tests."""
+    `build_results` reads it back), and of an attempt's end (core.task.retry): its verdict,
+    how it exited, its notes and tests."""
     data: dict[str, Any] = {"result": outcome.result.value, "cause": outcome.cause.value,
                             "reason": outcome.reason}
     if outcome.exit is not None:

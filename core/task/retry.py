@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from spawnkit.core.results import finished_entry
 from spawnkit.core.task.outcome import Outcome
 from spawnkit.core.task.runtime import RuntimeTask
 
@@ -47,13 +48,7 @@ def keep_attempt(runtime_task: RuntimeTask) -> str:
 def attempt_entry(runtime_task: RuntimeTask, outcome: Outcome, folder: str) -> dict[str, Any]:
     """The data of a `retrying` status entry: how the attempt ended and where it is kept.
     Under `ended`, not at the top: a top-level `result` is what marks a task finished."""
-    ended: dict[str, Any] = {"result": outcome.result.value, "cause": outcome.cause.value,
-                             "reason": outcome.reason}
-    if outcome.exit is not None:
-        ended.update(exit_code=outcome.exit.exit_code, signal=outcome.exit.signal,
-                     oom=outcome.exit.oom)
-    if runtime_task.tests is not None:
-        ended["tests"] = runtime_task.tests
-    if runtime_task.notes:
-        ended["notes"] = list(runtime_task.notes)
+    ended = finished_entry(runtime_task, outcome)
+    # An attempt ends at its entry's time: results.json's attempts have no `ended_at`.
+    ended.pop("ended_at", None)
     return {"attempt": runtime_task.attempt, "folder": folder, "ended": ended}
