@@ -78,10 +78,7 @@ class _Stream:
         folder (made first) before the next attempt begins: the rest of the one we read, then
         any others that ended meanwhile. No new folder: the same output rewritten whole
         (masked once more at its end), read on from where we were."""
-        new = [n for n in self._attempts() if n not in self.known]
-        if not new:
-            return
-        for number in new:
+        for number in [n for n in self._attempts() if n not in self.known]:
             if self.inode is None:  # first sight: each attempt that ended since we began
                 self.offset = 0
             try:
