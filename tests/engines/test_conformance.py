@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jsonschema
 
-from spawnkit.core.task.description import Limits, Mount, Task
+from spawnkit.core.task.description import Limits, Mount, RetryPolicy, Task
 from tests.engines.conftest import StartJob, kill_from_outside, run_job, task_gone
 
 
@@ -174,3 +174,19 @@ def test_timeout_asks_politely_first(
     assert rec.result == "timed_out"
     assert rec.duration is not None and rec.duration < 5.0, rec.duration
     assert run.output("polite", "stdout") == "ready\ngot TERM\n"
+
+
+def test_every_output_file_the_results_name_is_there(
+    spawner_name: str, start_job: StartJob, no_leftovers: None
+) -> None:
+    """A CI step that reads each task's output needs no special case: a retried task's
+    attempts keep theirs, and a task that never started has empty ones."""
+    tasks = [Task.make("bad", "echo try; exit 3", retry=RetryPolicy(max=1, exit_codes=(3,))),
+             Task.make("after", "echo never", depends_on=("bad",))]
+    run = run_job(start_job, spawner_name, tasks)
+    job = run.job.job_dir
+    bad, after = run.record("bad"), run.record("after")
+    assert (bad.result, len(bad.attempts), after.result) == ("failed", 1, "skipped")
+    assert [(job / p).read_text() for p in (bad.stdout, bad.attempts[0]["stdout"])] == \
+        ["try\n", "try\n"]
+    assert [(job / p).read_bytes() for p in (after.stdout, after.stderr)] == [b"", b""]
