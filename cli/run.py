@@ -21,7 +21,13 @@ from spawnkit.cli.sharding import apply_shard, shard_options
 from spawnkit.cli.tails import DEFAULT_TAIL, ShowOutput
 from spawnkit.core.copyout import ARTIFACTS_MAX
 from spawnkit.core.errors import TaskFileError, UsageError
-from spawnkit.core.job import Job, JobSettings, make_job_dir, new_job_id
+from spawnkit.core.job import (
+    Job,
+    JobSettings,
+    make_job_dir,
+    new_job_id,
+    remove_unbegun_job_dir,
+)
 from spawnkit.core.plan import plan
 from spawnkit.core.registry import DEFAULT_SPAWNER, make_spawner
 from spawnkit.core.spawner import Spawner, SpawnerOptions
@@ -238,10 +244,16 @@ def run(
         json_path=json_path,
         junit_path=junit_path,
         fail_on_flaky=fail_on_flaky,
+        latest=results_root / "latest",
     )
     progress = make_progress(
         tasks, quiet=quiet, verbose=verbose, job_dir=job_dir, tail=tail,
         show_output=ShowOutput(show_output) if show_output else None,
     )
     job = Job(tasks, spawner, job_dir, job_id, settings, listeners=[progress])
-    return execute(job, progress)
+    try:
+        return execute(job, progress)
+    except BaseException:
+        # Ended before it began (an engine that cannot be reached): no empty job folder.
+        remove_unbegun_job_dir(job_dir)
+        raise

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from spawnkit.core import runs
-from spawnkit.core.joblock import JobLock
+from spawnkit.core.joblock import LOCK_NAME, JobLock
 from spawnkit.core.journal import JOURNAL_NAME, Journal
 from spawnkit.core.outputs import write_extra_outputs, write_job_outputs
 from spawnkit.core.owner import runner_owner
@@ -43,7 +43,8 @@ from spawnkit.core.task.statemachine import TaskStateMachine, Worker
 from spawnkit.core.task.statusrepo import StatusEntry, StatusRepo
 from spawnkit.core.task.stop import DEFAULT_GRACE_PERIOD
 
-__all__ = ["Job", "JobSettings", "make_job_dir", "new_job_id"]
+__all__ = ["Job", "JobSettings", "make_job_dir", "new_job_id", "point_latest",
+           "remove_unbegun_job_dir"]
 
 LOG = logging.getLogger(__name__)
 
@@ -53,15 +54,38 @@ def new_job_id() -> str:
 
 
 def make_job_dir(results_root: Path, job_id: str) -> Path:
-    """`results_root/job_id/tasks/`, and `results_root/latest` pointing at it."""
+    """`results_root/job_id/tasks/`. `latest` moves once the job has begun
+    (`JobSettings.latest`): a run that cannot reach its engine leaves it where it was."""
     job_dir = results_root / job_id
     (job_dir / "tasks").mkdir(parents=True, exist_ok=False)
-    latest = results_root / "latest"
-    tmp = results_root / f".latest-{job_id}"
-    with contextlib.suppress(OSError):
-        tmp.symlink_to(job_id)
-        os.replace(tmp, latest)
     return job_dir
+
+
+def point_latest(link: Path, job_dir: Path) -> None:
+    """`link` (a symbolic link, relative when it sits beside the job folder) to `job_dir`,
+    replaced at once: a reader never finds it missing. A link that cannot be made is let be
+    (a read-only results root still gets its results)."""
+    target = job_dir.name if link.parent.absolute() == job_dir.parent else str(job_dir)
+    tmp = link.parent / f".{link.name}-{job_dir.name}"
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target)
+        os.replace(tmp, link)
+
+
+def remove_unbegun_job_dir(job_dir: Path) -> bool:
+    """Remove a job folder that holds nothing but what `make_job_dir` and the job's lock
+    made: the run ended before its journal (an engine that cannot be reached, a namespace
+    that does not exist). Anything else in it stays. True if it is gone."""
+    try:
+        if os.listdir(job_dir / "tasks") or not set(os.listdir(job_dir)) <= {"tasks", LOCK_NAME}:
+            return False
+        (job_dir / LOCK_NAME).unlink(missing_ok=True)
+        (job_dir / "tasks").rmdir()
+        job_dir.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 @dataclass
@@ -81,6 +105,9 @@ class JobSettings:
     junit_path: Path | None = None
     #: A task that passed only on a later attempt fails the job (`--fail-on-flaky`).
     fail_on_flaky: bool = False
+    #: A link pointed at the job folder once the spawner is open and the job begins (the
+    #: command line's `<results>/latest`).
+    latest: Path | None = None
 
     def recorded(self) -> dict[str, Any]:
         """What shapes the run, for the journal: `spawnkit resume` goes on with the same."""
@@ -164,6 +191,8 @@ class Job:
         if s.reap_orphans:
             for line in await runs.reap_dead_runners(self.spawner):
                 LOG.warning("removed %s, left by a runner that died", line)
+        if s.latest is not None and self.takeover is None:
+            point_latest(s.latest, self.job_dir)
         journal = Journal(self.job_dir / JOURNAL_NAME)
         self.status_repo.add_listener(journal)
         runs.register(self.job_id, self.job_dir)

@@ -202,6 +202,8 @@ def test_one_listing_per_poll(engine_name: str, start_job: StartJob, no_leftover
 
 
 def test_engine_down_is_one_line_and_exit_2(engine_name: str, run_cli: Any) -> None:
+    earlier = run_cli("run", "-q", "--", "true")  # on the process backend
+    assert earlier.code == 0, earlier.stderr
     done = run_cli("run", "--spawner", engine_name, "--engine-url", "unix:///nonexistent.sock",
                    "--image", TEST_IMAGE, "--", "true")
     assert done.code == 2
@@ -210,6 +212,10 @@ def test_engine_down_is_one_line_and_exit_2(engine_name: str, run_cli: Any) -> N
     assert lines[0].startswith(f"spawnkit: error: cannot reach the {engine_name} engine at "
                                "unix:///nonexistent.sock")
     assert "started" not in done.stdout + done.stderr
+    # Nothing ran: no empty job folder, and `latest` is still the job that ran.
+    assert sorted(p.name for p in done.results_root.iterdir()) == sorted(
+        [earlier.job_dir.name, "latest"])
+    assert done.job_dir == earlier.job_dir and (done.job_dir / "results.json").is_file()
 
 
 def test_images_build_and_list(engine_name: str, run_cli: Any) -> None:
