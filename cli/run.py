@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Sequence
@@ -229,6 +230,7 @@ def run(
     check_enforced(spawner, tasks, strict=strict)
     warn_privileged(spawner, tasks)
     job_id = new_job_id()
+    root_was_there = results_root.exists()
     try:
         job_dir = make_job_dir(results_root, job_id)
     except OSError as exc:
@@ -255,5 +257,7 @@ def run(
         return execute(job, progress)
     except BaseException:
         # Ended before it began (an engine that cannot be reached): no empty job folder.
-        remove_unbegun_job_dir(job_dir)
+        if remove_unbegun_job_dir(job_dir) and not root_was_there:
+            with contextlib.suppress(OSError):
+                results_root.rmdir()
         raise

@@ -67,10 +67,13 @@ def point_latest(link: Path, job_dir: Path) -> None:
     (a read-only results root still gets its results)."""
     target = job_dir.name if link.parent.absolute() == job_dir.parent else str(job_dir)
     tmp = link.parent / f".{link.name}-{job_dir.name}"
-    with contextlib.suppress(OSError):
+    try:
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(target)
-        os.replace(tmp, link)
+        os.replace(tmp, link)  # a real folder named `latest` refuses it
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def remove_unbegun_job_dir(job_dir: Path) -> bool:
@@ -188,12 +191,14 @@ class Job:
     async def _run(self) -> JobResult:
         s = self.settings
         await self.spawner.open(self.context())
-        if s.reap_orphans:
-            for line in await runs.reap_dead_runners(self.spawner):
-                LOG.warning("removed %s, left by a runner that died", line)
-        if s.latest is not None and self.takeover is None:
-            point_latest(s.latest, self.job_dir)
-        journal = Journal(self.job_dir / JOURNAL_NAME)
+        try:
+            if s.reap_orphans:
+                for line in await runs.reap_dead_runners(self.spawner):
+                    LOG.warning("removed %s, left by a runner that died", line)
+            journal = Journal(self.job_dir / JOURNAL_NAME)
+        except BaseException:
+            await asyncio.shield(self.spawner.close())
+            raise
         self.status_repo.add_listener(journal)
         runs.register(self.job_id, self.job_dir)
         self._install_signals()
@@ -205,6 +210,8 @@ class Job:
                               spawner=self.spawner.name, owner=self.owner, start=self.start,
                               mono=self._began, settings=s.recorded(),
                               options=dataclasses.asdict(self.spawner.options))
+                if s.latest is not None:  # once there is a journal: never a folder removed
+                    point_latest(s.latest, self.job_dir)
             else:
                 self.start, self._began = takeover.header.get("start"), takeover.header.get("mono")
                 self.status_repo.restore(takeover.entries)

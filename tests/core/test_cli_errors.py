@@ -76,3 +76,19 @@ def test_bad_command_line_is_one_line_and_exit_2(
     assert run.code == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], run.stderr
+
+
+def test_an_engine_that_cannot_be_reached_leaves_no_job_folder(run_cli: RunCli) -> None:
+    # No engine is contacted: this runs on a machine with none.
+    down = ("--spawner", "docker", "--engine-url", "unix:///nonexistent.sock", "--image", "x")
+    first = run_cli("run", "-q", *down, "--", "true")
+    assert first.code == 2 and "cannot reach the docker engine" in first.stderr, first.stderr
+    assert not first.results_root.exists()  # not even the results folder it would have made
+    earlier = run_cli("run", "-q", "--", "true")  # on the process backend
+    assert earlier.code == 0, earlier.stderr
+    again = run_cli("run", "-q", *down, "--", "true")
+    assert again.code == 2, again.stderr
+    # `latest` is still the job that ran, and nothing else is there.
+    assert sorted(p.name for p in again.results_root.iterdir()) == sorted(
+        [earlier.job_dir.name, "latest"])
+    assert again.job_dir == earlier.job_dir and (again.job_dir / "results.json").is_file()
