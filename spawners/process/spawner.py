@@ -271,8 +271,10 @@ class ProcessSpawner(ProcessServiceHooks):
     def unenforced(self, task: Task) -> list[str]:
         # A process shares the runner's host: no limit, mount or user switch applies. The
         # image is not a limit (a task file names one for the container backends), and the
-        # workspace is the working folder here too.
-        return [k for k in task.limits.given() if k != "workspace"]
+        # workspace is the working folder here too. An entrypoint is the image's or words
+        # from it: the host may not have them.
+        return [k for k in task.limits.given() if k != "workspace"] + (
+            ["entrypoint"] if task.entrypoint is not None else [])
 
 
 def _key(runtime_task: RuntimeTask) -> str:

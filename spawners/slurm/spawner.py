@@ -168,7 +168,8 @@ class SlurmSpawner(Spawner):
         # Slurm's cgroup holds cpus and memory; the rest needs a container. The workspace is
         # the working folder here (a shared file system), as on the process backend.
         return [name for name in task.limits.given()
-                if name not in ("cpus", "memory", "workspace")]
+                if name not in ("cpus", "memory", "workspace")] + (
+            ["entrypoint"] if task.entrypoint is not None else [])  # as on process
 
     # -- spawn ---------------------------------------------------------------------------------
 

@@ -419,3 +419,16 @@ def test_container_task_killed_from_outside_leaves_no_container(
     while containers_of(node_engine, run.job.job_id):
         assert time.monotonic() < deadline, "the container outlived its Slurm job"
         time.sleep(0.1)
+
+
+def test_an_entrypoint_without_a_container_is_named_and_strict_refuses(
+    slurm: str, run_cli: RunCli, taskfile: WriteTaskfile
+) -> None:
+    # Words of an image's, on a node without the image: as on the process backend.
+    path = taskfile('[[task]]\nid = "e"\ncommand = ["echo", "cmd"]\n'
+                    'entrypoint = ["echo", "entry"]\n')
+    done = run_cli("run", str(path), "--spawner", slurm, "--strict")
+    assert done.code == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "spawnkit: error: the slurm backend cannot enforce: entrypoint (e); use a container "
+        "backend, or drop --strict"]
