@@ -9,6 +9,9 @@ runner (a resume) still learns how the task ended. The task runs in a session of
 PID is its process group); the helper is in another, so a kill of the task's group leaves the
 helper to drain what was written.
 
+When the task exits, what it left running in its process group is killed, as a container's
+processes end with its main one; output still in the pipes is read for a bounded time.
+
 The values to mask are those of the environment variables named by --mask-env, and whatever
 comes on standard input (NUL-separated, until end of input) when it is not a terminal. The
 task's PID goes to standard output, one line; then standard output and error are closed.
@@ -19,11 +22,13 @@ Imports nothing of spawnkit but core.masking: it starts in a few milliseconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from spawnkit.core.execerror import start_or_stand_in
@@ -37,6 +42,9 @@ EXIT_STATUS = "exit-status"
 #: Seconds without output before what cannot be part of a secret is written anyway.
 _IDLE = 0.2
 _READ = 1 << 16
+#: Seconds the pipes are read after the task exited: a process that left its group (setsid)
+#: may hold them open for ever.
+DRAIN_AFTER_EXIT = 2.0
 
 
 def _values(args: argparse.Namespace) -> list[str]:
@@ -50,9 +58,17 @@ def _values(args: argparse.Namespace) -> list[str]:
 def _pump(sources: dict[int, tuple[int, Masker]], proc: subprocess.Popen[bytes],
           status_file: Path) -> None:
     """Copy every source pipe into its file, masked, until each one is at its end; record
-    the task's exit as soon as it happens (what it left running may hold the pipes on)."""
+    the task's exit as soon as it happens. Then what it left running in its group ends, as
+    in a container whose main process exits (a `server &` must not hold the task on), and
+    the pipes are read for DRAIN_AFTER_EXIT seconds at most."""
     exited = os.pidfd_open(proc.pid)
+    drain_until: float | None = None
     while sources or exited >= 0:
+        if drain_until is not None and time.monotonic() >= drain_until:
+            for src, (fd, masker) in sources.items():
+                _write(fd, masker.close())
+                os.close(src)
+            return
         watched = [*sources, exited] if exited >= 0 else list(sources)
         ready, _, _ = select.select(watched, [], [], _IDLE)
         if not ready:
@@ -63,6 +79,9 @@ def _pump(sources: dict[int, tuple[int, Masker]], proc: subprocess.Popen[bytes],
             _record_exit(proc, status_file)
             os.close(exited)
             exited = -1
+            with contextlib.suppress(OSError):  # none left: already gone
+                os.killpg(proc.pid, signal.SIGKILL)
+            drain_until = time.monotonic() + DRAIN_AFTER_EXIT
         for src in ready:
             if src not in sources:
                 continue

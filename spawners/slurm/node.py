@@ -17,7 +17,9 @@ Signals, as spawnkit's terminate sends them to this batch script alone (`scancel
                   output and record the exit; a plain `scancel`, which signals every process
                   of the job, is survived the same way);
   USR2            KILL to the command's process group: "kill now", with the exit recorded.
-The command's processes that left its group die with the job (Slurm's cgroup).
+When the command exits, the helper kills what it left in its group (as a container's
+processes end with its main one); those that left the group die with the job (Slurm's
+cgroup).
 
 Exit status: the command's (128 + N for a signal N), so squeue tells the same story;
 2 when the working folder is missing; the helper's 127 when the command cannot start; 143

@@ -72,6 +72,20 @@ def test_orphans_are_reaped(
     assert (run.job_dir / rec["stdout"]).read_text() == "done\n"
 
 
+def test_what_a_task_leaves_running_does_not_hold_it(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, no_leftovers: None
+) -> None:
+    """`server &` then the tests: the task ends when its command does, as a container
+    ends with its main process; what it left running neither holds it nor writes on."""
+    script = "(sleep 30; echo late) & echo early"
+    path = taskfile(f'[[task]]\nid = "t"\ncommand = {json.dumps(script)}\ntimeout = 20\n')
+    run = _run(run_cli, spawner_name, path)
+    rec = run.task("t")
+    assert rec["result"] == "passed", rec
+    assert rec["duration"] < 10, rec["duration"]
+    assert (run.job_dir / rec["stdout"]).read_text() == "early\n"
+
+
 def test_a_task_can_signal_itself(
     spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, no_leftovers: None
 ) -> None:
