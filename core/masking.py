@@ -1,4 +1,5 @@
-"""Masking a stream of bytes: every occurrence of a secret's value becomes `***`.
+"""Masking a stream of bytes: every occurrence of a secret's value becomes `***`, and of each
+line of a value that has several (MIN_LINE characters or more).
 
 `Masker` masks as the bytes flow, in chunks of any size (a value cut across two chunks is
 still found), so output is masked before it reaches a file, with memory bounded by the
@@ -16,6 +17,20 @@ __all__ = ["MASK", "Masker", "mask_file"]
 
 MASK = b"***"
 _CHUNK = 1 << 20
+#: A line of a multi-line value is masked on its own from this length: a shorter piece (the
+#: `{` of a JSON key file) identifies nothing, and would mask ordinary text wherever it is.
+MIN_LINE = 4
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+
+
+def _needles(value: str) -> set[bytes]:
+    """The value, and each line of it (trimmed) when it has several: a task that prints a key
+    file line by line, or indented, shows no line of it (as GitHub Actions masks secrets)."""
+    pieces = {value}
+    if _LINE_BREAKS.search(value):
+        pieces |= {line.strip() for line in _LINE_BREAKS.split(value)}
+    return {p.encode(errors="surrogateescape") for p in pieces
+            if p == value or len(p) >= MIN_LINE}
 
 
 class Masker:
@@ -29,8 +44,7 @@ class Masker:
 
     def __init__(self, values: Iterable[str]) -> None:
         self.values = tuple(v for v in values if v)
-        needles = sorted({v.encode(errors="surrogateescape") for v in self.values}, key=len,
-                         reverse=True)
+        needles = sorted(set().union(*map(_needles, self.values)), key=len, reverse=True)
         self._needles = needles
         # Longest first: at one position the longest value wins, so a value that starts
         # with a shorter one is masked whole.

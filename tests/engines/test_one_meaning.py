@@ -216,6 +216,24 @@ def test_a_task_sees_only_the_secrets_it_declares(
     assert _holding(tmp_path, SECRET) == []
 
 
+def test_each_line_of_a_multi_line_secret_is_masked(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path,
+    no_leftovers: None,
+) -> None:
+    """A key file printed line by line, prefixed or indented (as a YAML block holds it), shows
+    none of its lines, in the output files nor in the JUnit message that quotes the last."""
+    key = ("-----BEGIN TEST KEY-----\nMIIEvQ-line-one-9f2c\nQ2FtZW-line-two-71ab\n"
+           "-----END TEST KEY-----")
+    script = 'printf "%s\\n" "$TEST_KEY" | sed "s/^/  > /"; exit 3'
+    path = taskfile(f'[[task]]\nid = "k"\nsecrets = ["TEST_KEY"]\ncommand = {json.dumps(script)}\n')
+    run = _run(run_cli, spawner_name, path, "--junit", str(tmp_path / "junit.xml"),
+               env={"TEST_KEY": key})
+    assert run.task("k")["result"] == "failed", run.stderr
+    assert (run.job_dir / run.task("k")["stdout"]).read_text() == "  > ***\n" * 4
+    for line in key.splitlines():
+        assert _holding(tmp_path, line) == [], line
+
+
 def test_a_killed_runner_leaves_no_secret_and_gc_takes_its_task(
     spawner_name: str, run_cli: RunCli, tmp_path: Path, no_leftovers: None
 ) -> None:
