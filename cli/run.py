@@ -224,6 +224,9 @@ def run(
         artifacts_max=artifacts_max, spare_resumable=True,
     )
     spawner = make_spawner(spawner_name, options)
+    if engine_url is not None and not spawner.takes_engine_url:
+        raise UsageError(f"--engine-url: the {spawner.name} backend has no engine to point at "
+                         "(it names a container engine's or a Kubernetes API server's URL)")
     refused = [(t.id, why) for t in tasks if (why := spawner.cannot_run(t)) is not None]
     if refused:
         raise TaskFileError(task_file or "spawnkit run", refused)

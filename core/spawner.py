@@ -99,6 +99,9 @@ class Spawner(abc.ABC):
     poll_interval: ClassVar[float] = 0.05
     #: Whether `build_image` and `list_images` work here (an engine that runs images).
     builds_images: ClassVar[bool] = False
+    #: Whether `--engine-url` points it somewhere (a container engine, an API server): a
+    #: backend without one refuses the option rather than ignore it.
+    takes_engine_url: ClassVar[bool] = False
 
     def __init__(self, options: SpawnerOptions | None = None) -> None:
         self.options = options or SpawnerOptions()

@@ -118,6 +118,12 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
             needs.append((label, list(raw.get("depends_on", []))))
         if not own:
             task = _build(raw, defaults if isinstance(defaults, dict) else {}, base_dir)
+            # A value written beside a secret of the same name would never be seen: the
+            # secret's wins. ([defaults] env a task's secret replaces is the usual override.)
+            clash = sorted(set(raw.get("env", {})) & set(task.secrets))
+            if clash:
+                problems.append((label, f"env and secrets both name {', '.join(clash)}: the "
+                                        "secret's value, from the runner's environment, wins"))
             cell = expansion.cells.get(task.id)
             tasks.append(replace(
                 task, build=builds.get(task.image or ""),

@@ -57,6 +57,7 @@ class ContainerSpawner(ContainerServiceHooks):
     services (`[[service]]`): spawners.container.services."""
 
     engine_class: ClassVar[type[Engine]]
+    takes_engine_url = True
     builds_images = True
     #: One listing of the job's containers per poll. A quarter second keeps spawnkit's own CPU
     #: far under 5% of a core while tasks run, and sees an exit soon enough.

@@ -142,10 +142,14 @@ def load_api(kubeconfig: str | None = None, namespace: str | None = None,
         try:
             config.load_kube_config(config_file=path, client_configuration=configuration)
             _contexts, active = config.list_kube_config_contexts(config_file=path)
-        except (config.ConfigException, OSError, TypeError, ValueError) as exc:
+        except (config.ConfigException, OSError, TypeError, AttributeError, ValueError) as exc:
+            # The client reads a file that is not a YAML mapping as if it were one: its
+            # TypeError or AttributeError says nothing to a user.
+            words = (" ".join(str(exc).split()) if not isinstance(exc, TypeError | AttributeError)
+                     else "not a kubeconfig (a YAML mapping of clusters, users and contexts)")
             raise EngineUnavailable(
                 f"no usable kubeconfig at {where} (give --kubeconfig, or set KUBECONFIG)",
-                spawner="kubernetes", engine_message=" ".join(str(exc).split()),
+                spawner="kubernetes", engine_message=words,
             ) from None
         source = f"kubeconfig {where}"
         context_namespace = (active or {}).get("context", {}).get("namespace")

@@ -56,6 +56,7 @@ class KubernetesSpawner(Spawner):
     """Runs each task in a Pod of its own, in one namespace of one cluster."""
 
     name = "kubernetes"
+    takes_engine_url = True  # the API server; credentials from the kubeconfig
     #: One listing of the job's Pods per poll. The kubelet reports an exit 0.5-1 s after it
     #: (its relist period is 1 s): polling faster would see nothing sooner.
     poll_interval = 0.2

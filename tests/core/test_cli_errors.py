@@ -34,6 +34,10 @@ CASES = {
     "empty program": ('[[task]]\nid = "a"\ncommand = ["", "x"]\n',
                       "the program, must not be empty"),
     "nested too deeply": ("x = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    "env beside a secret": (
+        '[[task]]\nid = "a"\ncommand = "true"\nenv = { TOKEN = "x" }\nsecrets = ["TOKEN"]\n',
+        "task 'a': env and secrets both name TOKEN",
+    ),
     "retry on passed": (
         '[[task]]\nid = "a"\ncommand = "true"\nretry = { when = ["passed"] }\n',
         "retry: when: must be a list of results among failed, error, timed_out, lost",
@@ -67,6 +71,10 @@ def test_bad_task_file_is_one_line_and_exit_2(run_cli: RunCli, tmp_path: Path, c
         (["run", "--bogus"], "No such option '--bogus'"),
         (["run"], "give a task file"),
         (["frobnicate"], "No such command 'frobnicate'"),
+        (["run", "--engine-url", "http://127.0.0.1:1", "--", "true"],
+         "--engine-url: the process backend has no engine to point at"),
+        (["run", "--spawner", "slurm", "--engine-url", "http://127.0.0.1:1", "--", "true"],
+         "--engine-url: the slurm backend has no engine to point at"),
     ],
 )
 def test_bad_command_line_is_one_line_and_exit_2(
@@ -92,3 +100,16 @@ def test_an_engine_that_cannot_be_reached_leaves_no_job_folder(run_cli: RunCli) 
     assert sorted(p.name for p in again.results_root.iterdir()) == sorted(
         [earlier.job_dir.name, "latest"])
     assert again.job_dir == earlier.job_dir and (again.job_dir / "results.json").is_file()
+
+
+@pytest.mark.parametrize("text", ["foo\n", "[1, 2]\n"])
+def test_a_file_that_is_no_kubeconfig_is_one_line(run_cli: RunCli, tmp_path: Path,
+                                                   text: str) -> None:
+    # Read before any server is asked: this runs on a machine with no cluster.
+    (tmp_path / "kubeconfig").write_text(text)
+    done = run_cli("run", "--spawner", "kubernetes", "--kubeconfig", str(tmp_path / "kubeconfig"),
+                   "--image", "x", "--", "true")
+    assert done.code == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"spawnkit: error: no usable kubeconfig at {tmp_path / 'kubeconfig'} (give --kubeconfig, "
+        "or set KUBECONFIG): not a kubeconfig (a YAML mapping of clusters, users and contexts)"]
