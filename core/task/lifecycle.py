@@ -157,7 +157,7 @@ class TaskLifecycle:
             # Even when the outcome cannot be read, what the task printed is masked.
             self.mask_output()
             self._read_reports()
-        if self.stopped is None and not exit.successful:
+        if self.status_after(exit)[0] is RuntimeTaskStatus.FINISHED and not exit.successful:
             # A service it needs may have ended under it: its failure may well be that end.
             self.runtime_task.notes += await services_ended(self.runtime_task, self.spawner)
         return exit
@@ -178,18 +178,21 @@ class TaskLifecycle:
         for name in ("stdout", "stderr"):
             mask_file(out_dir / name, self.masked)
 
-    def status_after(self) -> tuple[RuntimeTaskStatus, str | None]:
+    def status_after(
+        self, exit: ExitResult | None = None
+    ) -> tuple[RuntimeTaskStatus, str | None]:
         """The status it finishes with: what stopped it (a timeout, an interrupt, failfast)
         wins over the exit it caused, whatever that was: a task that handled TERM and exited
-        0 was still stopped."""
-        if self.stopped is None:
+        0 was still stopped. Not over an exit that came first: a task the stop found ended
+        by itself (`exit.ended_before_stop`) finished, as if its end had been seen in time."""
+        if self.stopped is None or (exit is not None and exit.ended_before_stop):
             return RuntimeTaskStatus.FINISHED, None
         return self.stopped
 
     def judge(
         self, exit: ExitResult | None = None, error: BaseException | None = None
     ) -> tuple[RuntimeTaskStatus, Outcome]:
-        status, reason = self.status_after()
+        status, reason = self.status_after(exit)
         return status, judge(status, ran=self.spawned, exit=exit, error=error, reason=reason)
 
 

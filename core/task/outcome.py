@@ -109,6 +109,11 @@ class ExitResult:
     #: Epoch seconds it ended, when the backend knows and it is not when it was collected (a
     #: task that ended while no runner watched, taken over by `spawnkit resume`).
     ended_at: float | None = None
+    #: The backend knows it had ended by itself before spawnkit's stop reached it (the stop
+    #: found nothing of it to signal): a backend that learns of an exit late (a kubelet's
+    #: status, a second after it) may see a deadline pass first. Judged by this exit, not by
+    #: the stop (`TaskLifecycle.status_after`).
+    ended_before_stop: bool = False
 
     @property
     def successful(self) -> bool:

@@ -29,6 +29,9 @@ class ContainerHandle:
     died: bool = False
     #: Taken over from a dead runner (`spawnkit resume`): it may have ended long before.
     adopted: bool = False
+    #: spawnkit's first stop found it ended already (the engine tells of an exit a moment
+    #: after it, so a deadline may pass in between): its own exit stands.
+    ended_first: bool = False
 
     @property
     def signalled(self) -> bool:

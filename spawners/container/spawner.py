@@ -270,8 +270,12 @@ class ContainerSpawner(ContainerServiceHooks):
             # Down: nothing reaches the container now. collect_task says so, and `spawnkit gc`
             # removes it once the engine is back (its runner is gone by then).
             return
+        first = not handle.sent
         try:
             await self._call.stop(handle.id, grace_period, self.kill_wait, handle.sent)
+            # No signal delivered: the engine said it was not running (`ExitResult.
+            # ended_before_stop`).
+            handle.ended_first = handle.ended_first or (first and not handle.sent)
         except Exception as exc:
             raise self._call.error(BackendError, f"cannot stop container {handle.short}", exc,
                               handle.id) from exc
@@ -338,6 +342,8 @@ class ContainerSpawner(ContainerServiceHooks):
                                      outage=self._watch.victim_of_outage(handle.id))
         if handle.adopted and state.finished_at > 0:
             exit = dataclasses.replace(exit, ended_at=state.finished_at)
+        if handle.ended_first:
+            exit = dataclasses.replace(exit, ended_before_stop=True)
         task = runtime_task.task
         if task.junit or task.artifacts:
             # From the container's own file system, before it goes: no workspace needed.

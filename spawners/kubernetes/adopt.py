@@ -63,7 +63,8 @@ async def adopt_pod(api: KubeApi, job: JobContext,
     split = any(c.get("name") == STDERR_READER
                 for c in (item.get("spec") or {}).get("containers") or [])
     # Written anew from the whole log: the API kept all of it.
-    log = PodLog(api, name, TaskOutput(out_dir, job.masked_for(task)), split=split)
+    log = PodLog(api, name, state.uid, TaskOutput(out_dir, job.masked_for(task)), split=split)
+    log.known(state.container_ids)
     if not state.pending:
         log.start()
     handle = PodHandle(name, state.uid, str(result.get("image") or ""), time.monotonic(),

@@ -33,6 +33,10 @@ class PodHandle:
     deleted: bool = False
     #: spawnkit's stop saw every process of the task end, from inside the Pod.
     stopped: bool = False
+    #: spawnkit's first stop found the task ended already (the kubelet reports an exit up to
+    #: a second late, so a deadline may pass in between): nothing was sent, and its own exit
+    #: stands (`ExitResult.ended_before_stop`).
+    ended_first: bool = False
     #: Taken over from a dead runner (`spawnkit resume`): it may have ended long before.
     adopted: bool = False
 
@@ -74,6 +78,7 @@ def exit_result(state: PodState | None, handle: PodHandle) -> ExitResult:
     ours = handle.deleted and died_of in (SIGTERM, SIGKILL)
     known = died_of is not None and (died_of in handle.sent or ours or (
         state.deleting and not handle.deleted))
+    first = handle.ended_first
     if known and not oom:
-        return ExitResult(exit_code=None, signal=died_of)
-    return ExitResult(exit_code=term.exit_code, oom=oom)
+        return ExitResult(exit_code=None, signal=died_of, ended_before_stop=first)
+    return ExitResult(exit_code=term.exit_code, oom=oom, ended_before_stop=first)

@@ -129,8 +129,10 @@ class KubernetesSpawner(Spawner):
         await watch.refresh(lambda: api(api.pods, selector), self.notify)
         for name, log in self._logs.items():
             state = watch.get(name)
-            if state is not None and not state.pending:
-                log.start()
+            if state is not None:
+                log.known(state.container_ids)
+                if not state.pending:
+                    log.start()
 
     # -- triage --------------------------------------------------------------------------------
 
@@ -182,7 +184,7 @@ class KubernetesSpawner(Spawner):
         self.check_host_folder(task, task.host_workdir())
         check_mount_sources(task, self.name)
         out_dir.mkdir(parents=True, exist_ok=True)
-        options, began = self.options, time.monotonic()
+        options = self.options
         keep = KEEP_ALL if options.keep_containers else (
             KEEP_FAILED if options.keep_failed else None)
         plan = pod_plan(task, self._job(), image, grace=options.grace_period, keep=keep,
@@ -199,11 +201,9 @@ class KubernetesSpawner(Spawner):
             plan = pod_plan(task, self._job(), image, grace=options.grace_period, keep=keep,
                             attempt=runtime_task.attempt, split=False)
             handle, state = await self._start(runtime_task, plan, image, with_secret=False)
-        if runtime_task.execution_timeout is not None and state is not None and (
-                not state.pending):
-            # The timeout is the task's own time: what the Pod waited for a node and its
-            # image (bounded apart) does not count, as a Slurm job's queue time does not.
-            runtime_task.execution_timeout += time.monotonic() - began
+        # The timeout is the task's own time: the worker sets its deadline once this returns,
+        # when the container runs (or has ended), so what the Pod waited for a node and its
+        # image (bounded apart) does not count, as a Slurm job's queue time does not.
         runtime_task.spawner_handle = plan.name
         runtime_task.spawning_result = {
             "pod": plan.name, "uid": handle.uid, "namespace": api.namespace,
@@ -230,8 +230,8 @@ class KubernetesSpawner(Spawner):
         self._handles[plan.name] = handle
         assert runtime_task.output_dir is not None
         self._logs[plan.name] = log = PodLog(
-            api, plan.name, TaskOutput(runtime_task.output_dir, job.masked_for(task)),
-            split=plan.split)
+            api, plan.name, handle.uid,
+            TaskOutput(runtime_task.output_dir, job.masked_for(task)), split=plan.split)
         try:
             state = await wait_started(
                 watch, self._refresh, handle, workdir_words=task.workdir_words,
@@ -335,7 +335,7 @@ class KubernetesSpawner(Spawner):
                 log.abandon()
             else:
                 try:
-                    await api(log.finish, not handle.stopped, retry=False)
+                    runtime_task.notes += await api(log.finish, not handle.stopped, retry=False)
                 except Exception as exc:
                     log.abandon()
                     LOG.warning("kubernetes: output of %s: %s", name, api_message(exc))

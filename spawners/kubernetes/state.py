@@ -9,7 +9,7 @@ ImagePullBackOff, ErrImagePull again...), so "stuck" is a state with a reason an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +57,9 @@ class PodState:
     annotations: dict[str, str]
     labels: dict[str, str]
     created: str | None
+    #: The runtime's ID of each container that has one (`containerd://ID` without its
+    #: scheme), by container name: the kubelet's errors name a container by it.
+    container_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def ended(self) -> bool:
@@ -116,9 +119,12 @@ def pod_state(item: dict[str, Any]) -> PodState:
     status = item.get("status") or {}
     spec = item.get("spec") or {}
     main: dict[str, Any] = {}
+    ids: dict[str, str] = {}
     for cs in status.get("containerStatuses") or []:
         if cs.get("name") == CONTAINER:
             main = cs
+        if cs.get("containerID"):
+            ids[str(cs.get("name"))] = str(cs["containerID"]).partition("://")[2]
     waiting: tuple[str, str] | None = None
     cwd_missing = False
     for cs in [*(status.get("initContainerStatuses") or []), main]:
@@ -148,4 +154,5 @@ def pod_state(item: dict[str, Any]) -> PodState:
         annotations=dict(meta.get("annotations") or {}),
         labels=dict(meta.get("labels") or {}),
         created=meta.get("creationTimestamp"),
+        container_ids=ids,
     )

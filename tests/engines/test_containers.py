@@ -201,6 +201,22 @@ def test_one_listing_per_poll(engine_name: str, start_job: StartJob, no_leftover
     assert calls["inspect"] <= 2 * len(tasks), calls
 
 
+def test_a_task_that_ends_within_a_short_timeout_passes(engine_name: str, run_cli: Any,
+                                                        tmp_path: Path) -> None:
+    """The engine tells of an exit a moment after it: a deadline that passes in between finds
+    the container ended by itself, and its own exit stands (it was `timed_out`, exit code 0)."""
+    text = f'[defaults]\nimage = "{TEST_IMAGE}"\n' + "".join(
+        f'[[task]]\nid = "t{i}"\ncommand = "sleep 0.2; echo done"\ntimeout = 0.25\n'
+        for i in range(6))
+    (tmp_path / "short.toml").write_text(text)
+    done = run_cli("run", "-q", "--spawner", engine_name, str(tmp_path / "short.toml"))
+    assert done.code == 0, done.stdout + done.stderr
+    for i in range(6):
+        rec = done.task(f"t{i}")
+        assert (rec["result"], rec["exit_code"]) == ("passed", 0), rec
+        assert (done.job_dir / rec["stdout"]).read_text() == "done\n"
+
+
 def test_engine_down_is_one_line_and_exit_2(engine_name: str, run_cli: Any) -> None:
     earlier = run_cli("run", "-q", "--", "true")  # on the process backend
     assert earlier.code == 0, earlier.stderr

@@ -5,6 +5,7 @@ file, Pods that can never start, and nothing left behind."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import time
@@ -13,9 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from spawnkit.core.output import TaskOutput
 from spawnkit.core.spawner import SpawnerOptions
 from spawnkit.core.task.description import KubernetesSettings, Limits, Mount, Task
+from spawnkit.spawners.kubernetes.api import KubeApi, load_api
+from spawnkit.spawners.kubernetes.logs import PodLog
+from spawnkit.spawners.kubernetes.pod import CONTAINER, HOST_NETWORK_VARIABLE
 from spawnkit.spawners.kubernetes.spawner import KubernetesSpawner
+from spawnkit.spawners.kubernetes.state import pod_state
 from tests.conftest import RunCli, WriteTaskfile
 from tests.engines.conftest import TEST_IMAGE, StartJob, require_engine, run_job
 from tests.engines.kubernetes_cluster import POD_NAME, kubectl, kubernetes_objects, pod_json
@@ -195,6 +201,80 @@ def test_the_timeout_counts_from_the_start(start_job: StartJob, nothing_left: No
     rec = run.record("polite")
     assert rec.result == "timed_out" and rec.duration is not None and rec.duration < 3.0, rec
     assert run.output("polite", "stdout") == "ready\ngot TERM\n"
+
+
+def test_a_task_that_ends_within_a_short_timeout_passes(
+    start_job: StartJob, nothing_left: None
+) -> None:
+    """A task that exits 0 by itself within its timeout passes, as on every backend. The
+    kubelet reports an exit up to a second after it, so a deadline under a second may pass
+    before spawnkit sees the end: the stop then finds the task ended, and its own exit
+    stands. Its output is read whole, never the kubelet's error for a container it removed
+    (what deleting the Pod to stop it did). Whether a Pod shows the race depends on where
+    the kubelet's relist falls: six waves of two Pods make it all but certain (measured
+    before the fix: most waves timed out)."""
+    tasks = [Task.make(f"t{i}", "sleep 0.2; echo done", timeout=0.8) for i in range(12)]
+    run = run_job(start_job, "kubernetes", tasks, max_running=2)
+    for task in tasks:
+        rec = run.record(task.id)
+        assert (rec.result, rec.exit_code, rec.reason, rec.notes) == (
+            "passed", 0, None, []), rec
+        assert run.output(task.id, "stdout") == "done\n"
+        assert run.output(task.id, "stderr") == ""
+    errors = [p for p in run.job.job_dir.rglob("*")
+              if p.is_file() and b"unable to retrieve" in p.read_bytes()]
+    assert errors == []
+
+
+def test_the_kubelets_error_in_place_of_a_log_is_a_note(tmp_path: Path) -> None:
+    """Once the kubelet has removed a container of a Pod being deleted, the log API answers
+    HTTP 200 with the kubelet's error as the body ("unable to retrieve container logs for
+    containerd://..."): never written as the task's output. What was followed before stays;
+    the task gets a note with the kubelet's words."""
+    api = KubeApi(load_api())
+    name = f"sk-test-refusal-{int(time.time() * 1000) % 10**8}"
+    # The second container holds the Pod (its sleep, PID 1, ignores TERM) after `main`
+    # ended, so the delete is a graceful one and the kubelet removes `main` meanwhile.
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+        "restartPolicy": "Never", "terminationGracePeriodSeconds": 2,
+        "hostNetwork": os.environ.get(HOST_NETWORK_VARIABLE) == "1",
+        "containers": [{"name": n, "image": TEST_IMAGE, "imagePullPolicy": "IfNotPresent",
+                        "command": ["sh", "-c", c]}
+                       for n, c in ((CONTAINER, "echo out"), ("hold", "exec sleep 60"))]}}
+    made = api.create_pod(pod)
+    try:
+        uid = made["metadata"]["uid"]
+        wait_until(lambda: (pod_state(api.pod(name) or {}).terminated is not None), 60,
+                   "main's end")
+        state = pod_state(api.pod(name) or {})
+        followed = PodLog(api, name, uid, TaskOutput(tmp_path / "followed", ()), split=False)
+        followed.known(state.container_ids)
+        followed.start()  # the container has ended: its follower reads it all, then ends
+        unread = PodLog(api, name, uid, TaskOutput(tmp_path / "unread", ()), split=False)
+        unread.known(state.container_ids)
+        wait_until(lambda: (tmp_path / "followed" / "stdout").read_text() == "out\n", 30,
+                   "the followed log")
+        api.delete_pod(name, 2)
+        # As spawnkit's own read gets it: 200, and the kubelet's words for a body.
+        item = api.pod(name) or {}
+        said = "unable to retrieve container logs for " + next(
+            cs["containerID"] for cs in item["status"]["containerStatuses"]
+            if cs["name"] == CONTAINER)
+        wait_until(lambda: b"".join(api.log(name, CONTAINER, follow=False)) == said.encode(),
+                   30, "the kubelet's error")
+        notes = followed.finish() + unread.finish()
+    finally:
+        kubectl("delete", "pod", name, "--ignore-not-found", "--grace-period=0", "--force",
+                check=False)
+        api.close()
+    assert (tmp_path / "followed" / "stdout").read_text() == "out\n"
+    assert (tmp_path / "unread" / "stdout").read_text() == ""
+    assert [(tmp_path / d / "stderr").read_text() for d in ("followed", "unread")] == ["", ""]
+    assert notes == [
+        "stdout and stderr may be incomplete (what was read while the task ran is kept): the "
+        f"Kubernetes log API gave an error in place of the log of container main: {said}",
+        "stdout and stderr could not be read: the Kubernetes log API gave an error in place "
+        f"of the log of container main: {said}"]
 
 
 def test_the_command_and_variables_are_passed_verbatim(
