@@ -17,8 +17,9 @@ __all__ = ["MASK", "Masker", "mask_file"]
 
 MASK = b"***"
 _CHUNK = 1 << 20
-#: A line of a multi-line value is masked on its own from this length: a shorter piece (the
-#: `{` of a JSON key file) identifies nothing, and would mask ordinary text wherever it is.
+#: A line of a multi-line value is masked on its own from this length, and when it holds a
+#: letter or a digit: a shorter piece (the `{` of a JSON key file) or a rule (`-----`)
+#: identifies nothing, and would mask ordinary text wherever it is.
 MIN_LINE = 4
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 
@@ -30,7 +31,7 @@ def _needles(value: str) -> set[bytes]:
     if _LINE_BREAKS.search(value):
         pieces |= {line.strip() for line in _LINE_BREAKS.split(value)}
     return {p.encode(errors="surrogateescape") for p in pieces
-            if p == value or len(p) >= MIN_LINE}
+            if p == value or (len(p) >= MIN_LINE and any(c.isalnum() for c in p))}
 
 
 class Masker:

@@ -76,11 +76,12 @@ def _pump(sources: dict[int, tuple[int, Masker]], proc: subprocess.Popen[bytes],
                 _write(fd, masker.idle())
             continue
         if exited in ready:
+            # Before the leader is reaped: until then its PID, the group's, is not reused.
+            with contextlib.suppress(OSError):  # none left: already gone
+                os.killpg(proc.pid, signal.SIGKILL)
             _record_exit(proc, status_file)
             os.close(exited)
             exited = -1
-            with contextlib.suppress(OSError):  # none left: already gone
-                os.killpg(proc.pid, signal.SIGKILL)
             drain_until = time.monotonic() + DRAIN_AFTER_EXIT
         for src in ready:
             if src not in sources:

@@ -80,7 +80,10 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
     if not isinstance(defaults, dict):
         problems.append((None, "[defaults] must be a table"))
         defaults = {}
-    problems += [(None, f"[defaults]: {p}") for p in _check_keys(defaults, COMMON_KEYS)]
+    default_problems = _check_keys(defaults, COMMON_KEYS)
+    problems += [(None, f"[defaults]: {p}") for p in default_problems]
+    if not default_problems and (clash := _env_beside_secrets(defaults)):
+        problems.append((None, f"[defaults]: {clash}"))
     builds, image_problems = parse_images(data.get("image", {}), base_dir)
     problems += [(None, p) for p in image_problems]
     services, service_problems = parse_services(data.get("service", []))
@@ -118,12 +121,10 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
             needs.append((label, list(raw.get("depends_on", []))))
         if not own:
             task = _build(raw, defaults if isinstance(defaults, dict) else {}, base_dir)
-            # A value written beside a secret of the same name would never be seen: the
-            # secret's wins. ([defaults] env a task's secret replaces is the usual override.)
-            clash = sorted(set(raw.get("env", {})) & set(task.secrets))
-            if clash:
-                problems.append((label, f"env and secrets both name {', '.join(clash)}: the "
-                                        "secret's value, from the runner's environment, wins"))
+            # ([defaults] env that a task's secret replaces is the usual override.)
+            if clash := _env_beside_secrets({"env": raw.get("env", {}),
+                                             "secrets": task.secrets}):
+                problems.append((label, clash))
             cell = expansion.cells.get(task.id)
             tasks.append(replace(
                 task, build=builds.get(task.image or ""),
@@ -142,6 +143,16 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
     if problems:
         raise TaskFileError(name, problems)
     return TaskFile(name, tasks, dict(defaults), builds, services)
+
+
+def _env_beside_secrets(table: Mapping[str, Any]) -> str | None:
+    """A value written beside a secret of the same name (in one table) would never be seen:
+    the secret's wins."""
+    clash = sorted(set(table.get("env") or {}) & set(table.get("secrets") or ()))
+    if not clash:
+        return None
+    return (f"env and secrets both name {', '.join(clash)}: the secret's value, from the "
+            "runner's environment, wins")
 
 
 def _check_keys(table: Mapping[str, Any], allowed: Mapping[str, Check]) -> list[str]:

@@ -157,6 +157,11 @@ class TaskLifecycle:
             # Even when the outcome cannot be read, what the task printed is masked.
             self.mask_output()
             self._read_reports()
+        if self.stopped is not None and exit.ended_before_stop:
+            # The journal says it was being stopped: say why its own exit stands.
+            self.runtime_task.notes.append(
+                f"it had ended by itself when its stop ({self.stopped[1]}) came: judged by "
+                "its own exit")
         if self.status_after(exit)[0] is RuntimeTaskStatus.FINISHED and not exit.successful:
             # A service it needs may have ended under it: its failure may well be that end.
             self.runtime_task.notes += await services_ended(self.runtime_task, self.spawner)

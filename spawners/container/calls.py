@@ -84,8 +84,17 @@ class EngineCalls:
 
     async def _signal(self, container_id: str, sig: signal.Signals, sent: set[int]) -> bool:
         sent.add(sig)
-        delivered = await self(self.engine.kill, container_id, sig.name, idempotent=False)
-        if not delivered:
+        attempts = 0
+
+        def kill() -> bool:
+            nonlocal attempts
+            attempts += 1
+            return self.engine.kill(container_id, sig.name)
+
+        delivered = await self(kill, idempotent=False)
+        if not delivered and attempts == 1:
+            # Not running when the only try came. After a try whose answer was lost, it may
+            # have been delivered (and the "not running" be its doing): it stays in `sent`.
             sent.discard(sig)
         return delivered
 

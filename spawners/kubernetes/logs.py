@@ -48,9 +48,20 @@ _START_PAUSE = 0.1
 #: following. Each names the container, by its runtime ID or its log file.
 _REFUSAL = re.compile(rb"(?:unable to retrieve container logs for |failed to |rpc error: )"
                       rb"[^\n]*\Z")
+_REFUSAL_STARTS = (b"unable to retrieve container logs for ", b"failed to ", b"rpc error: ")
 #: Bytes of a complete read held back until its end, to look for such an error there: more
 #: than any of them takes (a log file's path and a runtime's message).
 _TAIL = 4096
+
+
+def _may_become_refusal(data: bytes) -> int:
+    """How many bytes at the end of `data` (its last, unended line) may be the beginning of
+    such an error, cut across two chunks: held back until the next chunk tells."""
+    tail = data[data.rfind(b"\n") + 1:]
+    if tail and len(tail) <= _TAIL and any(
+            start.startswith(tail) or tail.startswith(start) for start in _REFUSAL_STARTS):
+        return len(tail)
+    return 0
 
 
 def refusal_at(data: bytes, marks: Iterable[bytes]) -> int | None:
@@ -121,16 +132,22 @@ class PodLog:
     def _follow(self, container: str, target: MaskedStream) -> None:
         give_up = time.monotonic() + FOLLOWER_START
         while not self._done.is_set():
+            held = b""
             try:
                 for chunk in self._api.log(self._pod, container, follow=True):
-                    # The kubelet's error comes in one write, after whatever log it read
-                    # (the answer ends there): never the task's output.
-                    cut = refusal_at(chunk, self._marks[container])
-                    target.write(chunk if cut is None else chunk[:cut])
+                    # The kubelet's error comes after whatever log it read (the answer ends
+                    # there), maybe cut across two chunks: never the task's output.
+                    data, held = held + chunk, b""
+                    cut = refusal_at(data, self._marks[container])
                     if cut is not None:
+                        target.write(data[:cut])
                         LOG.debug("following the log of %s/%s: %s", self._pod, container,
-                                  chunk[cut:].decode("utf-8", "replace"))
+                                  data[cut:].decode("utf-8", "replace"))
                         return
+                    keep = _may_become_refusal(data)
+                    held = data[len(data) - keep:] if keep else b""
+                    target.write(data[:len(data) - keep])
+                target.write(held)
                 return
             except Exception as exc:  # the complete read at the end makes up for it
                 if target.taken or time.monotonic() >= give_up:

@@ -290,6 +290,9 @@ class KubernetesSpawner(Spawner):
             return  # down: collect_task says so; `spawnkit gc` removes the Pod later
         state = watch.get(handle.name)
         if state is not None and state.ended:
+            # Seen ended before any stop of ours: its own exit stands.
+            handle.ended_first = handle.ended_first or not (
+                handle.sent or handle.stopped or handle.deleted)
             return
         try:
             if state is None or state.pending:

@@ -78,7 +78,7 @@ async def stop_pod(api: KubeApi, handle: PodHandle, grace: float, margin: float)
         # have: then that one ended it, and stays known).
         LOG.info("kubernetes: %s had ended when its stop came", handle.name)
         handle.sent.intersection_update(sent)
-        handle.ended_first = first
+        handle.ended_first = handle.ended_first or first
         return False
     if "KILL" in said:
         handle.sent.add(SIGKILL)

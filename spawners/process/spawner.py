@@ -274,7 +274,7 @@ class ProcessSpawner(ProcessServiceHooks):
         # workspace is the working folder here too. An entrypoint is the image's or words
         # from it: the host may not have them.
         return [k for k in task.limits.given() if k != "workspace"] + (
-            ["entrypoint"] if task.entrypoint is not None else [])
+            ["entrypoint"] if task.entrypoint not in (None, ()) else [])
 
 
 def _key(runtime_task: RuntimeTask) -> str:

@@ -169,7 +169,7 @@ class SlurmSpawner(Spawner):
         # the working folder here (a shared file system), as on the process backend.
         return [name for name in task.limits.given()
                 if name not in ("cpus", "memory", "workspace")] + (
-            ["entrypoint"] if task.entrypoint is not None else [])  # as on process
+            ["entrypoint"] if task.entrypoint not in (None, ()) else [])  # as on process
 
     # -- spawn ---------------------------------------------------------------------------------
 

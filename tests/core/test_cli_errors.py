@@ -38,6 +38,11 @@ CASES = {
         '[[task]]\nid = "a"\ncommand = "true"\nenv = { TOKEN = "x" }\nsecrets = ["TOKEN"]\n',
         "task 'a': env and secrets both name TOKEN",
     ),
+    "env beside a secret in defaults": (
+        '[defaults]\nenv = { TOKEN = "x" }\nsecrets = ["TOKEN"]\n[[task]]\nid = "a"\n'
+        'command = "true"\n',
+        "[defaults]: env and secrets both name TOKEN",
+    ),
     "retry on passed": (
         '[[task]]\nid = "a"\ncommand = "true"\nretry = { when = ["passed"] }\n',
         "retry: when: must be a list of results among failed, error, timed_out, lost",

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from spawnkit.core.errors import TaskFileError
+from spawnkit.core.output import TaskOutput
 from spawnkit.core.spawner import JobContext
 from spawnkit.core.task.description import KubernetesSettings, Limits, Task
 from spawnkit.core.taskfile import parse_taskfile
+from spawnkit.spawners.kubernetes.logs import PodLog
 from spawnkit.spawners.kubernetes.pod import pod_name, pod_plan
 
 JOB = JobContext("20261130-101010-abc123", Path("/tmp/job"), "host:1:2")
@@ -144,3 +146,31 @@ def test_gc_keeps_kept_pods_and_held_jobs(monkeypatch: pytest.MonkeyPatch) -> No
     names = [p["metadata"]["name"] for p in reap.orphans(listed, pods=True, kept=True)]
     assert names == ["plain", "kept", "kept-running"]
     assert reap.describe(listed[1], "Pod") == "Pod kept (job j1, task t, kept)"
+
+
+class _SplitLogApi:
+    """A log API answer cut where a real one may be: the kubelet's error for a container it
+    removed (HTTP 200) comes after the log, split across two chunks."""
+
+    namespace = "ns"
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    def log(self, name: str, container: str, *, follow: bool) -> Any:
+        return iter(self.chunks) if follow else iter([b"".join(self.chunks)])
+
+
+@pytest.mark.parametrize("cut", [1, 4, 12, 40])
+def test_the_kubelets_error_cut_across_chunks_is_no_output(tmp_path: Path, cut: int) -> None:
+    error = b"unable to retrieve container logs for containerd://0123abcd"
+    api = _SplitLogApi([b"out\nfailed to fetch? no: last line\n" + error[:cut], error[cut:]])
+    log = PodLog(api, "pod", "uid", TaskOutput(tmp_path, ()), split=False)  # type: ignore[arg-type]
+    log.known({"main": "0123abcd"})
+    log.start()
+    notes = log.finish()
+    assert (tmp_path / "stdout").read_bytes() == b"out\nfailed to fetch? no: last line\n"
+    assert notes == [
+        "stdout and stderr may be incomplete (what was read while the task ran is kept): the "
+        "Kubernetes log API gave an error in place of the log of container main: "
+        + error.decode()]

@@ -442,3 +442,35 @@ def test_a_container_being_removed_from_outside_is_reported_gone(
     [(result, reason)] = _by_id(out.result).values()
     assert result == "error" and reason is not None
     assert "disappeared: removed outside spawnkit" in reason, reason
+
+
+class _KillAnswerLost(FakeEngine):
+    """The first kill is delivered, and its answer lost on the way back (a reset)."""
+
+    lost = False
+
+    def kill(self, container_id: str, signal: str) -> bool:
+        delivered = super().kill(container_id, signal)
+        if not self.lost:
+            self.lost = True
+            raise requests.exceptions.ConnectionError(
+                ConnectionResetError(104, "Connection reset by peer"))
+        return delivered
+
+
+class _KillAnswerLostSpawner(FakeSpawner):
+    engine_class = _KillAnswerLost
+
+
+def test_a_timeout_whose_kill_answer_was_lost_is_still_timed_out(tmp_path: Path) -> None:
+    """The retried kill finds the container ended, by the first one: that is no task that
+    ended by itself before its stop (`ExitResult.ended_before_stop`)."""
+    spawner = _KillAnswerLostSpawner(SpawnerOptions(image="img", grace_period=0.5))
+
+    async def nothing(engine: FakeEngine) -> None:
+        return None
+
+    task = Task.make("t", ["sleep", "1000"], timeout=0.3)
+    out = _run(tmp_path, spawner, [task], nothing, running=1)
+    assert isinstance(spawner.engine, _KillAnswerLost) and spawner.engine.lost
+    assert _by_id(out.result) == {"t": ("timed_out", "timed out after 0.3 s")}

@@ -56,3 +56,15 @@ def test_masking_finds_values_across_chunk_boundaries(
     path.write_bytes(b"a" + VALUE.encode() + b"\n" + VALUE.encode() * 3 + b"\xff\x00end")
     assert mask_file(path, [VALUE, ""]) == 4
     assert path.read_bytes() == b"a***\n*********\xff\x00end"
+
+
+@pytest.mark.parametrize("chunk", [3, 1 << 20])
+def test_each_line_of_a_multi_line_value_is_masked_but_not_a_rule_or_a_brace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(secrets, "_CHUNK", chunk)
+    key = '{\r\n  "key": "k3y-Line-9f2c",\r\n  "id": "42"\r\n}\r\n-----\r\n'
+    path = tmp_path / "out"
+    path.write_bytes(b'  "key": "k3y-Line-9f2c",\n{ "id": "42" }\n===== 3 passed -----\n')
+    mask_file(path, [key])
+    assert path.read_bytes() == b"  ***\n{ *** }\n===== 3 passed -----\n"
