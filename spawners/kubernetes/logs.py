@@ -46,9 +46,8 @@ _START_PAUSE = 0.1
 #: How the kubelet's errors begin when it writes one into a log's answer: the container gone
 #: from the runtime, its log file gone (kuberuntime/logs), the runtime's own words while
 #: following. Each names the container, by its runtime ID or its log file.
-_REFUSAL = re.compile(rb"(?:unable to retrieve container logs for |failed to |rpc error: )"
-                      rb"[^\n]*\Z")
 _REFUSAL_STARTS = (b"unable to retrieve container logs for ", b"failed to ", b"rpc error: ")
+_REFUSAL = re.compile(b"(?:" + b"|".join(map(re.escape, _REFUSAL_STARTS)) + rb")[^\n]*\Z")
 #: Bytes of a complete read held back until its end, to look for such an error there: more
 #: than any of them takes (a log file's path and a runtime's message).
 _TAIL = 4096
