@@ -190,6 +190,12 @@ class Task:
     def environment(self) -> dict[str, str]:
         return dict(self.env)
 
+    def container_settings(self) -> list[str]:
+        """The container settings it sets (`Limits.given()`, and an entrypoint other than
+        the command as given): what a backend without containers names as not enforced."""
+        return [*self.limits.given(),
+                *(["entrypoint"] if self.entrypoint not in (None, ()) else [])]
+
     def workdir(self, workspace_at: str | None = None) -> str | None:
         """The working folder. With a workspace it is the workspace, or `cwd` inside it when
         `cwd` is relative; `workspace_at` is where the workspace is seen (a container's mount

@@ -273,8 +273,7 @@ class ProcessSpawner(ProcessServiceHooks):
         # image is not a limit (a task file names one for the container backends), and the
         # workspace is the working folder here too. An entrypoint is the image's or words
         # from it: the host may not have them.
-        return [k for k in task.limits.given() if k != "workspace"] + (
-            ["entrypoint"] if task.entrypoint not in (None, ()) else [])
+        return [k for k in task.container_settings() if k != "workspace"]
 
 
 def _key(runtime_task: RuntimeTask) -> str:

@@ -167,9 +167,8 @@ class SlurmSpawner(Spawner):
             return []  # the node's engine applies them all
         # Slurm's cgroup holds cpus and memory; the rest needs a container. The workspace is
         # the working folder here (a shared file system), as on the process backend.
-        return [name for name in task.limits.given()
-                if name not in ("cpus", "memory", "workspace")] + (
-            ["entrypoint"] if task.entrypoint not in (None, ()) else [])  # as on process
+        return [name for name in task.container_settings()
+                if name not in ("cpus", "memory", "workspace")]
 
     # -- spawn ---------------------------------------------------------------------------------
 
