@@ -31,7 +31,7 @@ from spawnkit.core.output import MaskedStream, TaskOutput
 from spawnkit.spawners.kubernetes.api import KubeApi, api_message
 from spawnkit.spawners.kubernetes.pod import CONTAINER, STDERR_READER
 
-__all__ = ["FOLLOWER_END", "PodLog", "refusal_at"]
+__all__ = ["FOLLOWER_END", "PodLog"]
 
 LOG = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ _START_PAUSE = 0.1
 #: following. Each names the container, by its runtime ID or its log file.
 _REFUSAL_STARTS = (b"unable to retrieve container logs for ", b"failed to ", b"rpc error: ")
 _REFUSAL = re.compile(b"(?:" + b"|".join(map(re.escape, _REFUSAL_STARTS)) + rb")[^\n]*\Z")
-#: Bytes of a complete read held back until its end, to look for such an error there: more
-#: than any of them takes (a log file's path and a runtime's message).
+#: The longest such error looked for: more than any of them takes (a log file's path and a
+#: runtime's message).
 _TAIL = 4096
 
 
@@ -63,7 +63,7 @@ def _may_become_refusal(data: bytes) -> int:
     return 0
 
 
-def refusal_at(data: bytes, marks: Iterable[bytes]) -> int | None:
+def _refusal_at(data: bytes, marks: Iterable[bytes]) -> int | None:
     """Where `data` ends in an error of the kubelet about this container (one of `marks`,
     its runtime ID or log folder, named in it, and no line end after it), if it does."""
     found = _REFUSAL.search(data, data.rfind(b"\n") + 1)
@@ -75,14 +75,16 @@ def refusal_at(data: bytes, marks: Iterable[bytes]) -> int | None:
 def _sifted(chunks: Iterable[bytes], marks: Iterable[bytes],
             refused: list[str]) -> Iterator[bytes]:
     """`chunks` less the kubelet's error at their end, if there is one (its words go into
-    `refused`); the last `_TAIL` bytes are held back until the end for that."""
+    `refused`). The error ends the answer, maybe cut across two chunks: an unended last line
+    that may begin one is held back until the next chunk, or the end, tells."""
     held = b""
     for chunk in chunks:
-        held += chunk
-        if len(held) > _TAIL:
-            yield held[:-_TAIL]
-            held = held[-_TAIL:]
-    cut = refusal_at(held, marks)
+        data = held + chunk
+        keep = _may_become_refusal(data)
+        held = data[len(data) - keep:] if keep else b""
+        if len(data) > keep:
+            yield data[:len(data) - keep]
+    cut = _refusal_at(held, marks)
     if cut is not None:
         refused.append(held[cut:].decode("utf-8", "replace"))
         held = held[:cut]
@@ -131,22 +133,14 @@ class PodLog:
     def _follow(self, container: str, target: MaskedStream) -> None:
         give_up = time.monotonic() + FOLLOWER_START
         while not self._done.is_set():
-            held = b""
+            refused: list[str] = []
             try:
-                for chunk in self._api.log(self._pod, container, follow=True):
-                    # The kubelet's error comes after whatever log it read (the answer ends
-                    # there), maybe cut across two chunks: never the task's output.
-                    data, held = held + chunk, b""
-                    cut = refusal_at(data, self._marks[container])
-                    if cut is not None:
-                        target.write(data[:cut])
-                        LOG.debug("following the log of %s/%s: %s", self._pod, container,
-                                  data[cut:].decode("utf-8", "replace"))
-                        return
-                    keep = _may_become_refusal(data)
-                    held = data[len(data) - keep:] if keep else b""
-                    target.write(data[:len(data) - keep])
-                target.write(held)
+                log = self._api.log(self._pod, container, follow=True)
+                for chunk in _sifted(log, self._marks[container], refused):
+                    target.write(chunk)
+                if refused:  # the complete read at the end says it in a note
+                    LOG.debug("following the log of %s/%s: %s", self._pod, container,
+                              refused[0])
                 return
             except Exception as exc:  # the complete read at the end makes up for it
                 if target.taken or time.monotonic() >= give_up:
