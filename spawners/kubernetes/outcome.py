@@ -40,6 +40,11 @@ class PodHandle:
     #: Taken over from a dead runner (`spawnkit resume`): it may have ended long before.
     adopted: bool = False
 
+    @property
+    def stop_began(self) -> bool:
+        """A stop of spawnkit's has reached for it: a signal, an ended stop, a delete."""
+        return bool(self.sent or self.stopped or self.deleted)
+
 
 def _died_of(code: int | None) -> int | None:
     return code - 128 if code is not None and 128 < code < 160 else None

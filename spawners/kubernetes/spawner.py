@@ -291,8 +291,7 @@ class KubernetesSpawner(Spawner):
         state = watch.get(handle.name)
         if state is not None and state.ended:
             # Seen ended before any stop of ours: its own exit stands.
-            handle.ended_first = handle.ended_first or not (
-                handle.sent or handle.stopped or handle.deleted)
+            handle.ended_first = handle.ended_first or not handle.stop_began
             return
         try:
             if state is None or state.pending:

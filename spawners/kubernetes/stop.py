@@ -61,7 +61,7 @@ async def stop_pod(api: KubeApi, handle: PodHandle, grace: float, margin: float)
     caller waits for, as when the stop found the task ended already. A refused delete
     propagates."""
     sent = set(handle.sent)
-    first = not (sent or handle.stopped or handle.deleted)
+    first = not handle.stop_began
     handle.sent.add(SIGTERM if grace > 0 else SIGKILL)
     try:
         code, said = await api(api.exec, handle.name, CONTAINER, stop_argv(grace),
