@@ -14,7 +14,8 @@ __all__ = ["ProcessHandle"]
 class ProcessHandle:
     """A task's process, from its start until its outcome is collected."""
 
-    __slots__ = ("drained", "ended_at", "exited", "pid", "start", "status")
+    __slots__ = ("drained", "ended_at", "exited", "pid", "reaped", "start", "status",
+                 "stop_began")
 
     def __init__(self, pid: int, start: int | None) -> None:
         self.pid = pid
@@ -22,6 +23,12 @@ class ProcessHandle:
         self.status: int | None = None  # raw wait status, once it ended
         #: Epoch seconds it ended, when learnt after the fact (a task taken over).
         self.ended_at: float | None = None
+        #: Monotonic seconds (the host's clock, the supervisor's too): when the supervisor
+        #: reaped it, and when the runner first began to stop it. An exit reaped before its
+        #: stop began is the task's own (`ExitResult.ended_before_stop`), however late the
+        #: runner heard of it.
+        self.reaped: float | None = None
+        self.stop_began: float | None = None
         loop = asyncio.get_running_loop()
         self.exited: asyncio.Future[None] = loop.create_future()
         #: Its output is whole in its files (masked output passes through the supervisor).
@@ -31,8 +38,9 @@ class ProcessHandle:
     def ended(self) -> bool:
         return self.status is not None
 
-    def end(self, status: int) -> None:
+    def end(self, status: int, *, reaped: float | None = None) -> None:
         self.status = status
+        self.reaped = reaped
         if not self.exited.done():
             self.exited.set_result(None)
 
@@ -49,6 +57,10 @@ class ProcessHandle:
         if status is None or status < 0:
             return ExitResult(exit_code=None, error="exit status lost: the task supervisor "
                               "ended before the task did")
+        first = (self.stop_began is not None and self.reaped is not None
+                 and self.reaped < self.stop_began)
         if os.WIFSIGNALED(status):
-            return ExitResult(exit_code=None, signal=os.WTERMSIG(status), ended_at=self.ended_at)
-        return ExitResult(exit_code=os.waitstatus_to_exitcode(status), ended_at=self.ended_at)
+            return ExitResult(exit_code=None, signal=os.WTERMSIG(status), ended_at=self.ended_at,
+                              ended_before_stop=first)
+        return ExitResult(exit_code=os.waitstatus_to_exitcode(status), ended_at=self.ended_at,
+                          ended_before_stop=first)

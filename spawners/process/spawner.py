@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ class ProcessSpawner(ProcessServiceHooks):
         if handle is None:
             return
         if kind == "exited":
-            handle.end(int(event["status"]))
+            handle.end(int(event["status"]), reaped=event.get("at"))
             self.notify()
         elif kind == "drained" and not handle.drained.done():
             handle.drained.set_result(None)
@@ -201,6 +202,7 @@ class ProcessSpawner(ProcessServiceHooks):
         handle = self._handles.get(runtime_task.spawner_handle or "")
         if handle is None:
             return
+        handle.stop_began = handle.stop_began or time.monotonic()
         await kill_group(handle.pid, grace_period)
         adopted = self._adopted.get(str(handle.pid))
         if adopted is not None:

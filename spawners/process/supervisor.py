@@ -17,7 +17,9 @@ object a line:
     <- {"ev": "started", "key": K, "pid": P, "start": T, "drained": B}
     <- {"ev": "ready"}                             once, when it takes requests
     <- {"ev": "failed", "key": K, "error": E}
-    <- {"ev": "exited", "key": K, "status": S}     the task's raw wait status
+    <- {"ev": "exited", "key": K, "status": S,     the task's raw wait status, and when it
+        "at": T}                                   was reaped (CLOCK_MONOTONIC seconds: the
+                                                   runner's clock too, on the same host)
     <- {"ev": "drained", "key": K}                 all its output is in its files (when the
                                                    supervisor masks it; else drained is true)
 
@@ -137,7 +139,7 @@ class Supervisor:
             self._generation += 1
             self._has_child.set()
         if early is not None and early[1] >= began:  # else an orphan's, its PID since reused
-            self._exited(proc.pid, early[0])
+            self._exited(proc.pid, *early)
         if pumps:
             threading.Thread(target=self._drain, args=(key, pumps), daemon=True).start()
 
@@ -220,15 +222,15 @@ class Supervisor:
                     for old in [p for p, (_s, t) in self.early.items() if now - t > 60]:
                         del self.early[old]
             if known:
-                self._exited(pid, status)
+                self._exited(pid, status, now)
 
-    def _exited(self, pid: int, status: int) -> None:
+    def _exited(self, pid: int, status: int, at: float) -> None:
         with self._lock:
             key, _out = self.tasks.pop(pid)
             if not self.tasks:
                 self.all_done.notify_all()
         self._ended(key, status=status)
-        self.say({"ev": "exited", "key": key, "status": status})
+        self.say({"ev": "exited", "key": key, "status": status, "at": at})
 
     def close(self, grace: float) -> None:
         """The runner collected its tasks: what they left behind (out of their groups, a

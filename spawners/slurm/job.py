@@ -27,6 +27,8 @@ class SlurmJob:
     label: Label
     stopped: bool = False
     cancelled: bool = False
+    #: A stop found it ended by itself: its own exit stands (`ExitResult.ended_before_stop`).
+    ended_first: bool = False
     #: Taken over from a dead runner (`spawnkit resume`): it may have ended long before.
     adopted: bool = False
     #: Since when (monotonic seconds) it has waited in the queue for a reason no wait ends

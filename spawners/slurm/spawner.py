@@ -300,6 +300,8 @@ class SlurmSpawner(Spawner):
             exit = await self._collect(runtime_task, job, watch)
         finally:
             watch.forget(job.job_id)
+        if job.ended_first:
+            exit = dataclasses.replace(exit, ended_before_stop=True)
         if job.adopted:  # the node wrote its exit as it ended, maybe long before this
             with contextlib.suppress(OSError):
                 ended = (job.out_dir / EXIT_STATUS).stat().st_mtime

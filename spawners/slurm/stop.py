@@ -8,6 +8,7 @@ import contextlib
 from spawnkit.spawners.slurm.commands import SlurmTools
 from spawnkit.spawners.slurm.job import SlurmJob, cancel_job, signal_job
 from spawnkit.spawners.slurm.node import KILL_NOW, STOP_MARKER
+from spawnkit.spawners.slurm.script import EXIT_STATUS
 from spawnkit.spawners.slurm.watch import QueueWatch
 
 __all__ = ["CANCEL_WAIT", "KILL_WAIT", "stop_job"]
@@ -25,11 +26,17 @@ async def stop_job(tools: SlurmTools, watch: QueueWatch, job: SlurmJob,
                    grace_period: float) -> None:
     """End the job within about `grace_period` + KILL_WAIT seconds (+ CANCEL_WAIT when the
     node does not answer). Already ended, or no longer known to the controller, is stopped:
-    no error. CommandFailed when Slurm refuses the cancel."""
+    no error. CommandFailed when Slurm refuses the cancel. A first stop that finds the
+    command ended by itself sends nothing and says so (`job.ended_first`)."""
+    if not job.stopped and (job.out_dir / EXIT_STATUS).exists():
+        # The node recorded the command's own exit: its job ends without us.
+        job.ended_first = True
+        return
     # A fresh answer: the last one may be a second old, and a job queued then may run now.
     state = await watch.wait_ended(job.job_id, 0.0)
     if (state is not None and state.ended) or (state is None
                                                 and watch.seen_since_submit(job.job_id)):
+        job.ended_first = job.ended_first or not job.stopped
         return
     job.stopped = True
     with contextlib.suppress(OSError):

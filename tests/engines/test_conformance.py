@@ -11,8 +11,11 @@ from pathlib import Path
 
 import jsonschema
 
+from spawnkit.core.registry import get_spawner_class
+from spawnkit.core.spawner import Spawner, SpawnerOptions
 from spawnkit.core.task.description import Limits, Mount, RetryPolicy, Task
-from tests.engines.conftest import StartJob, kill_from_outside, run_job, task_gone
+from spawnkit.core.task.runtime import RuntimeTask
+from tests.engines.conftest import TEST_IMAGE, StartJob, kill_from_outside, run_job, task_gone
 
 
 def test_pass(spawner_name: str, start_job: StartJob, no_leftovers: None) -> None:
@@ -101,6 +104,32 @@ def test_timeout_kills_and_leaves_nothing(
     assert rec.duration is not None and rec.duration < 3.0, rec.duration
     assert result.counts["timed_out"] == 1
     assert task_gone(spawner_name, run, handle)
+
+
+def _hearing_of_ends_late(name: str) -> Spawner:
+    """The backend, told of no end until the worker stops the task."""
+
+    class HearsLate(get_spawner_class(name)):  # type: ignore[misc]
+        async def is_task_alive(self, runtime_task: RuntimeTask) -> bool:
+            return True
+
+    return HearsLate(SpawnerOptions(image=TEST_IMAGE, grace_period=1.0))
+
+
+def test_a_stop_that_finds_the_task_ended_lets_its_exit_stand(
+    spawner_name: str, start_job: StartJob, no_leftovers: None
+) -> None:
+    """Every backend hears of an exit a moment after it, so a deadline may pass in between:
+    the stop then finds the task ended, sends nothing, and the task is judged by its own
+    exit, not timed out. Here the backend hears of no end before the deadline (what a real
+    engine does only by chance), so the stop always comes after the end."""
+    task = Task.make("quick", "echo done", timeout=1.5)
+    run = run_job(start_job, spawner_name, [task], spawner=_hearing_of_ends_late(spawner_name))
+    rec = run.record("quick")
+    assert (rec.result, rec.exit_code, rec.reason) == ("passed", 0, None), rec
+    assert rec.notes == ["it had ended by itself when its stop (timed out after 1.5 s) came: "
+                         "judged by its own exit"], rec
+    assert run.output("quick", "stdout") == "done\n"
 
 
 def test_killed_from_outside(spawner_name: str, start_job: StartJob, no_leftovers: None) -> None:
