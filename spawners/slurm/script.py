@@ -47,14 +47,19 @@ FORBIDDEN_OPTIONS = (
 
 
 def forbidden_options(settings: SlurmSettings | None) -> list[str]:
-    """The `extra` options that spawnkit sets itself (and so may not be given)."""
+    """The `extra` options that spawnkit sets itself (and so may not be given), however
+    written: sbatch takes any unambiguous beginning of a long option for it (getopt_long's
+    `--comm` is `--comment`), and a short one's value may follow it in the same word."""
     if settings is None:
         return []
     bad = []
     for option in settings.extra:
         name = option.split("=", 1)[0]
-        short = name[:2] if not name.startswith("--") else name
-        if name in FORBIDDEN_OPTIONS or short in FORBIDDEN_OPTIONS:
+        if name.startswith("--") and len(name) > 2:
+            hit = any(f.startswith(name) for f in FORBIDDEN_OPTIONS if f.startswith("--"))
+        else:
+            hit = name[:2] in FORBIDDEN_OPTIONS
+        if hit:
             bad.append(option)
     return bad
 

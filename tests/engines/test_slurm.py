@@ -270,11 +270,16 @@ def test_sbatch_gets_the_settings(slurm: str, start_job: StartJob, no_leftovers:
 def test_options_spawnkit_sets_are_refused(
     slurm: str, start_job: StartJob, no_leftovers: None
 ) -> None:
-    task = Task.make("bad", ["true"], slurm=SlurmSettings(extra=("--output=/tmp/x", "-J", "x")))
+    """However they are written: sbatch takes `--comm` for `--comment`, `-ofile` for `-o file`.
+    What only begins like one of them (`--wait-all-nodes`, not `--wait`) is the user's."""
+    extra = ("--output=/tmp/x", "-J", "x", "--comm=mine", "--requ", "--job-n=renamed",
+             "-o/tmp/y", "--wait-all-nodes=1", "--nice=7")
+    task = Task.make("bad", ["true"], slurm=SlurmSettings(extra=extra))
     run = run_job(start_job, slurm, [task])
     rec = run.record("bad")
     assert (rec.result, rec.status) == ("error", "fail_triage")
-    assert rec.reason == "slurm extra sets what spawnkit sets itself: --output=/tmp/x, -J"
+    assert rec.reason == ("slurm extra sets what spawnkit sets itself: --output=/tmp/x, -J, "
+                          "--comm=mine, --requ, --job-n=renamed, -o/tmp/y")
 
 
 def test_missing_working_folder_is_named(
