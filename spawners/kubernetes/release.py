@@ -18,6 +18,7 @@ from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.spawners.kubernetes.api import KubeApi, api_message
 from spawnkit.spawners.kubernetes.outcome import PodHandle
+from spawnkit.spawners.kubernetes.pod import CONTAINER
 
 __all__ = ["free_name", "keep_files", "kept_note", "remove"]
 
@@ -44,8 +45,9 @@ async def keep_files(api: KubeApi,
 
 def kept_note(pod: str, namespace: str) -> str:
     """The task's note: which Pod stays, and how to look at it."""
-    return (f"Pod {pod} kept: kubectl --namespace {shlex.quote(namespace)} describe pod {pod}; "
-            f"its output: kubectl --namespace {shlex.quote(namespace)} logs {pod}")
+    ns = shlex.quote(namespace)
+    return (f"Pod {pod} kept: kubectl --namespace {ns} describe pod {pod}; "
+            f"its output: kubectl --namespace {ns} logs {pod} -c {CONTAINER}")
 
 
 async def remove(api: KubeApi, handle: PodHandle, *, keep_pod: bool) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import socket
 import time
 from collections.abc import Iterator
@@ -374,9 +375,11 @@ def test_keep_failed_keeps_the_failed_pod_until_gc_kept(
     kept = pod_json(pod)
     assert kept is not None and kept["metadata"]["labels"]["spawnkit.keep"] == "failed"
     assert bad["notes"] == [f"Pod {pod} kept: kubectl --namespace default describe pod {pod}; "
-                            f"its output: kubectl --namespace default logs {pod}"]
+                            f"its output: kubectl --namespace default logs {pod} -c main"]
     assert good["notes"] == []
-    assert kubectl("logs", pod, "-c", "main") == "bad\n"
+    # The note's command works as given (a Pod with more than one container needs `-c`).
+    said = shlex.split(bad["notes"][0].split("its output: ")[1])
+    assert said[0] == "kubectl" and kubectl(*said[1:]) == "bad\n"
     assert (run.job_dir / bad["stderr"]).read_text() == "oops\n"
 
     # Its runner is gone: plain gc leaves the kept Pod, --kept removes it.
