@@ -83,7 +83,8 @@ class Progress:
         self._clock = clock
         self._summary_path = summary_path
         self._began = clock()
-        self._started_at: dict[str, float] = {}  # task id -> entry time (monotonic clock)
+        #: task id -> its start entry's times (monotonic, epoch)
+        self._started_at: dict[str, tuple[float, float]] = {}
         self._running: list[str] = []  # in start order, so the line reads stably
         self._retried: set[str] = set()
         self._results: dict[str, str] = {}
@@ -104,7 +105,7 @@ class Progress:
         with self._lock:
             if entry.status in ("started", "adopted"):  # adopted: a resume took it over
                 if entry.status == "started" or entry.task_id not in self._started_at:
-                    self._started_at[entry.task_id] = entry.mono
+                    self._started_at[entry.task_id] = (entry.mono, entry.time)
                 if entry.task_id not in self._running:
                     self._running.append(entry.task_id)
                 self._on_start(entry)
@@ -171,6 +172,17 @@ class Progress:
         why = ended.get("reason") or ended.get("result", "")
         self._say(f"{'retrying':<11} {entry.task_id} (attempt {entry.data.get('attempt')}: {why})")
 
+    def _took(self, entry: StatusEntry) -> str:
+        """How long it ran, as results.json says: from when its command began, where the
+        backend knows that was after its start (a batch job's time in the queue)."""
+        started = self._started_at.get(entry.task_id)
+        if started is None:
+            return ""
+        began = entry.data.get("began_at")
+        if began is not None and float(began) > started[1]:
+            return f" {max(entry.time - float(began), 0.0):.2f}s"
+        return f" {entry.mono - started[0]:.2f}s"
+
     def _on_finish(self, entry: StatusEntry) -> None:
         result = str(entry.data["result"])
         if self._mode is Mode.QUIET:
@@ -178,8 +190,7 @@ class Progress:
         if (self._mode is Mode.LIVE and result == "passed" and not self._verbose
                 and entry.task_id not in self._retried):
             return  # the counts say it; lines above the live line are for what needs a look
-        began = self._started_at.get(entry.task_id)
-        took = f" {entry.mono - began:.2f}s" if began is not None else ""
+        took = self._took(entry)
         reason = entry.data.get("reason")
         why = f" ({reason})" if reason else ""
         if result == "passed" and entry.task_id in self._retried:

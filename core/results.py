@@ -148,6 +148,8 @@ def finished_entry(runtime_task: RuntimeTask, outcome: Outcome) -> dict[str, Any
                     oom=outcome.exit.oom)
         if outcome.exit.ended_at is not None:
             data["ended_at"] = outcome.exit.ended_at
+        if outcome.exit.began_at is not None:
+            data["began_at"] = outcome.exit.began_at
     if runtime_task.notes:
         data["notes"] = list(runtime_task.notes)
     if runtime_task.tests is not None:
@@ -164,11 +166,25 @@ def final_entry(history: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | Non
     return final
 
 
-def _duration(started: Mapping[str, Any] | None, final: Mapping[str, Any] | None) -> float | None:
+def _began(started: Mapping[str, Any], ended: Mapping[str, Any] | None) -> float | None:
+    """When the command began (epoch seconds), where the backend says it was after its spawn
+    (ExitResult.began_at); None: at its spawn."""
+    began = (ended or {}).get("began_at")
+    return None if began is None or float(began) <= float(started["time"]) else float(began)
+
+
+def _duration(started: Mapping[str, Any] | None, final: Mapping[str, Any] | None,
+              ended: Mapping[str, Any] | None = None) -> float | None:
+    """From its start (or when its command began, `ended` saying so) to its end."""
     if started is None or final is None:
         return None
-    if final.get("ended_at") is not None:  # ended while no runner watched: its own end
-        return round(max(float(final["ended_at"]) - float(started["time"]), 0.0), 3)
+    ended = final if ended is None else ended
+    began = _began(started, ended)
+    if ended.get("ended_at") is not None:  # ended while no runner watched: its own end
+        since = float(started["time"]) if began is None else began
+        return round(max(float(ended["ended_at"]) - since, 0.0), 3)
+    if began is not None:
+        return round(max(float(final["time"]) - began, 0.0), 3)
     key = "mono" if "mono" in started and "mono" in final else "time"
     return round(max(float(final[key]) - float(started[key]), 0.0), 3)
 
@@ -230,7 +246,7 @@ def build_results(
                 exit_code=final.get("exit_code") if final else None,
                 signal=final.get("signal") if final else None,
                 oom=bool(final.get("oom")) if final else False,
-                start=started["time"] if started else None,
+                start=(_began(started, final) or started["time"]) if started else None,
                 end=(final.get("ended_at") or final["time"]) if final else None,
                 duration=_duration(started, final),
                 spawner=started.get("spawner") if started else spawner,
@@ -272,9 +288,10 @@ def _attempts(history: list[Mapping[str, Any]], folder: str) -> list[dict[str, A
             attempts.append({
                 "attempt": entry.get("attempt"),
                 **dict(entry.get("ended") or {}),
-                "start": started["time"] if started else None,
+                "start": (_began(started, entry.get("ended")) or started["time"]
+                          if started else None),
                 "end": entry["time"],
-                "duration": _duration(started, entry),
+                "duration": _duration(started, entry, entry.get("ended")),
                 "handle": started.get("handle") if started else None,
                 "stdout": f"{kept}/stdout",
                 "stderr": f"{kept}/stderr",

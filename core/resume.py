@@ -168,4 +168,6 @@ async def take_over(takeover: Takeover, runtime_tasks: list[RuntimeTask],
         else:
             # A start unknown (the runner died while spawning): its timeout counts from now.
             began = (standing.started or {}).get("time", time.time())
+            if isinstance(answer, float):  # it waited in a queue: it runs since then
+                began = max(float(began), answer)
             worker.adopt(rt, float(began))

@@ -173,10 +173,13 @@ class Spawner(abc.ABC):
         with the engine's words when the outcome cannot be read.
         """
 
-    async def adopt_task(self, runtime_task: RuntimeTask) -> None:
+    async def adopt_task(self, runtime_task: RuntimeTask) -> float | None:
         """Re-attach a task an earlier runner of this job started (`spawnkit resume`), from
         the `spawner_handle` and `spawning_result` the journal kept (no handle: the runner
         died while spawning it; a backend that can find it by the job's labels does).
+        Returns when its command began (epoch seconds) where the backend knows that was
+        after its start (a job that waited in a batch queue), else None: its timeout counts
+        from there.
 
         Afterwards `refresh`, `is_task_alive`, `terminate_task` and `collect_task` treat it
         as one this spawner started: still running, or ended while no runner watched (then

@@ -109,6 +109,10 @@ class ExitResult:
     #: Epoch seconds it ended, when the backend knows and it is not when it was collected (a
     #: task that ended while no runner watched, taken over by `spawnkit resume`).
     ended_at: float | None = None
+    #: Epoch seconds its command began, when the backend knows it is later than its spawn
+    #: (a batch job's time in the queue, and the batch system's launch): its duration
+    #: counts from here, as its timeout does.
+    began_at: float | None = None
     #: The backend knows it had ended by itself before spawnkit's stop reached it (the stop
     #: found nothing of it to signal): a backend that learns of an exit late (a kubelet's
     #: status, a second after it) may see a deadline pass first. Judged by this exit, not by

@@ -37,6 +37,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 from types import FrameType
@@ -44,7 +45,7 @@ from typing import Any, NoReturn
 
 from spawnkit.core import maskpipe
 
-__all__ = ["EXIT_NO_CWD", "KILL_NOW", "STOP_MARKER", "main"]
+__all__ = ["BEGAN", "EXIT_NO_CWD", "KILL_NOW", "STOP_MARKER", "main"]
 
 #: The signal that asks for KILL of the command (KILL itself would end this program first,
 #: and with it the output helper's record of the exit).
@@ -54,6 +55,9 @@ EXIT_NO_CWD = 2
 #: Written in the task's folder by spawnkit before it signals the job: a signal sent while
 #: Slurm is still starting the batch script is lost, this file is not.
 STOP_MARKER = ".stop"
+#: Written in the task's folder as the command begins: when (epoch seconds, the node's
+#: clock). The job's time in the queue and Slurm's launch are not the task's run time.
+BEGAN = ".began"
 #: Seconds a container's removal may take once its command ended.
 CLEANUP_TIMEOUT = 20
 
@@ -159,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     if cwd is not None and not os.path.isdir(cwd):
         _say(2, f"working folder '{cwd}' does not exist on node {socket.gethostname()}")
         return EXIT_NO_CWD
+    with contextlib.suppress(OSError):
+        (Path(spec["out"]) / BEGAN).write_text(f"{time.time()}\n")
     code = _run_helper(spec)
     cleanup = spec.get("cleanup")
     if cleanup:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.spawners.slurm.commands import one_line
+from spawnkit.spawners.slurm.node import BEGAN
 from spawnkit.spawners.slurm.script import EXIT_STATUS, SLURM_LOG
 from spawnkit.spawners.slurm.state import JobState, wait_status_words
 
@@ -29,6 +30,7 @@ __all__ = [
     "exit_of",
     "log_words",
     "node_said",
+    "read_began",
     "read_status",
     "recorded",
 ]
@@ -145,6 +147,14 @@ def exit_of(
 
 
 # -- the node's record, as a shared folder shows it ---------------------------------------
+
+
+def read_began(out_dir: Path) -> float | None:
+    """When the node began the command (epoch seconds); None when it has not (yet)."""
+    try:
+        return float((out_dir / BEGAN).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def read_status(out_dir: Path) -> int | None:

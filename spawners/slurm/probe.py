@@ -54,10 +54,10 @@ class NodeCheck:
             self._submit = asyncio.ensure_future(self._submit_probe(settings))
 
     async def _submit_probe(self, settings: SlurmSettings) -> str | None:
+        label = probe_label(self._job.owner, self._job.job_id, self._job.job_dir)
         options = [
             "--parsable", "--no-requeue", "--export=ALL", "--output=/dev/null", "--chdir=/",
-            "--time=1", "--job-name=spawnkit-node-check",
-            f"--comment={probe_label(self._job.owner, self._job.job_id).comment}",
+            "--time=1", "--job-name=spawnkit-node-check", f"--comment={label.comment}",
         ]
         for flag, value in (("partition", settings.partition), ("account", settings.account),
                             ("qos", settings.qos)):

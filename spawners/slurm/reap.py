@@ -28,7 +28,7 @@ def orphans(listed: dict[str, JobState], *,
         label = Label.parse(state.comment)
         if label is None or state.ended or state.state in ENDING or not label.orphaned:
             continue
-        if runs.leave_alone(label.job, spare_recent=spare_recent):  # a resume has it, or may
+        if runs.leave_alone(label.job, label.job_dir, spare_recent=spare_recent):  # resumed?
             continue
         found.append((state, label))
     return found

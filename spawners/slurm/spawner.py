@@ -45,6 +45,7 @@ from spawnkit.spawners.slurm.outcome import (
     exit_of,
     log_words,
     node_said,
+    read_began,
     read_status,
     recorded,
 )
@@ -190,7 +191,7 @@ class SlurmSpawner(Spawner):
             else task.host_workdir()
         self.check_host_folder(task, folder)
         out_dir.mkdir(parents=True, exist_ok=True)
-        label = task_label(job.owner, job.job_id, task.id)
+        label = task_label(job.owner, job.job_id, task.id, job.job_dir)
         request = self._request(runtime_task, out_dir, label, job)
         options, applied = sbatch_options(request)
         if self._check is not None:
@@ -240,8 +241,9 @@ class SlurmSpawner(Spawner):
             extra_applied=plan.applied if plan is not None else {},
         )
 
-    async def adopt_task(self, runtime_task: RuntimeTask) -> None:
-        """A dead runner's job, by its ID: the node program kept its output and exit status."""
+    async def adopt_task(self, runtime_task: RuntimeTask) -> float | None:
+        """A dead runner's job, by its ID: the node program kept its output and exit status,
+        and when it began the command (its timeout counts from there, not from the queue)."""
         job_id, out_dir = runtime_task.spawner_handle, runtime_task.output_dir
         if job_id is None or not job_id.isdigit() or out_dir is None:
             raise AdoptError("the runner died while submitting it: whether it began is not "
@@ -249,9 +251,9 @@ class SlurmSpawner(Spawner):
         _, watch = self._ready()
         watch.track(job_id)
         job = self._job_context()
-        self._jobs[job_id] = SlurmJob(job_id, out_dir, task_label(job.owner, job.job_id,
-                                                                  runtime_task.task.id),
-                                      adopted=True)
+        label = task_label(job.owner, job.job_id, runtime_task.task.id, job.job_dir)
+        self._jobs[job_id] = SlurmJob(job_id, out_dir, label, adopted=True)
+        return read_began(out_dir)
 
     # -- monitor -------------------------------------------------------------------------------
 
@@ -302,6 +304,9 @@ class SlurmSpawner(Spawner):
             watch.forget(job.job_id)
         if job.ended_first:
             exit = dataclasses.replace(exit, ended_before_stop=True)
+        began = read_began(job.out_dir)
+        if began is not None:
+            exit = dataclasses.replace(exit, began_at=began)
         if job.adopted:  # the node wrote its exit as it ended, maybe long before this
             with contextlib.suppress(OSError):
                 ended = (job.out_dir / EXIT_STATUS).stat().st_mtime

@@ -115,6 +115,20 @@ def engine_name(request: pytest.FixtureRequest) -> str:
     return name
 
 
+@pytest.fixture(params=SLURM_BACKENDS)
+def slurm(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    require_engine(name)
+    return name
+
+
+def scontrol_job(job_id: str) -> dict[str, str]:
+    """Slurm's word on a job (`scontrol show job`): its fields by name."""
+    out = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    return dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+
+
 @pytest.fixture(autouse=True)
 def _own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The runs index of in-process jobs under tmp_path, as the CLI fixtures do."""

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-from tests.conftest import RunCli
+from tests.conftest import RunCli, child_env
 from tests.engines.conftest import TEST_IMAGE
 from tests.faults.jobs import start_cli, wait_until
 
@@ -128,3 +129,33 @@ def test_a_resume_while_the_runner_lives_is_refused(
         (tmp_path / "ws" / "go").touch()
         _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err  # the refused resume took nothing from it
+
+
+def test_gc_leaves_a_resumed_job_alone_whatever_index_it_reads(
+    spawner_name: str, run_cli: RunCli, tmp_path: Path, no_leftovers: None
+) -> None:
+    """A resume holds the job: a gc (or a run's clean-up of dead runners) started with
+    another index of runs (another HOME, XDG_STATE_HOME or SPAWNKIT_STATE_DIR) asks the job's
+    folder, not its index, and takes nothing of it."""
+    path = _job(tmp_path, 1, "while [ ! -e go ]; do sleep 0.05; done; echo done")
+    proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE, str(path))
+    job_dir = (tmp_path / "results" / "latest").resolve()
+    _kill_runner_once(proc, job_dir, 1)
+    resume = subprocess.Popen(
+        [sys.executable, "-m", "spawnkit.cli", "resume", str(job_dir)],
+        env=child_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        wait_until(lambda: '"takeover"' in (job_dir / "journal.jsonl").read_text(), 60,
+                   "the takeover")
+        gc = run_cli("gc", "--spawner", spawner_name,
+                     env={"SPAWNKIT_STATE_DIR": str(tmp_path / "another-index")})
+        assert gc.code == 0, gc.stderr
+        assert "0 items removed" in gc.stdout, gc.stdout
+    finally:
+        (tmp_path / "ws" / "go").touch()
+        out, err = resume.communicate(timeout=120)
+    assert resume.returncode == 0, out + err
+    task = json.loads((job_dir / "results.json").read_text())["tasks"][0]
+    assert (task["result"], task["adopted"]) == ("passed", True), task
+    assert (job_dir / task["stdout"]).read_text() == "done\n"

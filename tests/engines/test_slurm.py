@@ -29,12 +29,12 @@ from spawnkit.spawners.slurm.stop import KILL_WAIT
 from tests.conftest import RunCli, WriteTaskfile, cli_env
 from tests.engines.conftest import (
     ENGINES,
-    SLURM_BACKENDS,
     TEST_IMAGE,
     StartJob,
     containers_of,
     require_engine,
     run_job,
+    scontrol_job,
     slurm_jobs_of,
 )
 from tests.faults.jobs import job_dir_of, read_results, start_cli, started_handles, wait_until
@@ -42,19 +42,6 @@ from tests.faults.jobs import job_dir_of, read_results, start_cli, started_handl
 MiB = 1024 * 1024
 HOG = "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"
 SECRET = "SlurmSecret-7f3a9c"
-
-
-@pytest.fixture(params=SLURM_BACKENDS)
-def slurm(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    require_engine(name)
-    return name
-
-
-def scontrol_job(job_id: str) -> dict[str, str]:
-    out = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True,
-                         text=True, timeout=60, check=True).stdout
-    return dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
 
 
 def victim(tmp_path: Path) -> tuple[Task, Path]:
