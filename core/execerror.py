@@ -13,7 +13,7 @@ import errno
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["start_or_stand_in"]
+__all__ = ["cannot_start_line", "start_or_stand_in"]
 
 T = TypeVar("T")
 
@@ -38,7 +38,12 @@ def _exec_error(exc: OSError, program: str) -> tuple[int, str] | None:
     if exc.filename != program:
         return None
     code = {errno.ENOENT: 127, errno.EACCES: 126}.get(exc.errno or 0, 1)
-    return code, f"spawnkit: cannot start {program!r}: {exc.strerror}"
+    return code, cannot_start_line(program, exc.strerror or "")
+
+
+def cannot_start_line(program: str, why: str) -> str:
+    """The line on the task's stderr that says why `program` could not be executed."""
+    return f"spawnkit: cannot start {program!r}: {why}"
 
 
 def _stand_in(code: int, line: str) -> list[str]:

@@ -7,14 +7,20 @@ signal: `state.terminated.signal` stays empty, and `exit 137` reads the same as 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+from spawnkit.core.execerror import cannot_start_line
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.spawners.kubernetes.state import PodState
 
-__all__ = ["SIGKILL", "SIGTERM", "PodHandle", "exit_result"]
+__all__ = ["SIGKILL", "SIGTERM", "PodHandle", "cannot_execute", "exit_result"]
 
 SIGKILL, SIGTERM = 9, 15
+
+#: How the container runtime (runc, crun) says it could not execute the command itself,
+#: at the end of the kubelet's message: `exec: "PROGRAM": WHY: unknown`.
+_EXEC_FAILED = re.compile(r'exec: "(?P<program>[^"]*)": (?P<why>.*?)(?:: unknown)?$')
 
 
 @dataclass
@@ -74,6 +80,9 @@ def exit_result(state: PodState | None, handle: PodHandle) -> ExitResult:
             return ExitResult(exit_code=None, error=f"Pod {state.name} never started: {why}")
         return ExitResult(exit_code=None, error=f"{state.describe()} has no exit status")
     if term.reason in ("StartError", "ContainerCannotRun"):
+        failed = cannot_execute(state)
+        if failed is not None:
+            return ExitResult(exit_code=failed[0])
         # The runtime could not start it (a limit it refuses, say): the command never ran,
         # whatever exit code the kubelet wrote (128). Docker's and Podman's say so too.
         return ExitResult(exit_code=None, error=f"Pod {state.name}: its container could not "
@@ -87,3 +96,21 @@ def exit_result(state: PodState | None, handle: PodHandle) -> ExitResult:
     if known and not oom:
         return ExitResult(exit_code=None, signal=died_of, ended_before_stop=first)
     return ExitResult(exit_code=term.exit_code, oom=oom, ended_before_stop=first)
+
+
+def cannot_execute(state: PodState | None) -> tuple[int, str] | None:
+    """(exit code, line for its stderr) when the runtime could not execute the task's command
+    itself (a Pod without spawnkit's `sh` wrapper: `entrypoint = "image"`, an image with no
+    `sh`): 127 when it is not there, 126 when it may not be executed, 1 otherwise, as a
+    container's init and a shell say it (core.execerror), on every backend."""
+    term = state.terminated if state is not None else None
+    if term is None or term.reason not in ("StartError", "ContainerCannotRun"):
+        return None
+    found = _EXEC_FAILED.search(term.message or "")
+    if found is None:
+        return None
+    why = found["why"]
+    lowered = why.lower()
+    code = (127 if "not found" in lowered or "no such file" in lowered
+            else 126 if "permission denied" in lowered else 1)
+    return code, cannot_start_line(found["program"], why)

@@ -31,7 +31,7 @@ from spawnkit.spawners.kubernetes import reap
 from spawnkit.spawners.kubernetes.adopt import adopt_pod
 from spawnkit.spawners.kubernetes.api import KubeApi, api_message, connect
 from spawnkit.spawners.kubernetes.logs import PodLog
-from spawnkit.spawners.kubernetes.outcome import PodHandle, exit_result
+from spawnkit.spawners.kubernetes.outcome import PodHandle, cannot_execute, exit_result
 from spawnkit.spawners.kubernetes.pod import (
     LABEL_JOB,
     LABEL_MANAGED,
@@ -342,6 +342,10 @@ class KubernetesSpawner(Spawner):
                     log.abandon()
                     LOG.warning("kubernetes: output of %s: %s", name, api_message(exc))
             exit = exit_result(state, handle)
+            failed = cannot_execute(state)
+            if failed is not None and runtime_task.output_dir is not None:
+                with open(runtime_task.output_dir / "stderr", "a", encoding="utf-8") as err:
+                    err.write(failed[1] + "\n")
             if handle.adopted and state is not None and state.terminated is not None:
                 exit = dataclasses.replace(exit, ended_at=state.terminated.finished_at)
             await self._keep_files(runtime_task, exit)

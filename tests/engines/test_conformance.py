@@ -44,11 +44,16 @@ def test_a_command_that_cannot_be_executed_fails_as_a_shell_says(
     spawner_name: str, start_job: StartJob, no_leftovers: None
 ) -> None:
     """Not there: exit code 127; there, but not executable: 126 (what a container's init and a
-    shell say), with a line on stderr that names it."""
-    tasks = [Task.make("missing", ["no-such-command-xyz"]), Task.make("plain", ["/etc/passwd"])]
+    shell say), with a line on stderr that names it. The same when the image's entrypoint
+    runs it (on Kubernetes the runtime itself then fails to execute it: found by trying)."""
+    tasks = [Task.make("missing", ["no-such-command-xyz"]), Task.make("plain", ["/etc/passwd"]),
+             Task.make("missing-ep", ["no-such-command-xyz"], entrypoint="image"),
+             Task.make("plain-ep", ["/etc/passwd"], entrypoint="image")]
     run = run_job(start_job, spawner_name, tasks)
     for task_id, code, program in (("missing", 127, "no-such-command-xyz"),
-                                   ("plain", 126, "/etc/passwd")):
+                                   ("plain", 126, "/etc/passwd"),
+                                   ("missing-ep", 127, "no-such-command-xyz"),
+                                   ("plain-ep", 126, "/etc/passwd")):
         rec = run.record(task_id)
         assert (rec.result, rec.exit_code, rec.reason) == ("failed", code, f"exit code {code}")
         assert program in run.output(task_id, "stderr")
