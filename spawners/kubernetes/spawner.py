@@ -128,7 +128,8 @@ class KubernetesSpawner(Spawner):
         selector = f"{LABEL_JOB}={label_value(self._job().job_id)}"
         await watch.refresh(lambda: api(api.pods, selector), self.notify)
         for name, log in self._logs.items():
-            state = watch.get(name)
+            handle = self._handles.get(name)
+            state = watch.get(name, handle.uid if handle is not None else None)
             if state is not None:
                 log.known(state.container_ids)
                 if not state.pending:
@@ -265,7 +266,7 @@ class KubernetesSpawner(Spawner):
         handle = self._handles.get(runtime_task.spawner_handle or "")
         if handle is None or watch.down is not None:
             return False  # collect_task says why
-        state = watch.get(handle.name)
+        state = watch.get(handle.name, handle.uid)
         if state is None:
             return not watch.seen_since(handle.spawned_at)
         if state.ended:
@@ -279,7 +280,8 @@ class KubernetesSpawner(Spawner):
 
     async def _wait_end(self, handle: PodHandle, within: float) -> PodState | None:
         _api, watch = self._ready()
-        return await watch.wait_end(self._refresh, handle.name, handle.spawned_at, within)
+        return await watch.wait_end(self._refresh, handle.name, handle.spawned_at, within,
+                                    handle.uid)
 
     # -- terminate -----------------------------------------------------------------------------
 
@@ -288,7 +290,7 @@ class KubernetesSpawner(Spawner):
         handle = self._handles.get(runtime_task.spawner_handle or "")
         if handle is None or watch.down is not None:
             return  # down: collect_task says so; `spawnkit gc` removes the Pod later
-        state = watch.get(handle.name)
+        state = watch.get(handle.name, handle.uid)
         if state is not None and state.ended:
             # Seen ended before any stop of ours: its own exit stands.
             handle.ended_first = handle.ended_first or not handle.stop_began

@@ -40,7 +40,7 @@ async def wait_started(
         if watch.down is not None:
             raise StartError(f"not started: {watch.down.message}", spawner="kubernetes",
                              handle=handle.name, engine_message=watch.down.engine_message)
-        state = watch.get(handle.name)
+        state = watch.get(handle.name, handle.uid)
         now = time.monotonic()
         if state is None:
             if watch.seen_since(handle.spawned_at):

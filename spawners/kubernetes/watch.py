@@ -41,17 +41,24 @@ class PodWatch(ListingWatch[list[dict[str, Any]]]):
         before then is in it, or is gone."""
         return self._taken > when
 
-    def get(self, name: str) -> PodState | None:
-        return self._seen.get(name)
+    def get(self, name: str, uid: str | None = None) -> PodState | None:
+        """Pod `name` as the last listing showed it; with `uid`, only that Pod: a Pod made
+        again under the same name (without the `sh` wrapper) is not its predecessor, which a
+        listing taken before it may still show."""
+        state = self._seen.get(name)
+        if state is not None and uid and state.uid != uid:
+            return None
+        return state
 
     async def wait_end(self, refresh: Callable[[], Awaitable[None]], name: str, since: float,
-                       within: float) -> PodState | None:
-        """Pod `name` (made at `since`) once it has ended, is stuck for good, or is gone
-        (None); as it is after `within` seconds otherwise, or once the server is down."""
+                       within: float, uid: str | None = None) -> PodState | None:
+        """Pod `name` (made at `since`; `uid`: that Pod only) once it has ended, is stuck for
+        good, or is gone (None); as it is after `within` seconds otherwise, or once the
+        server is down."""
         deadline = self._clock() + within
         while True:
             await refresh()
-            state = self.get(name)
+            state = self.get(name, uid)
             if state is None and self.seen_since(since):
                 return None
             if state is not None and (state.ended or state.fatal() is not None):

@@ -404,3 +404,22 @@ def test_an_image_without_sh_runs_with_its_stderr_in_stdout(
     assert (rec.result, rec.exit_code) == ("passed", 0), rec
     assert rec.applied is not None and rec.applied["stderr_apart"] is False
     assert run.output("nosh", "stdout").startswith("pause.c ")
+
+
+def test_a_pod_made_again_without_sh_is_watched_as_itself(
+    start_job: StartJob, nothing_left: None
+) -> None:
+    """The Pod made again under the same name is not its predecessor, which a listing taken
+    before it may still show (its `exec: "sh"` failure): found by trying, some runs ended
+    such a task as error, or lost its output at its timeout (its log never followed). Six
+    at once make the race all but certain (measured before the fix: most runs lost one)."""
+    tasks = [Task.make(f"nosh{i}", ["/pause"], image="docker.io/spawnkit/pause:3.4",
+                       timeout=2.0) for i in range(6)]
+    run = run_job(start_job, "kubernetes", tasks, grace=2.0)
+    for task in tasks:
+        rec = run.record(task.id)
+        assert (rec.result, rec.reason) == ("timed_out", "timed out after 2 s"), rec
+        # Followed while it ran: its last words, after the TERM, are in.
+        out = run.output(task.id, "stdout")
+        assert "Shutting down, got signal: Terminated" in out, (task.id, out, rec.notes)
+        assert not [n for n in rec.notes if "could not be read" in n], rec.notes
