@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
+from spawnkit.core.junitreports import REPORTS_FOLDER
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.outcome import ExitResult
 
 __all__ = [
+    "ARTIFACTS_FOLDER",
     "ARTIFACTS_MAX",
     "JUNIT_MAX",
     "FileSource",
@@ -35,6 +37,8 @@ __all__ = [
     "pattern_regex",
 ]
 
+#: The folder of a task's output folder that holds its artifacts.
+ARTIFACTS_FOLDER = "artifacts"
 #: Bytes of artifacts kept per task unless told otherwise (`--artifacts-max`).
 ARTIFACTS_MAX = 100 * 1024 * 1024
 #: Bytes of JUnit reports kept per task.
@@ -189,14 +193,14 @@ def keep_task_files(
     `source` into its folder. Blocking: run it off the event loop."""
     kept = Kept()
     if task.junit:
-        kept.junit = _copy(source, task.junit, task_dir / "junit", JUNIT_MAX, "JUnit report",
+        kept.junit = _copy(source, task.junit, task_dir / REPORTS_FOLDER, JUNIT_MAX, "JUnit report",
                            kept.notes, flat=True)
         if not kept.junit:
             kept.notes.append(f"no JUnit report matches {', '.join(task.junit)}")
     passed = exit is not None and exit.successful
     wanted = {"always": True, "on_success": passed, "on_failure": not passed}
     if task.artifacts and wanted.get(task.artifacts_when, True):
-        kept.artifacts = _copy(source, task.artifacts, task_dir / "artifacts", artifacts_max,
+        kept.artifacts = _copy(source, task.artifacts, task_dir / ARTIFACTS_FOLDER, artifacts_max,
                                "artifact", kept.notes, flat=False)
         if not kept.artifacts:
             kept.notes.append(f"no artifact matches {', '.join(task.artifacts)}")

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from spawnkit.core.copyout import ARTIFACTS_FOLDER
 from spawnkit.core.errors import RequirementError, StartError
 from spawnkit.core.junitreports import REPORTS_FOLDER, read_reports
 from spawnkit.core.masking import mask_file
@@ -177,11 +178,17 @@ class TaskLifecycle:
         rt.tests = reports.counts if reports.cases else None
 
     def mask_output(self) -> None:
+        """Its output, and what it wrote that is kept with it (its JUnit reports, which
+        results.xml merges, and its artifacts): no secret's value stays on disk."""
         out_dir = self.runtime_task.output_dir
         if not self.masked or out_dir is None:
             return
         for name in ("stdout", "stderr"):
             mask_file(out_dir / name, self.masked)
+        for folder in (REPORTS_FOLDER, ARTIFACTS_FOLDER):
+            for path in sorted((out_dir / folder).rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    mask_file(path, self.masked)
 
     def status_after(
         self, exit: ExitResult | None = None

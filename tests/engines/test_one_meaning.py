@@ -216,6 +216,30 @@ def test_a_task_sees_only_the_secrets_it_declares(
     assert _holding(tmp_path, SECRET) == []
 
 
+def test_a_secret_in_the_reports_and_artifacts_a_task_writes_is_masked(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path,
+    no_leftovers: None,
+) -> None:
+    """A test runner's JUnit report quotes what the tests printed (pytest's --junitxml): a
+    secret there is masked in the report kept with the task, in results.xml and its --junit
+    copy, as in the task's artifacts. Found by trying: all of them held the value."""
+    (tmp_path / "ws").mkdir()
+    report = ('<testsuite name="s" tests="1" failures="1"><testcase name="t" classname="c">'
+              '<failure message="token %s">trace %s</failure></testcase></testsuite>')
+    script = (f"printf '{report}\\n' \"$API_TOKEN\" \"$API_TOKEN\" > report.xml; "
+              'echo "log $API_TOKEN" > app.log; exit 1')
+    path = taskfile(f'[[task]]\nid = "t"\nworkspace = "ws"\nsecrets = ["API_TOKEN"]\n'
+                    f'junit = "report.xml"\nartifacts = ["app.log"]\n'
+                    f'command = {json.dumps(script)}\n')
+    copy = tmp_path / "copy" / "junit.xml"
+    run = _run(run_cli, spawner_name, path, "--junit", str(copy), env={"API_TOKEN": SECRET})
+    assert run.code == 1, run.stdout + run.stderr
+    assert (tmp_path / "ws" / "app.log").read_text() == f"log {SECRET}\n"  # the task's own
+    assert _holding(run.job_dir, SECRET) == [] and SECRET not in copy.read_text()
+    assert 'message="token ***"' in (run.job_dir / "results.xml").read_text()
+    assert (run.job_dir / "tasks" / "t" / "artifacts" / "app.log").read_text() == "log ***\n"
+
+
 def test_each_line_of_a_multi_line_secret_is_masked(
     spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path,
     no_leftovers: None,
