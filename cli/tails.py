@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+import secrets
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -77,12 +78,17 @@ class OutputTails:
         if not body:
             return ""
         title = f"{task_id}: {result.value}" + (f" ({reason})" if reason else "")
-        opening, closing = self._fence(task_id, title)
+        opening, closing = self._fence(task_id, " ".join(title.split()))
         return "\n".join([opening, *body, closing]) + "\n"
 
     def _fence(self, task_id: str, title: str) -> tuple[str, str]:
         if self.fold is Fold.GITHUB:
-            return f"::group::{title}", "::endgroup::"
+            # What the task printed is not the runner's to obey: a `::error::` or an
+            # `::endgroup::` in it stays text (GitHub's stop-commands, with a token the task
+            # cannot guess).
+            token = secrets.token_hex(16)
+            return (f"::group::{title}\n::stop-commands::{token}",
+                    f"::{token}::\n::endgroup::")
         if self.fold is Fold.GITLAB:
             # Section names take letters, digits, and _ . -; a stamp keeps each one unique.
             name = "spawnkit_" + re.sub(r"[^A-Za-z0-9_.-]", "_", task_id)[:60]

@@ -29,6 +29,14 @@ def _is_str(v: Any) -> str | None:
     return _NUL if "\0" in v else None
 
 
+def _is_id(v: Any) -> str | None:
+    """A task's id names it on one line of a CI log, in reports and in summaries."""
+    problem = _is_str(v)
+    if problem is None and any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in v):
+        return "must hold no control character (a line end, an escape)"
+    return problem
+
+
 def _is_bool(v: Any) -> str | None:
     return None if isinstance(v, bool) else "must be true or false"
 
@@ -272,7 +280,7 @@ COMMON_KEYS: dict[str, Check] = {
     "services": _is_str_list,  # ids of [[service]] tables (core.servicefile)
 }
 TASK_KEYS: dict[str, Check] = {
-    "id": _is_str,
+    "id": _is_id,
     "command": _is_command,
     "depends_on": _is_str_list,
     "teardown": _is_bool,

@@ -142,9 +142,10 @@ def load_api(kubeconfig: str | None = None, namespace: str | None = None,
         try:
             config.load_kube_config(config_file=path, client_configuration=configuration)
             _contexts, active = config.list_kube_config_contexts(config_file=path)
-        except (config.ConfigException, OSError, TypeError, AttributeError, ValueError) as exc:
+        except Exception as exc:  # whatever the loader meets in the file
             # The client reads a file that is not a YAML mapping as if it were one: its
-            # TypeError or AttributeError says nothing to a user.
+            # TypeError or AttributeError says nothing to a user. Broken YAML is the YAML
+            # parser's error, which names the line.
             words = (" ".join(str(exc).split()) if not isinstance(exc, TypeError | AttributeError)
                      else "not a kubeconfig (a YAML mapping of clusters, users and contexts)")
             raise EngineUnavailable(

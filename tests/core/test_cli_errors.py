@@ -43,6 +43,8 @@ CASES = {
         'command = "true"\n',
         "[defaults]: env and secrets both name TOKEN",
     ),
+    "id with a line end": ('[[task]]\nid = "two\\nlines"\ncommand = "true"\n',
+                           "task '#1': id: must hold no control character"),
     "retry on passed": (
         '[[task]]\nid = "a"\ncommand = "true"\nretry = { when = ["passed"] }\n',
         "retry: when: must be a list of results among failed, error, timed_out, lost",
@@ -107,14 +109,23 @@ def test_an_engine_that_cannot_be_reached_leaves_no_job_folder(run_cli: RunCli) 
     assert again.job_dir == earlier.job_dir and (again.job_dir / "results.json").is_file()
 
 
-@pytest.mark.parametrize("text", ["foo\n", "[1, 2]\n"])
+_NO_MAPPING = "not a kubeconfig (a YAML mapping of clusters, users and contexts)"
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("foo\n", _NO_MAPPING), ("[1, 2]\n", _NO_MAPPING),
+    # Broken YAML: the parser's words, which name the line (it was exit 70, three lines).
+    ("garbage: [\n", "while parsing a flow node expected the node content"),
+])
 def test_a_file_that_is_no_kubeconfig_is_one_line(run_cli: RunCli, tmp_path: Path,
-                                                   text: str) -> None:
+                                                   text: str, words: str) -> None:
     # Read before any server is asked: this runs on a machine with no cluster.
     (tmp_path / "kubeconfig").write_text(text)
     done = run_cli("run", "--spawner", "kubernetes", "--kubeconfig", str(tmp_path / "kubeconfig"),
                    "--image", "x", "--", "true")
     assert done.code == 2, done.stderr
-    assert done.stderr.splitlines() == [
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(
         f"spawnkit: error: no usable kubeconfig at {tmp_path / 'kubeconfig'} (give --kubeconfig, "
-        "or set KUBECONFIG): not a kubeconfig (a YAML mapping of clusters, users and contexts)"]
+        f"or set KUBECONFIG): {words}"), lines[0]

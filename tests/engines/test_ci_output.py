@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -63,8 +64,11 @@ def test_a_failure_is_explained_in_the_ci_log(
     spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path,
     no_leftovers: None,
 ) -> None:
-    script = ("for i in $(seq 1 40); do echo line $i; done; "
-              "echo 'AssertionError: 2 != 3' >&2; exit 1")
+    """The last lines of a failed task's output, in a group the CI folds. On GitHub what the
+    task printed is never taken for a workflow command (found by trying: a task's `::error::`
+    or `::endgroup::` was obeyed)."""
+    script = ("for i in $(seq 1 40); do echo line $i; done; echo '::endgroup::' >&2; "
+              "echo '::error::injected' >&2; echo 'AssertionError: 2 != 3' >&2; exit 1")
     path = taskfile(f'[[task]]\nid = "bad"\ncommand = {json.dumps(script)}\n'
                     '[[task]]\nid = "good"\ncommand = "echo fine"\n')
     run = run_cli("run", "--spawner", spawner_name, "--image", TEST_IMAGE, str(path),
@@ -72,11 +76,15 @@ def test_a_failure_is_explained_in_the_ci_log(
     assert run.code == 1
     log = run.stderr.splitlines()
     start = log.index("::group::bad: failed (exit code 1)")
-    end = log.index("::endgroup::", start)
-    block = log[start + 1 : end]
+    token = log[start + 1].removeprefix("::stop-commands::")
+    assert re.fullmatch(r"[0-9a-f]{32}", token), log[start + 1]
+    end = log.index(f"::{token}::", start)
+    assert log[end + 1] == "::endgroup::"
+    block = log[start + 2 : end]
     assert block[0] == "--- stdout (last 30 lines) ---"
     assert block[1:31] == [f"line {i}" for i in range(11, 41)]
-    assert block[31:] == ["--- stderr (last 1 lines) ---", "AssertionError: 2 != 3"]
+    assert block[31:] == ["--- stderr (last 3 lines) ---", "::endgroup::", "::error::injected",
+                          "AssertionError: 2 != 3"]
     assert "::group::good" not in run.stderr  # a passed task's output stays out of the log
     case = ET.parse(run.job_dir / "results.xml").getroot().find(".//testcase[@name='bad']")
     assert case is not None

@@ -140,9 +140,10 @@ def test_any_task_id_is_a_safe_folder_name(task_id: str) -> None:
 def test_hostile_ids_write_only_inside_the_job_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # (A NUL byte no engine takes in a label: refused by the loader, see below.)
-    ids = ["../escape", "/abs/path", "..", ".", "a/../../b", "x" * 500, "tab\tnew\nline",
-           "émoji-🚀", "CON", "a b"]
+    # (A NUL byte no engine takes in a label, and a line end or an escape that would break
+    # a CI log's lines: refused by the loader, see below.)
+    ids = ["../escape", "/abs/path", "..", ".", "a/../../b", "x" * 500, "émoji-🚀", "CON",
+           "a b", "quote'\"`|*?<>:;&$"]
     text = "".join(f'[[task]]\nid = {_toml(i)}\ncommand = "echo out; echo err >&2"\n'
                    for i in ids)
     path = tmp_path / "t.toml"
@@ -160,3 +161,5 @@ def test_hostile_ids_write_only_inside_the_job_folder(
     assert len(folders) == len(ids)  # one folder each: no two ids collide
     with pytest.raises(TaskFileError, match="NUL byte"):
         parse_taskfile('[[task]]\nid = "nul\\u0000byte"\ncommand = "true"\n', "t.toml")
+    with pytest.raises(TaskFileError, match="must hold no control character"):
+        parse_taskfile('[[task]]\nid = "tab\\tnew\\nline"\ncommand = "true"\n', "t.toml")
