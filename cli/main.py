@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 import click
 
@@ -15,6 +17,17 @@ from spawnkit.core.errors import SpawnkitError, TaskFileError
 __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+#: What a shell reports for a command ended by SIGINT, and by SIGTERM (a CI runner's cancel).
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while no job handles it (before a run's start-up is done, say): the command
+    ends as after a Ctrl-C, what it began undone, with exit 143."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
 
 
 #: Command name -> module under spawnkit.cli that defines it. Imported only when used, so
@@ -65,9 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = cli.main(args=args, prog_name="spawnkit", standalone_mode=False,
                         obj={"command": command})
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, Terminated):
+            click.echo("spawnkit: terminated", err=True)
+            return EXIT_TERMINATED
         click.echo("spawnkit: aborted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx else "spawnkit"
         message = " ".join(exc.format_message().split())  # click wraps choices over lines
@@ -83,9 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpawnkitError as exc:
         click.echo(f"spawnkit: error: {exc}", err=True)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            click.echo("spawnkit: terminated", err=True)
+            return EXIT_TERMINATED
         click.echo("spawnkit: interrupted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         # A bug of ours: still one line (the traceback with SPAWNKIT_DEBUG=1), and an exit
         # status of its own so CI tells it from a failed task or bad input.
@@ -98,4 +117,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # else ignored on purpose: stays so
+        signal.signal(signal.SIGTERM, _terminate)
     sys.exit(main())

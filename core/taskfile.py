@@ -104,7 +104,7 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
     problems += expansion.problems
     for index, raw in expansion.tables:
         tid = raw.get("id")
-        label = tid if TASK_KEYS["id"](tid) is None else f"#{index}"
+        label = tid if isinstance(tid, str) and TASK_KEYS["id"](tid) is None else f"#{index}"
         own = _check_keys(raw, TASK_KEYS)
         if "id" not in raw:
             own.append("missing 'id'")

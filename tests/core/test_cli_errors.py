@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import RunCli
+from tests.faults.jobs import start_cli
 
 CASES = {
     "missing file": (None, "no such file"),
@@ -107,6 +113,44 @@ def test_an_engine_that_cannot_be_reached_leaves_no_job_folder(run_cli: RunCli) 
     assert sorted(p.name for p in again.results_root.iterdir()) == sorted(
         [earlier.job_dir.name, "latest"])
     assert again.job_dir == earlier.job_dir and (again.job_dir / "results.json").is_file()
+
+
+def test_sigterm_while_the_engine_is_asked_ends_the_run_as_a_cancel(tmp_path: Path) -> None:
+    """A CI runner's cancel (SIGTERM) during start-up, here while an engine that never
+    answers is asked: exit 143 at once, one line, and no half-made job folder. Found by
+    trying: the signal's default action killed spawnkit there, leaving the folder."""
+    path = str(tmp_path / "hung.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(8)
+    asked = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+                asked.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    proc = start_cli(tmp_path, "--spawner", "docker", "--engine-url", f"unix://{path}",
+                     "--image", "x", "--", "true")
+    try:
+        assert asked.wait(60), "the engine was never asked"
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert time.monotonic() - began < 5
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        server.close()
+        for conn in held:
+            conn.close()
+    assert proc.returncode == 143, (out, err)
+    assert err.strip() == "spawnkit: terminated", err
+    assert not (tmp_path / "results").exists()
 
 
 _NO_MAPPING = "not a kubeconfig (a YAML mapping of clusters, users and contexts)"
