@@ -84,7 +84,15 @@ class ContainerSpawner(ContainerServiceHooks):
 
     async def open(self, job: JobContext | None) -> None:
         await super().open(job)
-        await self._call(self.engine.open, retry=False)
+        # An engine that takes the connection and never answers (a stopped daemon) is down
+        # after --engine-down-after, as it is mid-run: not after the SDK's timeout times its
+        # tries (minutes). The call's thread is a daemon: abandoned, it holds nothing.
+        within = self.options.engine_down_after
+        try:
+            await asyncio.wait_for(self._call(self.engine.open, retry=False), within)
+        except TimeoutError:
+            raise self.engine.unavailable(f"no answer within {within:g} s "
+                                          "(--engine-down-after)") from None
         if job is not None:
             self._events = ExitEvents(self.engine, f"{LABEL_JOB}={job.job_id}", self._died)
 

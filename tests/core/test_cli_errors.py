@@ -7,6 +7,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -115,10 +116,10 @@ def test_an_engine_that_cannot_be_reached_leaves_no_job_folder(run_cli: RunCli) 
     assert again.job_dir == earlier.job_dir and (again.job_dir / "results.json").is_file()
 
 
-def test_sigterm_while_the_engine_is_asked_ends_the_run_as_a_cancel(tmp_path: Path) -> None:
-    """A CI runner's cancel (SIGTERM) during start-up, here while an engine that never
-    answers is asked: exit 143 at once, one line, and no half-made job folder. Found by
-    trying: the signal's default action killed spawnkit there, leaving the folder."""
+@pytest.fixture
+def hung_engine(tmp_path: Path) -> Iterator[tuple[str, threading.Event]]:
+    """An engine socket that takes connections and never answers (a stopped daemon): its
+    URL, and an event set once it was asked."""
     path = str(tmp_path / "hung.sock")
     server = socket.socket(socket.AF_UNIX)
     server.bind(path)
@@ -133,8 +134,21 @@ def test_sigterm_while_the_engine_is_asked_ends_the_run_as_a_cancel(tmp_path: Pa
                 asked.set()
 
     threading.Thread(target=accept, daemon=True).start()
-    proc = start_cli(tmp_path, "--spawner", "docker", "--engine-url", f"unix://{path}",
-                     "--image", "x", "--", "true")
+    yield f"unix://{path}", asked
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+def test_sigterm_while_the_engine_is_asked_ends_the_run_as_a_cancel(
+    tmp_path: Path, hung_engine: tuple[str, threading.Event]
+) -> None:
+    """A CI runner's cancel (SIGTERM) during start-up, here while an engine that never
+    answers is asked: exit 143 at once, one line, and no half-made job folder. Found by
+    trying: the signal's default action killed spawnkit there, leaving the folder."""
+    url, asked = hung_engine
+    proc = start_cli(tmp_path, "--spawner", "docker", "--engine-url", url, "--image", "x",
+                     "--", "true")
     try:
         assert asked.wait(60), "the engine was never asked"
         began = time.monotonic()
@@ -145,12 +159,28 @@ def test_sigterm_while_the_engine_is_asked_ends_the_run_as_a_cancel(tmp_path: Pa
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-        server.close()
-        for conn in held:
-            conn.close()
     assert proc.returncode == 143, (out, err)
     assert err.strip() == "spawnkit: terminated", err
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_an_engine_that_never_answers_is_down_after_engine_down_after(
+    run_cli: RunCli, hung_engine: tuple[str, threading.Event], engine: str
+) -> None:
+    """At start-up as mid-run: found by trying, the first call waited out the SDK's timeout
+    and its tries (a minute on Docker, four on Podman)."""
+    url, _asked = hung_engine
+    began = time.monotonic()
+    done = run_cli("run", "--spawner", engine, "--engine-url", url, "--engine-down-after", "2",
+                   "--image", "x", "--", "true")
+    assert time.monotonic() - began < 2 + 8  # the interpreter's start-up on a busy machine
+    assert done.code == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"spawnkit: error: cannot reach the {engine} engine at {url}: no answer within 2 s "
+        f"(--engine-down-after) (is it running? set "
+        f"{'DOCKER_HOST' if engine == 'docker' else 'CONTAINER_HOST'} or --engine-url)"]
+    assert not done.results_root.exists()
 
 
 _NO_MAPPING = "not a kubeconfig (a YAML mapping of clusters, users and contexts)"
