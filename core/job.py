@@ -64,16 +64,21 @@ def make_job_dir(results_root: Path, job_id: str) -> Path:
 def point_latest(link: Path, job_dir: Path) -> None:
     """`link` (a symbolic link, relative when it sits beside the job folder) to `job_dir`,
     replaced at once: a reader never finds it missing. A link that cannot be made is let be
-    (a read-only results root still gets its results)."""
+    (a read-only results root still gets its results), and said: a CI step that reads
+    `latest` would read an earlier job's."""
     target = job_dir.name if link.parent.absolute() == job_dir.parent else str(job_dir)
     tmp = link.parent / f".{link.name}-{job_dir.name}"
     try:
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(target)
         os.replace(tmp, link)  # a real folder named `latest` refuses it
-    except OSError:
+    except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+        what = ("it is a folder, not a link: remove it" if link.is_dir() and not link.is_symlink()
+                else exc.strerror or str(exc))
+        LOG.warning("%s does not point to this job (%s); its results are in %s", link, what,
+                    job_dir)
 
 
 def remove_unbegun_job_dir(job_dir: Path) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -394,3 +395,22 @@ def test_logs_follow_prints_attempts_that_ended_before_it_saw_the_task(
         hold.touch()
         run.wait(timeout=60)
     assert run.returncode == 0
+
+
+def test_a_latest_that_is_a_folder_is_said_not_silently_left(run_cli: RunCli) -> None:
+    """A CI cache or artifact step that follows links can leave `latest` a real folder: the
+    run says it cannot point it to the job (found by trying: every run passed, and `latest`
+    kept an earlier pipeline's results, without a word)."""
+    stale = run_cli("run", "-q", "--", "true").results_root / "latest"
+    stale.unlink()
+    stale.mkdir()
+    (stale / "results.json").write_text("{}\n")
+    run = run_cli("run", "-q", "--", "true")
+    assert run.code == 0, run.stderr
+    said = run.stderr.splitlines()
+    job_dir = Path(said[-1].removeprefix("results: "))
+    assert said == [
+        f"spawnkit: WARNING: {stale} does not point to this job (it is a folder, not a link: "
+        f"remove it); its results are in {job_dir}", f"results: {job_dir}"], run.stderr
+    assert json.loads((job_dir / "results.json").read_text())["passed"] is True
+    assert (stale / "results.json").read_text() == "{}\n"  # nothing of the user's removed
