@@ -12,6 +12,7 @@ import click
 from spawnkit.cli.main import EXIT_FAILED, EXIT_OK
 from spawnkit.cli.progress import Progress
 from spawnkit.cli.report import print_summary
+from spawnkit.cli.streams import unless_gone
 from spawnkit.core.errors import UsageError
 from spawnkit.core.job import Job
 from spawnkit.core.outputs import cannot_write
@@ -37,8 +38,10 @@ def execute(job: Job, progress: Progress) -> int:
         result = asyncio.run(job.run())
     finally:
         progress.close(result)
-    print_summary(result, sys.stdout)
-    click.echo(f"results: {job.job_dir}", err=True)
+    with unless_gone(sys.stdout):
+        print_summary(result, sys.stdout)
+    with unless_gone(sys.stderr):
+        click.echo(f"results: {job.job_dir}", err=True)
     if job.stopped_by is not None:
         return 128 + job.stopped_by
     return EXIT_OK if result.passed or not job.tasks else EXIT_FAILED

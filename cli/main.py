@@ -12,6 +12,7 @@ from types import FrameType
 
 import click
 
+from spawnkit.cli.streams import ensure_standard_streams
 from spawnkit.core.errors import SpawnkitError, TaskFileError
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
@@ -117,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
+    ensure_standard_streams()
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # else ignored on purpose: stays so
         signal.signal(signal.SIGTERM, _terminate)
     sys.exit(main())

@@ -21,6 +21,7 @@ from typing import TextIO
 import click
 
 from spawnkit.cli.report import styled
+from spawnkit.cli.streams import silence
 from spawnkit.cli.tails import DEFAULT_TAIL, OutputTails, ShowOutput, choose_fold
 from spawnkit.core.results import JobResult
 from spawnkit.core.task.description import Task
@@ -250,6 +251,8 @@ class Progress:
         try:
             self._out.write(control + body)
             self._out.flush()
+        except BrokenPipeError:
+            silence(self._out)  # its reader is gone: nor the run's exit status
         except (OSError, ValueError):
             # A closed or broken terminal must not stop the run.
             pass

@@ -414,3 +414,29 @@ def test_a_latest_that_is_a_folder_is_said_not_silently_left(run_cli: RunCli) ->
         f"remove it); its results are in {job_dir}", f"results: {job_dir}"], run.stderr
     assert json.loads((job_dir / "results.json").read_text())["passed"] is True
     assert (stale / "results.json").read_text() == "{}\n"  # nothing of the user's removed
+
+
+def test_a_closed_stderr_and_a_reader_gone_change_nothing_of_the_run(
+    taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    """Found by trying: started with stderr closed (`2>&-`) the run wrote its progress into
+    its own event loop's file and ended with exit 70, its tasks lost; piped into `head` it
+    ended with exit 1, every task passed."""
+    path = taskfile("".join(f'[[task]]\nid = "t{i}"\ncommand = "echo hi; sleep 0.1"\n'
+                            for i in range(6)))
+    argv = [sys.executable, "-m", "spawnkit.cli", "run", "--max-running", "1"]
+    closed = subprocess.run(["sh", "-c", '"$@" 2>&-', "sh", *argv, "--results",
+                             str(tmp_path / "closed"), str(path)],
+                            env=child_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert closed.returncode == 0, closed.stdout
+    assert "6 tasks in" in closed.stdout
+    head = subprocess.Popen([*argv, "--results", str(tmp_path / "head"), str(path)],
+                            env=child_env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    assert head.stdout is not None
+    assert "start" in head.stdout.readline()
+    head.stdout.close()  # the reader goes, as `| head -1` does, while the tasks run
+    assert head.wait(timeout=120) == 0
+    for folder in ("closed", "head"):
+        data = json.loads((tmp_path / folder / "latest" / "results.json").read_text())
+        assert data["counts"]["passed"] == 6, data["counts"]
