@@ -248,7 +248,8 @@ def build_results(
                 oom=bool(final.get("oom")) if final else False,
                 start=(_began(started, final) or started["time"]) if started else None,
                 end=(final.get("ended_at") or final["time"]) if final else None,
-                duration=_duration(started, final),
+                # A task stopped in a batch queue never ran: no run time.
+                duration=None if outcome is TaskResult.NOT_RUN else _duration(started, final),
                 spawner=started.get("spawner") if started else spawner,
                 handle=started.get("handle") if started else None,
                 command=task.display_command(),

@@ -58,6 +58,8 @@ class TaskLifecycle:
         self._clock = clock
         #: Why it was told to stop before its end (TIMEOUT, INTERRUPTED, FAILFAST), if it was.
         self.stopped: tuple[RuntimeTaskStatus, str] | None = None
+        #: The reason to give should the stop find it never ran (still in a batch queue).
+        self._not_run: str | None = None
         self._spawned = False
         self._termination: asyncio.Future[None] | None = None
         self._collection: asyncio.Future[ExitResult] | None = None
@@ -112,12 +114,14 @@ class TaskLifecycle:
 
     # -- terminate ---------------------------------------------------------------------------
 
-    def stop(self, status: RuntimeTaskStatus, reason: str, grace_period: float) -> bool:
+    def stop(self, status: RuntimeTaskStatus, reason: str, grace_period: float, *,
+             not_run: str | None = None) -> bool:
         """Tell it to stop, once: TERM, grace, KILL, in the background. False when it was
-        already told (the first reason stands) or never started."""
+        already told (the first reason stands) or never started. `not_run`: the reason
+        should the backend find that its command never began (`ExitResult.never_ran`)."""
         if self._termination is not None or self._collection is not None or not self.spawned:
             return False
-        self.stopped = (status, reason)
+        self.stopped, self._not_run = (status, reason), not_run
         self._termination = asyncio.ensure_future(self._terminate(grace_period))
         return True
 
@@ -205,6 +209,9 @@ class TaskLifecycle:
         self, exit: ExitResult | None = None, error: BaseException | None = None
     ) -> tuple[RuntimeTaskStatus, Outcome]:
         status, reason = self.status_after(exit)
+        if self.stopped is not None and exit is not None and exit.never_ran:
+            # Spawned, but stopped before its command began (a job still in the queue).
+            return status, judge(status, ran=False, reason=self._not_run or f"not run: {reason}")
         return status, judge(status, ran=self.spawned, exit=exit, error=error, reason=reason)
 
 

@@ -113,6 +113,9 @@ class ExitResult:
     #: (a batch job's time in the queue, and the batch system's launch): its duration
     #: counts from here, as its timeout does.
     began_at: float | None = None
+    #: The backend knows its command never began (a batch job cancelled in the queue, a Pod
+    #: deleted while Pending): a stop then leaves it not run, not interrupted.
+    never_ran: bool = False
     #: The backend knows it had ended by itself before spawnkit's stop reached it (the stop
     #: found nothing of it to signal): a backend that learns of an exit late (a kubelet's
     #: status, a second after it) may see a deadline pass first. Judged by this exit, not by

@@ -1,10 +1,9 @@
 """The Worker: pushes tasks through the state machine with one spawner.
 
-Its four phases (bootstrap, triage, start, monitor) each make one move; `run()` repeats them
-until the machine is complete. What may wait on an engine (a check, a spawn, a termination, a
-collection) is a background move in the worker's `asyncio.TaskGroup`: a slow call stalls no
-other task and nothing outlives `run()`. Between moves it sleeps until an exit, a poll or a
-deadline is due."""
+Its four phases (bootstrap, triage, start, monitor) each make one move; `run()` repeats them until
+the machine is complete. What may wait on an engine (a check, a spawn, a termination, a collection)
+is a background move in the worker's `asyncio.TaskGroup`: a slow call stalls no other task and
+nothing outlives `run()`. Between moves it sleeps until an exit, a poll or a deadline is due."""
 
 from __future__ import annotations
 
@@ -64,8 +63,7 @@ class Worker:
         self._stop_deadline: float | None = None
         self._wake = asyncio.Event()
         self._moves = Moves(self._wake.set)
-        self._poll_due = True
-        self._last_poll = float("-inf")
+        self._poll_due, self._last_poll = True, float("-inf")
         spawner.add_waker(self._exit_seen)
         state_machine.add_waker(self._wake.set)
 
@@ -288,7 +286,8 @@ class Worker:
         policy = sm.stop_policy
         if policy is not None and policy.stops(runtime_task.task):
             # Stopped while the spawn was in flight: end it like the others.
-            self._stop(lifecycle, policy.status, policy.stopped_reason, policy.grace_period)
+            self._stop(lifecycle, policy.status, policy.stopped_reason, policy.grace_period,
+                       policy.not_run_reason)
 
     async def _collect(self, lifecycle: TaskLifecycle) -> None:
         """Read the exit of an ended (or stopped) task and finish it, judged."""
@@ -315,9 +314,9 @@ class Worker:
         await self._finish(runtime_task, status, outcome=outcome)
 
     def _stop(self, lifecycle: TaskLifecycle, status: RuntimeTaskStatus, reason: str,
-              grace: float) -> asyncio.Task[None] | None:
+              grace: float, not_run: str | None = None) -> asyncio.Task[None] | None:
         """Terminate a running task in the background, then collect it (None: stopping)."""
-        if not lifecycle.stop(status, reason, grace):
+        if not lifecycle.stop(status, reason, grace, not_run=not_run):
             return None
         self._state_machine.record(lifecycle.runtime_task, "terminating", why=status.word)
         return self._moves.start(lifecycle.task_id, self._collect(lifecycle))
@@ -364,7 +363,8 @@ class Worker:
         running = sm.lifecycles if everyone else self._mine
         for lifecycle in list(running.values()):
             if lifecycle.spawned and policy.stops(lifecycle.runtime_task.task):
-                self._stop(lifecycle, policy.status, policy.stopped_reason, policy.grace_period)
+                self._stop(lifecycle, policy.status, policy.stopped_reason,
+                           policy.grace_period, policy.not_run_reason)
         self._wake.set()
 
     def _start_stop_clock(self, policy: StopPolicy) -> None:

@@ -68,7 +68,8 @@ async def adopt_pod(api: KubeApi, job: JobContext,
     if not state.pending:
         log.start()
     handle = PodHandle(name, state.uid, str(result.get("image") or ""), time.monotonic(),
-                       secret=name if _has_secret(item, name) else None, adopted=True)
+                       secret=name if _has_secret(item, name) else None, adopted=True,
+                       began=not state.pending)
     runtime_task.spawner_handle = name
     runtime_task.spawning_result = {**result, "pod": name, "uid": state.uid,
                                     "namespace": api.namespace, "node": state.node}

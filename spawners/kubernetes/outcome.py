@@ -45,6 +45,10 @@ class PodHandle:
     ended_first: bool = False
     #: Taken over from a dead runner (`spawnkit resume`): it may have ended long before.
     adopted: bool = False
+    #: Its container was seen running, or ended: its command began.
+    began: bool = False
+    #: spawnkit deleted it while it was still Pending: its command never began.
+    never_ran: bool = False
 
     @property
     def stop_began(self) -> bool:
@@ -58,6 +62,8 @@ def _died_of(code: int | None) -> int | None:
 
 def exit_result(state: PodState | None, handle: PodHandle) -> ExitResult:
     """The exit of an ended Pod; `state` None when it is gone before its end was read."""
+    if handle.never_ran:
+        return ExitResult(exit_code=None, never_ran=True)
     if state is None:
         if handle.deleted or handle.sent:
             # Ours, ended before its status could be read (a stop with no grace left).

@@ -245,6 +245,7 @@ class KubernetesSpawner(Spawner):
             log.abandon()
             raise
         if state is not None and not state.pending and not state.no_shell:
+            handle.began = True
             log.start()
         return handle, state
 
@@ -298,7 +299,7 @@ class KubernetesSpawner(Spawner):
         try:
             if state is None or state.pending:
                 # Nothing of the task runs yet: no grace to give.
-                handle.deleted = True
+                handle.deleted, handle.never_ran = True, not handle.began
                 await api(api.delete_pod, handle.name, 0, handle.uid)
                 return
             if await stop_pod(api, handle, grace_period, self.exec_margin):

@@ -29,6 +29,8 @@ class SlurmJob:
     cancelled: bool = False
     #: A stop found it ended by itself: its own exit stands (`ExitResult.ended_before_stop`).
     ended_first: bool = False
+    #: A stop found it still in the queue (cancelled there, unless it began meanwhile).
+    queued_at_stop: bool = False
     #: Taken over from a dead runner (`spawnkit resume`): it may have ended long before.
     adopted: bool = False
     #: Since when (monotonic seconds) it has waited in the queue for a reason no wait ends

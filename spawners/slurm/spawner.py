@@ -307,6 +307,8 @@ class SlurmSpawner(Spawner):
         began = read_began(job.out_dir)
         if began is not None:
             exit = dataclasses.replace(exit, began_at=began)
+        elif job.queued_at_stop:  # cancelled in the queue: its command never began
+            exit = dataclasses.replace(exit, never_ran=True)
         if job.adopted:  # the node wrote its exit as it ended, maybe long before this
             with contextlib.suppress(OSError):
                 ended = (job.out_dir / EXIT_STATUS).stat().st_mtime

@@ -42,6 +42,7 @@ async def stop_job(tools: SlurmTools, watch: QueueWatch, job: SlurmJob,
     with contextlib.suppress(OSError):
         (job.out_dir / STOP_MARKER).touch()
     if state is None or not state.started:
+        job.queued_at_stop = True
         # Nothing of it runs to be signalled: scancel itself tries a signal to a pending job
         # again for a minute and a half ("can not be altered now"). One that starts in the
         # meantime is Slurm's to end (TERM, its KillWait, KILL): it takes no signal of ours

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -26,7 +27,13 @@ from spawnkit.spawners.kubernetes.state import pod_state
 from tests.conftest import RunCli, WriteTaskfile
 from tests.engines.conftest import TEST_IMAGE, StartJob, require_engine, run_job
 from tests.engines.kubernetes_cluster import POD_NAME, kubectl, kubernetes_objects, pod_json
-from tests.faults.jobs import job_dir_of, start_cli, started_handles, wait_until
+from tests.faults.jobs import (
+    job_dir_of,
+    read_results,
+    start_cli,
+    started_handles,
+    wait_until,
+)
 
 pytestmark = pytest.mark.kubernetes
 
@@ -192,6 +199,30 @@ def test_a_pod_no_node_can_take_ends_within_its_bound(
     assert (rec.result, rec.cause) == ("error", "spawn_failure"), rec
     assert "still Pending after 3 s" in str(rec.reason)
     assert "node(s) didn't match" in str(rec.reason), rec.reason
+
+
+def test_a_pod_stopped_while_pending_is_not_run(tmp_path: Path, nothing_left: None) -> None:
+    """Its command never began: not run, as a task the stop found unstarted (found by trying:
+    it was `interrupted`, killed by signal 9)."""
+    path = tmp_path / "tasks.toml"
+    path.write_text('[[task]]\nid = "pend"\ncommand = "true"\n'
+                    'kubernetes = { node_selector = { "spawnkit.test/no-such-label" = "x" } }\n')
+    proc = start_cli(tmp_path, "--spawner", "kubernetes", "--image", TEST_IMAGE, str(path))
+    try:
+        wait_until(lambda: (tmp_path / "results" / "latest").exists()
+                   and any(o.startswith("pod/")
+                           for o in kubernetes_objects(job_dir_of(tmp_path).name)),
+                   60, "the Pod")
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    rec = read_results(job_dir_of(tmp_path))["pend"]
+    assert (rec["result"], rec["reason"], rec["signal"], rec["duration"]) == (
+        "not_run", "not run: SIGTERM received", None, None), rec
 
 
 def test_the_timeout_counts_from_the_start(start_job: StartJob, nothing_left: None) -> None:

@@ -142,7 +142,9 @@ def test_a_stop_while_the_job_waits_in_the_queue_cancels_it_at_once(
             proc.kill()
             proc.communicate()
     rec = read_results(job_dir_of(tmp_path))["queued"]
-    assert rec["result"] == "interrupted", rec
+    # Its command never began: not run, as a task the stop found unstarted (found by trying:
+    # it was `interrupted`, its time in the queue as its duration).
+    assert (rec["result"], rec["reason"]) == ("not_run", "not run: SIGTERM received"), rec
     assert scontrol_job(job_id)["JobState"] == "CANCELLED"
     assert slurm_jobs_of(job_dir_of(tmp_path).name) == []
 
