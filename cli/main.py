@@ -15,7 +15,8 @@ import click
 from spawnkit.cli.streams import ensure_standard_streams
 from spawnkit.core.errors import SpawnkitError, TaskFileError
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED",
+           "EXIT_USAGE", "Terminated", "cli", "entry", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 #: What a shell reports for a command ended by SIGINT, and by SIGTERM (a CI runner's cancel).

@@ -106,7 +106,9 @@ class Progress:
         with self._lock:
             if entry.status in ("started", "adopted"):  # adopted: a resume took it over
                 if entry.status == "started" or entry.task_id not in self._started_at:
-                    self._started_at[entry.task_id] = (entry.mono, entry.time)
+                    # Taken over: it runs since its original start, not since the takeover.
+                    since = float(entry.data.get("since", entry.time))
+                    self._started_at[entry.task_id] = (entry.mono - (entry.time - since), since)
                 if entry.task_id not in self._running:
                     self._running.append(entry.task_id)
                 self._on_start(entry)
@@ -177,12 +179,14 @@ class Progress:
         """How long it ran, as results.json says: from when its command began, where the
         backend knows that was after its start (a batch job's time in the queue)."""
         started = self._started_at.get(entry.task_id)
-        if started is None:
-            return ""
-        began = entry.data.get("began_at")
-        if began is not None and float(began) > started[1]:
-            return f" {max(entry.time - float(began), 0.0):.2f}s"
-        return f" {entry.mono - started[0]:.2f}s"
+        if started is None or entry.data.get("result") == "not_run":
+            return ""  # stopped before it began (in a batch queue): no run time
+        began, ended = entry.data.get("began_at"), entry.data.get("ended_at")
+        if ended is not None:  # ended while no runner watched: its own end, as results say
+            return f" {max(float(ended) - float(began or started[1]), 0.0):.2f}s"
+        total = max(entry.mono - started[0], 0.0)
+        waited = 0.0 if began is None else min(max(float(began) - started[1], 0.0), total)
+        return f" {total - waited:.2f}s"
 
     def _on_finish(self, entry: StatusEntry) -> None:
         result = str(entry.data["result"])

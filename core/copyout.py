@@ -14,14 +14,15 @@ import io
 import os
 import posixpath
 import re
-import shutil
 import tarfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
+from xml.sax.saxutils import escape
 
 from spawnkit.core.junitreports import REPORTS_FOLDER
+from spawnkit.core.masking import Masker
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.outcome import ExitResult
 
@@ -35,6 +36,7 @@ __all__ = [
     "TarSource",
     "keep_task_files",
     "pattern_regex",
+    "xml_forms",
 ]
 
 #: The folder of a task's output folder that holds its artifacts.
@@ -43,6 +45,9 @@ ARTIFACTS_FOLDER = "artifacts"
 ARTIFACTS_MAX = 100 * 1024 * 1024
 #: Bytes of JUnit reports kept per task.
 JUNIT_MAX = 50 * 1024 * 1024
+#: Seconds a file's time may lag the runner's clock (another host's, a shared folder's
+#: server) and still count as written by the task.
+CLOCK_SLACK = 2.0
 
 _GLOB = re.compile(r"[*?\[]")
 
@@ -94,9 +99,9 @@ def static_prefix(pattern: str) -> str:
 class FileSource(Protocol):
     """Where a task's working folder is, once the task has ended."""
 
-    def files(self, pattern: str) -> Iterator[tuple[str, int, IO[bytes]]]:
-        """(path relative to the working folder, size, readable content) of each regular
-        file the pattern matches."""
+    def files(self, pattern: str) -> Iterator[tuple[str, int, float, IO[bytes]]]:
+        """(path relative to the working folder, size, modification time in epoch seconds,
+        readable content) of each regular file the pattern matches."""
 
 
 @dataclass
@@ -105,7 +110,7 @@ class HostFolder:
 
     root: Path
 
-    def files(self, pattern: str) -> Iterator[tuple[str, int, IO[bytes]]]:
+    def files(self, pattern: str) -> Iterator[tuple[str, int, float, IO[bytes]]]:
         # Matched as TarSource matches (pattern_regex), not by Path.glob: there `logs/**`
         # names only folders, and a task file must keep the same files on every backend.
         base = self.root.resolve()
@@ -124,7 +129,8 @@ class HostFolder:
             if not real.is_relative_to(base):
                 continue  # outside the working folder: not the task's to hand over
             with open(real, "rb") as fh:
-                yield rel, real.stat().st_size, fh
+                info = os.fstat(fh.fileno())
+                yield rel, info.st_size, info.st_mtime, fh
 
 
 @dataclass
@@ -134,7 +140,7 @@ class TarSource:
 
     fetch: Callable[[str], Iterable[bytes] | None]
 
-    def files(self, pattern: str) -> Iterator[tuple[str, int, IO[bytes]]]:
+    def files(self, pattern: str) -> Iterator[tuple[str, int, float, IO[bytes]]]:
         prefix = static_prefix(pattern)
         chunks = self.fetch(prefix or ".")
         if chunks is None:
@@ -151,7 +157,7 @@ class TarSource:
                     continue
                 content = tar.extractfile(member)
                 if content is not None:
-                    yield name, member.size, content
+                    yield name, member.size, float(member.mtime), content
 
 
 class _Chunks(io.RawIOBase):
@@ -187,36 +193,53 @@ class Kept:
 
 def keep_task_files(
     task: Task, exit: ExitResult | None, source: FileSource, task_dir: Path,
-    *, artifacts_max: int = ARTIFACTS_MAX,
+    *, artifacts_max: int = ARTIFACTS_MAX, since: float | None = None,
+    masked: Sequence[str] = (),
 ) -> Kept:
     """Copy the task's JUnit reports and (when `artifacts_when` says so) its artifacts from
-    `source` into its folder. Blocking: run it off the event loop."""
+    `source` into its folder, the `masked` values replaced as they are copied (in a report,
+    as XML writes them too: `&amp;`). A report older than `since` (epoch seconds: when the
+    task's spawn began) is an earlier run's, left in a workspace that persists: not kept, as
+    Jenkins' junit step refuses one. Blocking: run it off the event loop."""
     kept = Kept()
     if task.junit:
+        in_xml = [form for value in masked for form in xml_forms(value)]
         kept.junit = _copy(source, task.junit, task_dir / REPORTS_FOLDER, JUNIT_MAX, "JUnit report",
-                           kept.notes, flat=True)
+                           kept.notes, flat=True, since=since, masked=in_xml)
         if not kept.junit:
             kept.notes.append(f"no JUnit report matches {', '.join(task.junit)}")
     passed = exit is not None and exit.successful
     wanted = {"always": True, "on_success": passed, "on_failure": not passed}
     if task.artifacts and wanted.get(task.artifacts_when, True):
         kept.artifacts = _copy(source, task.artifacts, task_dir / ARTIFACTS_FOLDER, artifacts_max,
-                               "artifact", kept.notes, flat=False)
+                               "artifact", kept.notes, flat=False, masked=masked)
         if not kept.artifacts:
             kept.notes.append(f"no artifact matches {', '.join(task.artifacts)}")
     return kept
 
 
+def xml_forms(value: str) -> list[str]:
+    """`value`, and the ways an XML writer may escape it (in text, in attributes)."""
+    forms = [value, escape(value), escape(value, {'"': "&quot;"}),
+             escape(value, {'"': "&quot;", "'": "&apos;"}),
+             escape(value, {'"': "&#34;", "'": "&#39;"})]
+    return list(dict.fromkeys(forms))
+
+
 def _copy(
     source: FileSource, patterns: Iterable[str], dest: Path, limit: int, what: str,
-    notes: list[str], *, flat: bool,
+    notes: list[str], *, flat: bool, since: float | None = None, masked: Sequence[str] = (),
 ) -> list[str]:
     copied: list[str] = []
     total = 0
     for pattern in patterns:
         try:
-            for name, size, content in source.files(pattern):
+            for name, size, mtime, content in source.files(pattern):
                 if name in copied:
+                    continue
+                if since is not None and mtime < since - CLOCK_SLACK:
+                    notes.append(f"{what} {name} not kept: written before the task began "
+                                 "(an earlier run's)")
                     continue
                 if total + size > limit:
                     notes.append(f"{what} {name} not kept: the cap of {limit:,} bytes per task "
@@ -225,7 +248,10 @@ def _copy(
                 target = dest / (name.replace("/", "__") if flat else name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open(target, "wb") as out:
-                    shutil.copyfileobj(content, out, 1 << 20)
+                    masker = Masker(masked)
+                    while chunk := content.read(1 << 20):
+                        out.write(masker.feed(chunk))
+                    out.write(masker.close())
                 total += size
                 copied.append(name)
         except (OSError, tarfile.TarError) as exc:

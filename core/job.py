@@ -164,6 +164,8 @@ class Job:
         self.stopped_by: int | None = None
         self.owner = runner_owner()
         self._pending: asyncio.Future[None] | None = None
+        #: SIGINT's and SIGTERM's handlers before the run took them, put back after it.
+        self._previous_handlers: dict[int, Any] = {}
 
     def context(self) -> JobContext:
         return JobContext(
@@ -244,17 +246,20 @@ class Job:
         finally:
             self.end, now = time.time(), time.monotonic()
             self._elapsed = now - self._began if self._began is not None else None
-            self._remove_signals()
-            await asyncio.shield(self.services.close())  # bounded: grace and a margin
-            await asyncio.shield(self.spawner.close())
-            journal.end(time=self.end, mono=now, signal=self.stopped_by)
-            journal.close()
-            runs.forget(self.job_id)
-            # Written whatever ended the run (a cancel, an error of ours): no result is lost.
-            result = self.results()
-            write_job_outputs(self.job_dir, result)
-            write_extra_outputs(self.job_dir, result, json_path=s.json_path,
-                                junit_path=s.junit_path)
+            try:
+                await asyncio.shield(self.services.close())  # bounded: grace and a margin
+                await asyncio.shield(self.spawner.close())
+                journal.end(time=self.end, mono=now, signal=self.stopped_by)
+                journal.close()
+                runs.forget(self.job_id)
+                # Written whatever ended the run (a cancel, an error of ours): no result is
+                # lost, nor to a signal meanwhile (still ours: it ends nothing here).
+                result = self.results()
+                write_job_outputs(self.job_dir, result)
+                write_extra_outputs(self.job_dir, result, json_path=s.json_path,
+                                    junit_path=s.junit_path)
+            finally:
+                self._remove_signals()
         return result
 
     async def interrupt(self, why: str = "the job was stopped") -> None:
@@ -266,14 +271,18 @@ class Job:
             return
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous_handlers[sig] = signal.getsignal(sig)
             loop.add_signal_handler(sig, self._on_signal, sig)
 
     def _remove_signals(self) -> None:
-        if not self.settings.handle_signals:
-            return
+        """The handlers there were before the run (asyncio would leave the default action:
+        the command's own handling of a late SIGTERM)."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig, previous in self._previous_handlers.items():
             loop.remove_signal_handler(sig)
+            with contextlib.suppress(TypeError, ValueError):  # None: not set from Python
+                signal.signal(sig, previous)
+        self._previous_handlers.clear()
 
     def _on_signal(self, sig: int) -> None:
         if self.worker is None:

@@ -175,18 +175,21 @@ def _began(started: Mapping[str, Any], ended: Mapping[str, Any] | None) -> float
 
 def _duration(started: Mapping[str, Any] | None, final: Mapping[str, Any] | None,
               ended: Mapping[str, Any] | None = None) -> float | None:
-    """From its start (or when its command began, `ended` saying so) to its end."""
+    """From its start (or when its command began, `ended` saying so) to its end: on the
+    monotonic clock, less the time it waited to begin (two wall clocks read moments apart,
+    the runner's at its start and the node's: a wall clock stepped later changes nothing)."""
     if started is None or final is None:
         return None
     ended = final if ended is None else ended
     began = _began(started, ended)
     if ended.get("ended_at") is not None:  # ended while no runner watched: its own end
-        since = float(started["time"]) if began is None else began
+        own = ended.get("began_at")  # and its start on the same clock, when the backend says
+        since = float(own) if own is not None else float(started["time"])
         return round(max(float(ended["ended_at"]) - since, 0.0), 3)
-    if began is not None:
-        return round(max(float(final["time"]) - began, 0.0), 3)
     key = "mono" if "mono" in started and "mono" in final else "time"
-    return round(max(float(final[key]) - float(started[key]), 0.0), 3)
+    total = max(float(final[key]) - float(started[key]), 0.0)
+    waited = 0.0 if began is None else min(began - float(started["time"]), total)
+    return round(total - waited, 3)
 
 
 def _cause(value: object) -> Cause | None:

@@ -204,8 +204,11 @@ class Spawner(abc.ABC):
         task, out_dir = runtime_task.task, runtime_task.output_dir
         if out_dir is None or not (task.junit or task.artifacts):
             return
+        # Masked as they are copied: a secret the task wrote there never reaches the disk.
+        masked = self.job.masked_for(task) if self.job is not None else secret_values(task)
         kept = keep_task_files(task, exit, source, out_dir,
-                               artifacts_max=self.options.artifacts_max)
+                               artifacts_max=self.options.artifacts_max,
+                               since=runtime_task.spawned_at, masked=masked)
         runtime_task.notes += kept.notes
 
     def check_host_folder(self, task: Task, folder: str | None) -> None:

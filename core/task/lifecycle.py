@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from spawnkit.core.copyout import ARTIFACTS_FOLDER
 from spawnkit.core.errors import RequirementError, StartError
 from spawnkit.core.junitreports import REPORTS_FOLDER, read_reports
 from spawnkit.core.masking import mask_file
@@ -87,12 +86,14 @@ class TaskLifecycle:
         seconds: the earlier runner's monotonic clock may be another machine's, or from
         before a reboot)."""
         self._spawned = True
+        self.runtime_task.spawned_at = started_wall
         timeout = self.runtime_task.task.timeout or default_timeout
         self.runtime_task.execution_timeout = None if timeout is None else (
             self._clock() + max(started_wall + timeout - time.time(), 0.0))
 
     async def spawn(self) -> None:
         """Start it (StartError, or any backend error, propagates)."""
+        self.runtime_task.spawned_at = time.time()
         if await self.spawner.spawn_task(self.runtime_task) is False:
             raise StartError("the spawner could not start it", spawner=self.spawner.name)
         self._spawned = True
@@ -182,17 +183,13 @@ class TaskLifecycle:
         rt.tests = reports.counts if reports.cases else None
 
     def mask_output(self) -> None:
-        """Its output, and what it wrote that is kept with it (its JUnit reports, which
-        results.xml merges, and its artifacts): no secret's value stays on disk."""
+        """Its output (what it wrote into its kept reports and artifacts was masked as it
+        was copied: core.copyout)."""
         out_dir = self.runtime_task.output_dir
         if not self.masked or out_dir is None:
             return
         for name in ("stdout", "stderr"):
             mask_file(out_dir / name, self.masked)
-        for folder in (REPORTS_FOLDER, ARTIFACTS_FOLDER):
-            for path in sorted((out_dir / folder).rglob("*")):
-                if path.is_file() and not path.is_symlink():
-                    mask_file(path, self.masked)
 
     def status_after(
         self, exit: ExitResult | None = None

@@ -47,6 +47,7 @@ class RuntimeTask:
         "notes",
         "outcome",
         "output_dir",
+        "spawned_at",
         "spawner_handle",
         "spawning_result",
         "status",
@@ -75,6 +76,8 @@ class RuntimeTask:
         self.tests: dict[str, int] | None = None
         #: Which run of the task this is: 1, then one more for each retry.
         self.attempt: int = 1
+        #: When this attempt's spawn began (epoch seconds): what it wrote is no older.
+        self.spawned_at: float | None = None
 
     def next_attempt(self) -> None:
         """Forget what the last attempt left (its handle, notes, counts): it runs again."""
@@ -82,6 +85,7 @@ class RuntimeTask:
         self.spawner_handle = None
         self.spawning_result = None
         self.execution_timeout = None
+        self.spawned_at = None
         self.notes = []
         self.tests = None
 

@@ -146,7 +146,7 @@ class Worker:
         lifecycle.adopted(started_wall, self._task_timeout)
         sm.lifecycles[runtime_task.identifier] = self._mine[runtime_task.identifier] = lifecycle
         sm.record(runtime_task, "adopted", handle=runtime_task.spawner_handle, slot=slot,
-                  spawning_result=runtime_task.spawning_result)
+                  spawning_result=runtime_task.spawning_result, since=started_wall)
 
     async def monitor(self) -> bool:
         """Reads from started, moves into finished: one poll for all of this worker's tasks;

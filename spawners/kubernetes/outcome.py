@@ -18,9 +18,13 @@ __all__ = ["SIGKILL", "SIGTERM", "PodHandle", "cannot_execute", "exit_result"]
 
 SIGKILL, SIGTERM = 9, 15
 
-#: How the container runtime (runc, crun) says it could not execute the command itself,
-#: at the end of the kubelet's message: `exec: "PROGRAM": WHY: unknown`.
-_EXEC_FAILED = re.compile(r'exec: "(?P<program>[^"]*)": (?P<why>.*?)(?:: unknown)?$')
+#: How runc says it could not execute the command itself, at the end of the kubelet's
+#: message (`exec: "PROGRAM": WHY: unknown`; quotes escaped when CRI-O wraps it), and crun
+#: (``executable file `PROGRAM` not found in $PATH``).
+_EXEC_FAILED = (
+    re.compile(r'exec: \\?"(?P<program>[^"\\]*)\\?": (?P<why>.*?)(?:: unknown)?$'),
+    re.compile(r"(?P<why>executable file `(?P<program>[^`]*)` not found.*?)(?:: unknown)?$"),
+)
 
 
 @dataclass
@@ -62,7 +66,7 @@ def _died_of(code: int | None) -> int | None:
 
 def exit_result(state: PodState | None, handle: PodHandle) -> ExitResult:
     """The exit of an ended Pod; `state` None when it is gone before its end was read."""
-    if handle.never_ran:
+    if handle.never_ran and (state is None or state.pending):
         return ExitResult(exit_code=None, never_ran=True)
     if state is None:
         if handle.deleted or handle.sent:
@@ -112,10 +116,10 @@ def cannot_execute(state: PodState | None) -> tuple[int, str] | None:
     term = state.terminated if state is not None else None
     if term is None or term.reason not in ("StartError", "ContainerCannotRun"):
         return None
-    found = _EXEC_FAILED.search(term.message or "")
+    found = next((m for p in _EXEC_FAILED if (m := p.search(term.message or ""))), None)
     if found is None:
         return None
-    why = found["why"]
+    why = found["why"].rstrip('"\\')
     lowered = why.lower()
     code = (127 if "not found" in lowered or "no such file" in lowered
             else 126 if "permission denied" in lowered else 1)

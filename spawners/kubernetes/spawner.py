@@ -134,6 +134,8 @@ class KubernetesSpawner(Spawner):
                 log.known(state.container_ids)
                 if not state.pending:
                     log.start()
+                    if handle is not None:
+                        handle.began = True
 
     # -- triage --------------------------------------------------------------------------------
 
@@ -291,6 +293,8 @@ class KubernetesSpawner(Spawner):
         handle = self._handles.get(runtime_task.spawner_handle or "")
         if handle is None or watch.down is not None:
             return  # down: collect_task says so; `spawnkit gc` removes the Pod later
+        if not handle.began:
+            await self._refresh()  # a fresh look: Pending a poll ago, it may run now
         state = watch.get(handle.name, handle.uid)
         if state is not None and state.ended:
             # Seen ended before any stop of ours: its own exit stands.
@@ -350,7 +354,10 @@ class KubernetesSpawner(Spawner):
                 with open(runtime_task.output_dir / "stderr", "a", encoding="utf-8") as err:
                     err.write(failed[1] + "\n")
             if handle.adopted and state is not None and state.terminated is not None:
-                exit = dataclasses.replace(exit, ended_at=state.terminated.finished_at)
+                # Both ends in the kubelet's words (whole seconds), not one in the runner's.
+                term = state.terminated
+                exit = dataclasses.replace(exit, ended_at=term.finished_at,
+                                           began_at=term.started_at)
             await self._keep_files(runtime_task, exit)
             kept = state is not None and not state.pending and keeps(
                 self.options, exit, stopped=bool(handle.sent or handle.stopped or handle.deleted))

@@ -34,6 +34,8 @@ class Terminated:
     message: str | None
     #: When it ended (the kubelet's `finishedAt`), epoch seconds; None when not said.
     finished_at: float | None = None
+    #: When its container started (`startedAt`), epoch seconds, whole as `finishedAt` is.
+    started_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,8 @@ def _terminated(status: dict[str, Any]) -> Terminated | None:
     term = (status.get("state") or {}).get("terminated")
     if not term:
         return None
-    finished = _epoch(term.get("finishedAt"))
-    return Terminated(term.get("exitCode"), term.get("reason"), term.get("message"), finished)
+    return Terminated(term.get("exitCode"), term.get("reason"), term.get("message"),
+                      _epoch(term.get("finishedAt")), _epoch(term.get("startedAt")))
 
 
 def _epoch(stamp: object) -> float | None:

@@ -41,7 +41,7 @@ class Label:
     def comment(self) -> str:
         text = f"{PREFIX}owner={self.owner};job={self.job};task={self.task}"
         if self.job_dir is not None:
-            text += f";dir={quote(self.job_dir, safe='/')}"
+            text += f";dir={quote(self.job_dir, safe='/', errors='surrogateescape')}"
         return text if self.cancel is None else f"{text};cancel={self.cancel}"
 
     def cancelled_by(self, who: str) -> Label:
@@ -67,7 +67,7 @@ class Label:
             return None
         folder = fields.get("dir")
         return cls(fields["owner"], fields["job"], fields["task"], fields.get("cancel"),
-                   unquote(folder) if folder else None)
+                   unquote(folder, errors="surrogateescape") if folder else None)
 
 
 def task_label(owner: str, job_id: str, task_id: str, job_dir: Path | None = None) -> Label:

@@ -28,8 +28,11 @@ async def stop_job(tools: SlurmTools, watch: QueueWatch, job: SlurmJob,
     node does not answer). Already ended, or no longer known to the controller, is stopped:
     no error. CommandFailed when Slurm refuses the cancel. A first stop that finds the
     command ended by itself sends nothing and says so (`job.ended_first`)."""
-    if not job.stopped and (job.out_dir / EXIT_STATUS).exists():
-        # The node recorded the command's own exit: its job ends without us.
+    if not (job.stopped or job.ended_first or (job.out_dir / STOP_MARKER).exists()) and (
+            job.out_dir / EXIT_STATUS).exists():
+        # The node recorded the command's own exit (and no stop of a runner before us came
+        # first): its job ends without us. A stop asked again (collect finds the job still
+        # there) goes on below.
         job.ended_first = True
         return
     # A fresh answer: the last one may be a second old, and a job queued then may run now.

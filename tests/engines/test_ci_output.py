@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -189,6 +190,38 @@ def test_a_crash_without_a_report_still_shows_as_failed(
     failed = {c.get("name") for c in ET.fromstring(xml).iter("testcase")
               if c.find("failure") is not None}
     assert failed == {"crash", "junk"}
+
+
+def test_a_report_an_earlier_run_left_is_not_this_runs(
+    spawner_name: str, run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path,
+    no_leftovers: None,
+) -> None:
+    """A workspace that persists between pipelines holds yesterday's report: a task that
+    writes none this time (a crash before the tests ran) is not credited with it. Found by
+    trying: results.xml listed yesterday's passed test beside today's failure."""
+    (tmp_path / "ws").mkdir()
+    old = tmp_path / "ws" / "report.xml"
+    old.write_text('<testsuite name="s" tests="1"><testcase name="yesterday" classname="c"/>'
+                   "</testsuite>\n")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    report = ('<testsuite name="s" tests="1"><testcase name="today" classname="c"/>'
+              "</testsuite>")
+    path = taskfile('[defaults]\nworkspace = "ws"\n'
+                    '[[task]]\nid = "crash"\njunit = "report.xml"\n'
+                    'command = "echo collection error >&2; exit 2"\n'
+                    '[[task]]\nid = "fresh"\njunit = "fresh.xml"\n'
+                    f'command = {json.dumps(f"printf %s {shlex.quote(report)} > fresh.xml")}\n')
+    run = _run(run_cli, spawner_name, path)
+    crash, fresh = run.task("crash"), run.task("fresh")
+    assert (crash["result"], crash["tests"]) == ("failed", None), crash
+    assert crash["notes"] == [
+        "JUnit report report.xml not kept: written before the task began (an earlier run's)",
+        "no JUnit report matches report.xml"], crash["notes"]
+    assert fresh["result"] == "passed" and fresh["tests"]["tests"] == 1, fresh
+    names = {c.get("name") for c in
+             ET.parse(run.job_dir / "results.xml").getroot().iter("testcase")}
+    assert "yesterday" not in names and "today" in names, names
 
 
 def _run(run_cli: RunCli, name: str, path: Path, *args: str) -> CliRun:

@@ -128,11 +128,11 @@ def test_a_stop_that_finds_the_task_ended_lets_its_exit_stand(
     the stop then finds the task ended, sends nothing, and the task is judged by its own
     exit, not timed out. Here the backend hears of no end before the deadline (what a real
     engine does only by chance), so the stop always comes after the end."""
-    task = Task.make("quick", "echo done", timeout=1.5)
+    task = Task.make("quick", "echo done", timeout=3.0)
     run = run_job(start_job, spawner_name, [task], spawner=_hearing_of_ends_late(spawner_name))
     rec = run.record("quick")
     assert (rec.result, rec.exit_code, rec.reason) == ("passed", 0, None), rec
-    assert rec.notes == ["it had ended by itself when its stop (timed out after 1.5 s) came: "
+    assert rec.notes == ["it had ended by itself when its stop (timed out after 3 s) came: "
                          "judged by its own exit"], rec
     assert run.output("quick", "stdout") == "done\n"
 

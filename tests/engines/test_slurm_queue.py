@@ -56,14 +56,15 @@ def test_time_in_the_queue_is_not_in_the_duration(
     assert proc.returncode == 0, out + err
     rec = read_results(job_dir_of(tmp_path))["queued"]
     assert rec["result"] == "passed", rec
-    # Its second of sleep, and the moment the runner takes to hear of its end: not the hold.
-    assert 1.0 <= rec["duration"] < 2.5, rec
-    assert rec["end"] - rec["start"] < 2.5, rec
+    # Its second of sleep, and the moments the runner takes to hear of its end (a slower
+    # poll by then, a shared folder's lag): not the hold, which alone is longer.
+    assert 1.0 <= rec["duration"] < HELD, rec
+    assert rec["end"] - rec["start"] < HELD, rec
     # The summary and the progress line say the same.
     row = next(line.split() for line in out.splitlines() if line.startswith("queued "))
-    assert row[1] == "passed" and float(row[2].rstrip("s")) < 2.5, row
+    assert row[1] == "passed" and float(row[2].rstrip("s")) < HELD, row
     said = next(line.split() for line in err.splitlines() if "passed" in line)
-    assert float(said[-2].rstrip("s")) < 2.5, said
+    assert float(said[-2].rstrip("s")) < HELD, said
 
 
 def test_a_resume_counts_the_timeout_from_when_the_command_began(
