@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ def _is_str(v: Any) -> str | None:
 def _is_id(v: Any) -> str | None:
     """A task's id names it on one line of a CI log, in reports and in summaries."""
     problem = _is_str(v)
-    if problem is None and any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in v):
+    # Control characters, and the line and paragraph separators some logs break lines at.
+    if problem is None and any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in v):
         return "must hold no control character (a line end, an escape)"
     return problem
 

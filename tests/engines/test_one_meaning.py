@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -228,10 +229,14 @@ def test_a_secret_in_the_reports_and_artifacts_a_task_writes_is_masked(
     xml_secret = 'p&ss<1>"q-9c1e'
     escaped = "p&amp;ss&lt;1&gt;&quot;q-9c1e"
     report = ('<testsuite name="s" tests="1" failures="1"><testcase name="t" classname="c">'
-              '<failure message="token %s">trace %s</failure></testcase></testsuite>')
+              '<failure message="token %s">trace %s</failure><system-out>num %s</system-out>'
+              '</testcase></testsuite>')
+    # Escaped as XML writers do: named entities, and (found by trying) character references.
     script = ("esc=$(printf '%s' \"$XML_TOKEN\" | sed -e 's/&/\\&amp;/g' -e 's/</\\&lt;/g' "
               "-e 's/>/\\&gt;/g' -e 's/\"/\\&quot;/g'); "
-              f"printf '{report}\\n' \"$esc\" \"$API_TOKEN\" > report.xml; "
+              "num=$(printf '%s' \"$XML_TOKEN\" | sed -e 's/&/\\&#38;/g' -e 's/</\\&#60;/g' "
+              "-e 's/>/\\&#x3E;/g' -e 's/\"/\\&#34;/g'); "
+              f"printf '{report}\\n' \"$esc\" \"$API_TOKEN\" \"$num\" > report.xml; "
               'echo "log $API_TOKEN" > app.log; exit 1')
     path = taskfile('[[task]]\nid = "t"\nworkspace = "ws"\nsecrets = ["API_TOKEN", "XML_TOKEN"]\n'
                     'junit = "report.xml"\nartifacts = ["app.log"]\n'
@@ -245,6 +250,10 @@ def test_a_secret_in_the_reports_and_artifacts_a_task_writes_is_masked(
         assert _holding(run.job_dir, value) == [] and value not in copy.read_text(), value
     merged = (run.job_dir / "results.xml").read_text()
     assert 'message="token ***"' in merged and "trace ***" in merged, merged
+    # Read as XML, nothing of it is the value either (the kept report, results.xml).
+    for xml in (run.job_dir / "tasks" / "t" / "junit" / "report.xml", run.job_dir / "results.xml"):
+        texts = [t for e in ET.parse(xml).iter() for t in (e.text, e.tail, *e.attrib.values())]
+        assert not [t for t in texts if t and xml_secret in t], xml
     assert (run.job_dir / "tasks" / "t" / "artifacts" / "app.log").read_text() == "log ***\n"
 
 
