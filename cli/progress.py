@@ -23,7 +23,7 @@ import click
 from spawnkit.cli.report import styled
 from spawnkit.cli.streams import silence
 from spawnkit.cli.tails import DEFAULT_TAIL, OutputTails, ShowOutput, choose_fold
-from spawnkit.core.results import JobResult
+from spawnkit.core.results import JobResult, run_time
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.outcome import TaskResult
 from spawnkit.core.task.statusrepo import StatusEntry
@@ -84,8 +84,8 @@ class Progress:
         self._clock = clock
         self._summary_path = summary_path
         self._began = clock()
-        #: task id -> its start entry's times (monotonic, epoch)
-        self._started_at: dict[str, tuple[float, float]] = {}
+        #: task id -> its start entry's times ("mono", "time"), as core.results reads them
+        self._started_at: dict[str, dict[str, float]] = {}
         self._running: list[str] = []  # in start order, so the line reads stably
         self._retried: set[str] = set()
         self._results: dict[str, str] = {}
@@ -108,7 +108,8 @@ class Progress:
                 if entry.status == "started" or entry.task_id not in self._started_at:
                     # Taken over: it runs since its original start, not since the takeover.
                     since = float(entry.data.get("since", entry.time))
-                    self._started_at[entry.task_id] = (entry.mono - (entry.time - since), since)
+                    self._started_at[entry.task_id] = {
+                        "mono": entry.mono - (entry.time - since), "time": since}
                 if entry.task_id not in self._running:
                     self._running.append(entry.task_id)
                 self._on_start(entry)
@@ -176,17 +177,9 @@ class Progress:
         self._say(f"{'retrying':<11} {entry.task_id} (attempt {entry.data.get('attempt')}: {why})")
 
     def _took(self, entry: StatusEntry) -> str:
-        """How long it ran, as results.json says: from when its command began, where the
-        backend knows that was after its start (a batch job's time in the queue)."""
-        started = self._started_at.get(entry.task_id)
-        if started is None or entry.data.get("result") == "not_run":
-            return ""  # stopped before it began (in a batch queue): no run time
-        began, ended = entry.data.get("began_at"), entry.data.get("ended_at")
-        if ended is not None:  # ended while no runner watched: its own end, as results say
-            return f" {max(float(ended) - float(began or started[1]), 0.0):.2f}s"
-        total = max(entry.mono - started[0], 0.0)
-        waited = 0.0 if began is None else min(max(float(began) - started[1], 0.0), total)
-        return f" {total - waited:.2f}s"
+        """How long it ran, as results.json says (core.results.run_time)."""
+        took = run_time(self._started_at.get(entry.task_id), entry.as_dict())
+        return "" if took is None else f" {took:.2f}s"
 
     def _on_finish(self, entry: StatusEntry) -> None:
         result = str(entry.data["result"])

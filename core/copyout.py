@@ -23,7 +23,7 @@ from typing import IO, Any, Protocol
 from xml.sax.saxutils import escape
 
 from spawnkit.core.junitreports import REPORTS_FOLDER
-from spawnkit.core.masking import Masker, mask_text
+from spawnkit.core.masking import Masker
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.outcome import ExitResult
 
@@ -226,7 +226,8 @@ def _mask_report(path: Path, values: Sequence[str]) -> None:
     """A kept JUnit report masked as XML reads it, too: a value written with character
     references (`&#38;`) is the value itself once parsed, and results.xml writes it out again.
     What does not parse is no report (core.junitreports says so): masked as bytes only."""
-    if not values:
+    masker = Masker(values)
+    if not masker.active:
         return
     try:
         tree = ET.parse(path)
@@ -236,11 +237,11 @@ def _mask_report(path: Path, values: Sequence[str]) -> None:
     for element in tree.iter():
         for slot in ("text", "tail"):
             text = getattr(element, slot)
-            if text and (masked := mask_text(text, values)) != text:
+            if text and (masked := masker.text(text)) != text:
                 setattr(element, slot, masked)
                 changed = True
         for key, text in element.attrib.items():
-            if (masked := mask_text(text, values)) != text:
+            if (masked := masker.text(text)) != text:
                 element.set(key, masked)
                 changed = True
     if changed:

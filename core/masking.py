@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["MASK", "Masker", "mask_file", "mask_text"]
+__all__ = ["MASK", "Masker", "mask_file"]
 
 MASK = b"***"
 _CHUNK = 1 << 20
@@ -94,20 +94,16 @@ class Masker:
         self._pending = b""
         return data
 
+    def text(self, text: str) -> str:
+        """A whole text, masked (nothing held back): one Masker for many short texts."""
+        data = text.encode(errors="surrogateescape")
+        return (self.feed(data) + self.close()).decode(errors="surrogateescape")
+
     def close(self) -> bytes:
         if self._pattern is None:
             return b""
         data, self._pending = self._pending, b""
         return self._mask(data)
-
-
-def mask_text(text: str, values: Iterable[str]) -> str:
-    """`text` with every occurrence of the values replaced by MASK (as `Masker` does)."""
-    masker = Masker(values)
-    if not masker.active:
-        return text
-    data = text.encode(errors="surrogateescape")
-    return (masker.feed(data) + masker.close()).decode(errors="surrogateescape")
 
 
 def mask_file(path: Path, values: Iterable[str]) -> int:

@@ -25,6 +25,7 @@ __all__ = [
     "build_results",
     "final_entry",
     "finished_entry",
+    "run_time",
     "write_json",
 ]
 
@@ -173,12 +174,14 @@ def _began(started: Mapping[str, Any], ended: Mapping[str, Any] | None) -> float
     return None if began is None or float(began) <= float(started["time"]) else float(began)
 
 
-def _duration(started: Mapping[str, Any] | None, final: Mapping[str, Any] | None,
-              ended: Mapping[str, Any] | None = None) -> float | None:
-    """From its start (or when its command began, `ended` saying so) to its end: on the
+def run_time(started: Mapping[str, Any] | None, final: Mapping[str, Any] | None,
+             ended: Mapping[str, Any] | None = None) -> float | None:
+    """A task's duration (seconds), from its start entry to its final one (`ended`: how it
+    ended, when not in `final` itself: an attempt's): from when its command began, on the
     monotonic clock, less the time it waited to begin (two wall clocks read moments apart,
-    the runner's at its start and the node's: a wall clock stepped later changes nothing)."""
-    if started is None or final is None:
+    the runner's at its start and the node's: a wall clock stepped later changes nothing).
+    None for a task stopped before it began (in a batch queue): no run time."""
+    if started is None or final is None or final.get("result") == TaskResult.NOT_RUN.value:
         return None
     ended = final if ended is None else ended
     began = _began(started, ended)
@@ -251,8 +254,7 @@ def build_results(
                 oom=bool(final.get("oom")) if final else False,
                 start=(_began(started, final) or started["time"]) if started else None,
                 end=(final.get("ended_at") or final["time"]) if final else None,
-                # A task stopped in a batch queue never ran: no run time.
-                duration=None if outcome is TaskResult.NOT_RUN else _duration(started, final),
+                duration=run_time(started, final),
                 spawner=started.get("spawner") if started else spawner,
                 handle=started.get("handle") if started else None,
                 command=task.display_command(),
@@ -295,7 +297,7 @@ def _attempts(history: list[Mapping[str, Any]], folder: str) -> list[dict[str, A
                 "start": (_began(started, entry.get("ended")) or started["time"]
                           if started else None),
                 "end": entry["time"],
-                "duration": _duration(started, entry, entry.get("ended")),
+                "duration": run_time(started, entry, entry.get("ended")),
                 "handle": started.get("handle") if started else None,
                 "stdout": f"{kept}/stdout",
                 "stderr": f"{kept}/stderr",
