@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import click
 
 from spawnkit.cli.kubeoptions import kubernetes_options
 from spawnkit.cli.main import EXIT_OK, cli
+from spawnkit.cli.streams import unless_gone
 from spawnkit.core import runs
 from spawnkit.core.errors import EngineUnavailable, UsageError
 from spawnkit.core.registry import available, make_spawner
@@ -61,9 +63,11 @@ def gc(spawner_name: str | None, engine_url: str | None, dry_run: bool, kept: bo
             if spawner_name:
                 raise
             continue  # looking everywhere: an engine that is not there left nothing
-        for line in said:
-            click.echo(f"{name}: {verb} {line}")
+        with unless_gone(sys.stdout):  # a reader gone stops no removal on the next backend
+            for line in said:
+                click.echo(f"{name}: {verb} {line}")
         total += len(said)
     noun = "item" if total == 1 else "items"
-    click.echo(f"{total} {noun} {'would be removed' if dry_run else 'removed'}")
+    with unless_gone(sys.stdout):
+        click.echo(f"{total} {noun} {'would be removed' if dry_run else 'removed'}")
     return EXIT_OK

@@ -12,7 +12,7 @@ from types import FrameType
 
 import click
 
-from spawnkit.cli.streams import ensure_standard_streams
+from spawnkit.cli.streams import ensure_standard_streams, reader_gone, silence
 from spawnkit.core.errors import SpawnkitError, TaskFileError
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED",
@@ -78,14 +78,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Library warnings (a retried engine call, an orphan reaped) as one line each on stderr.
     logging.basicConfig(format="spawnkit: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
-        code = cli.main(args=args, prog_name="spawnkit", standalone_mode=False,
-                        obj={"command": command})
-    except click.exceptions.Abort as exc:
-        if isinstance(exc.__cause__, Terminated):
-            click.echo("spawnkit: terminated", err=True)
-            return EXIT_TERMINATED
+        # Not cli.main: it turns a reader gone into exit 1 and writes a blank line before
+        # a Ctrl-C's message; this entry point says both its own way.
+        with cli.make_context("spawnkit", args, obj={"command": command}) as ctx:
+            code = cli.invoke(ctx)
+    except click.exceptions.Exit as exc:  # --help, --version
+        return exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:  # `spawnkit` alone: its help, as usage
+        click.echo(exc.format_message(), err=True)
+        return EXIT_USAGE
+    except click.exceptions.Abort:
         click.echo("spawnkit: aborted", err=True)
         return EXIT_INTERRUPTED
+    except BrokenPipeError as exc:
+        gone = [stream for stream in (sys.stdout, sys.stderr) if reader_gone(stream)]
+        if not gone:
+            return _internal_error(exc)  # a pipe of our own
+        # `spawnkit list | head`: the reader chose to stop; nothing failed.
+        for stream in gone:
+            silence(stream)
+        return EXIT_OK
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx else "spawnkit"
         message = " ".join(exc.format_message().split())  # click wraps choices over lines
@@ -108,14 +120,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("spawnkit: interrupted", err=True)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        # A bug of ours: still one line (the traceback with SPAWNKIT_DEBUG=1), and an exit
-        # status of its own so CI tells it from a failed task or bad input.
-        if os.environ.get("SPAWNKIT_DEBUG"):
-            raise
-        click.echo(f"spawnkit: internal error: {type(exc).__name__}: {exc} "
-                   "(SPAWNKIT_DEBUG=1 shows where)", err=True)
-        return EXIT_INTERNAL
+        return _internal_error(exc)
     return code if isinstance(code, int) else EXIT_OK
+
+
+def _internal_error(exc: Exception) -> int:
+    """A bug of ours: still one line (the traceback with SPAWNKIT_DEBUG=1), and an exit
+    status of its own so CI tells it from a failed task or bad input."""
+    if os.environ.get("SPAWNKIT_DEBUG"):
+        raise exc
+    click.echo(f"spawnkit: internal error: {type(exc).__name__}: {exc} "
+               "(SPAWNKIT_DEBUG=1 shows where)", err=True)
+    return EXIT_INTERNAL
 
 
 def entry() -> None:

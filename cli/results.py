@@ -9,6 +9,7 @@ import click
 
 from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
 from spawnkit.cli.report import print_summary
+from spawnkit.cli.streams import unless_gone
 from spawnkit.core.errors import UsageError
 from spawnkit.core.joblock import job_in_use
 from spawnkit.core.journal import JOURNAL_NAME, rebuild_results
@@ -36,5 +37,6 @@ def results(job_dir: Path) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     write_job_outputs(job_dir, result)
-    print_summary(result, sys.stdout)
+    with unless_gone(sys.stdout):  # `| head`: the status still says whether all passed
+        print_summary(result, sys.stdout)
     return EXIT_OK if result.passed else EXIT_FAILED

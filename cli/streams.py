@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import sys
 from collections.abc import Iterator
 from typing import IO
 
-__all__ = ["ensure_standard_streams", "silence", "unless_gone"]
+__all__ = ["ensure_standard_streams", "reader_gone", "silence", "unless_gone"]
 
 _STREAMS = ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w"))
 
@@ -32,6 +33,17 @@ def ensure_standard_streams() -> None:
                 os.close(null)
         if getattr(sys, name) is None:  # Python found it closed at start-up
             setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 - for the process
+
+
+def reader_gone(stream: IO[str]) -> bool:
+    """Whether `stream` is a pipe whose reader has closed it (a write would fail with EPIPE):
+    Linux flags such a pipe's writing end with POLLERR."""
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _fd, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 def silence(stream: IO[str]) -> None:

@@ -1,0 +1,64 @@
+"""The command in a CI script's pipeline: a reader that stops early (`| head`, `| grep -q`)
+is its choice, not a failure; the exit status still says what the command found."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, WriteTaskfile, child_env
+
+
+def _reader_gone(tmp_path: Path, *args: str) -> tuple[int, str]:
+    """Run `spawnkit ARGS` with a stdout whose reader has already gone: the first write
+    fails with EPIPE, as under `| head -0`. (exit status, stderr)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "spawnkit.cli", *args], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, env=child_env(tmp_path),
+                              timeout=120)
+    finally:
+        os.close(write_end)
+    return proc.returncode, proc.stderr
+
+
+@pytest.fixture
+def jobs(run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(task file, a job folder whose tasks passed, one where a task failed)."""
+    path = taskfile("".join(f'[[task]]\nid = "t{i}"\ncommand = "true"\n' for i in range(30)))
+    failing = tmp_path / "failing.toml"
+    failing.write_text('[[task]]\nid = "ok"\ncommand = "true"\n'
+                       '[[task]]\nid = "bad"\ncommand = "exit 3"\n')
+    assert run_cli("run", "-q", "--results", str(tmp_path / "passed"), str(path)).code == 0
+    assert run_cli("run", "-q", "--results", str(tmp_path / "failed"), str(failing)).code == 1
+    return path, tmp_path / "passed" / "latest", tmp_path / "failed" / "latest"
+
+
+def test_a_reader_gone_leaves_the_exit_status_to_what_was_found(
+    tmp_path: Path, jobs: tuple[Path, Path, Path]
+) -> None:
+    """Found by trying: `spawnkit results JOB | head -1` and `spawnkit list FILE | head -1`
+    ended with exit 1, the status of a task that did not pass, every task passed; under
+    `set -o pipefail` the CI step failed."""
+    path, passed, failed = jobs
+    for args, expected in [(("list", str(path)), 0), (("list", "--ids", str(path)), 0),
+                           (("results", str(passed)), 0), (("results", str(failed)), 1),
+                           (("gc", "--spawner", "process", "--dry-run"), 0)]:
+        code, err = _reader_gone(tmp_path, *args)
+        assert (code, err) == (expected, ""), args
+    # Rebuilt all the same: the reader going stopped nothing but the printing.
+    assert (passed / "results.json").is_file() and (failed / "results.xml").is_file()
+
+
+def test_spawnkit_alone_shows_its_help_as_a_usage_error(run_cli: RunCli) -> None:
+    """Found by trying: `spawnkit` with no command printed its whole help folded into one
+    `error:` line."""
+    alone, helped = run_cli(), run_cli("--help")
+    assert alone.code == 2 and alone.stdout == ""
+    assert helped.code == 0 and alone.stderr == helped.stdout
+    assert "Commands:" in alone.stderr.splitlines()
