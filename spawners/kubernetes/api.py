@@ -25,16 +25,19 @@ from kubernetes import client as _client
 from kubernetes import config as _config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
+from kubernetes.stream.ws_client import ERROR_CHANNEL
 
 from spawnkit.core.errors import EngineUnavailable
 from spawnkit.spawners.container.threads import DaemonThreadPool
 
 __all__ = [
     "API_THREADS",
+    "ExecRefused",
     "KubeApi",
     "MissingNamespace",
     "api_message",
     "connect",
+    "exec_status",
     "is_gone",
     "load_api",
     "status_of",
@@ -348,8 +351,8 @@ class KubeApi:
              within: float) -> tuple[int | None, str]:
         """Run `argv` in the container: (its exit status, or None if unknown; its stdout).
 
-        The client raises ValueError when the runtime refuses the command (it misreads the
-        error channel): that, like any refusal, propagates.
+        A refusal propagates: ExecRefused with the runtime's words when it could not run
+        the command (no such program in the image, say).
         """
         # `stream` swaps the request method of the client it is given for a websocket one
         # while it runs: on the shared client, every other thread's call would go astray.
@@ -367,7 +370,32 @@ class KubeApi:
                     out.append(ws.read_stdout())
             if ws.peek_stdout():
                 out.append(ws.read_stdout())
-            code = ws.returncode if not ws.is_open() else None
+            code = None if ws.is_open() else exec_status(ws.read_channel(ERROR_CHANNEL))
         finally:
             ws.close()
         return code, "".join(out)
+
+
+class ExecRefused(Exception):
+    """The runtime could not run an exec's command; `str()` is its words."""
+
+
+def exec_status(status: str) -> int | None:
+    """An exec's exit status from the Status object of its error channel (JSON); None when
+    the connection ended with none (unknown).
+
+    Success is 0; NonZeroExitCode carries the status as its ExitCode cause. Anything else
+    is the runtime refusing the command: ExecRefused with its message (the client's own
+    reading turns that into "invalid literal for int()")."""
+    if not status:
+        return None
+    try:
+        found = json.loads(status)
+    except ValueError:
+        raise ExecRefused(f"unreadable exec status: {status[:200]!r}") from None
+    if found.get("status") == "Success":
+        return 0
+    for cause in (found.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
+            return int(cause["message"])
+    raise ExecRefused(" ".join(str(found.get("message") or found).split()))

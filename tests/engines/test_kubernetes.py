@@ -5,6 +5,7 @@ file, Pods that can never start, and nothing left behind."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shlex
@@ -438,15 +439,21 @@ def test_an_image_without_sh_runs_with_its_stderr_in_stdout(
 
 
 def test_a_pod_made_again_without_sh_is_watched_as_itself(
-    start_job: StartJob, nothing_left: None
+    start_job: StartJob, nothing_left: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The Pod made again under the same name is not its predecessor, which a listing taken
     before it may still show (its `exec: "sh"` failure): found by trying, some runs ended
     such a task as error, or lost its output at its timeout (its log never followed). Six
-    at once make the race all but certain (measured before the fix: most runs lost one)."""
+    at once make the race all but certain (measured before the fix: most runs lost one).
+    Their stop (no `sh` to signal from inside) is said in the runtime's words, not the
+    client's misreading of them ("invalid literal for int()")."""
     tasks = [Task.make(f"nosh{i}", ["/pause"], image="docker.io/spawnkit/pause:3.4",
                        timeout=2.0) for i in range(6)]
-    run = run_job(start_job, "kubernetes", tasks, grace=2.0)
+    with caplog.at_level(logging.INFO, logger="spawnkit"):
+        run = run_job(start_job, "kubernetes", tasks, grace=2.0)
+    stops = [r.getMessage() for r in caplog.records if "from inside" in r.getMessage()]
+    assert len(stops) == len(tasks), stops
+    assert all('"sh"' in m and "invalid literal" not in m for m in stops), stops
     for task in tasks:
         rec = run.record(task.id)
         assert (rec.result, rec.reason) == ("timed_out", "timed out after 2 s"), rec
