@@ -1,4 +1,5 @@
-"""The `spawnkit` command: one-line errors, exit 0 (passed), 1 (not passed), 2 (bad input)."""
+"""The `spawnkit` command: one-line errors, exit 0 (passed), 1 (not passed), 2 (bad input),
+74 (results not written)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from types import FrameType
 import click
 
 from spawnkit.cli.streams import ensure_standard_streams, reader_gone, silence
-from spawnkit.core.errors import SpawnkitError, TaskFileError
+from spawnkit.core.errors import ResultsUnwritable, SpawnkitError, TaskFileError
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED",
-           "EXIT_USAGE", "Terminated", "cli", "entry", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_IO", "EXIT_OK",
+           "EXIT_TERMINATED", "EXIT_USAGE", "Terminated", "cli", "entry", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+#: The results could not be written (a full disk): EX_IOERR of sysexits.h.
+EXIT_IO = 74
 #: What a shell reports for a command ended by SIGINT, and by SIGTERM (a CI runner's cancel).
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
@@ -110,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.lines():
             click.echo(f"spawnkit: error: {line}", err=True)
         return EXIT_USAGE
+    except ResultsUnwritable as exc:
+        click.echo(f"spawnkit: error: {exc}", err=True)
+        return EXIT_IO
     except SpawnkitError as exc:
         click.echo(f"spawnkit: error: {exc}", err=True)
         return EXIT_USAGE

@@ -9,6 +9,7 @@ __all__ = [
     "BackendError",
     "EngineUnavailable",
     "RequirementError",
+    "ResultsUnwritable",
     "SpawnkitError",
     "StartError",
     "TaskFileError",
@@ -47,6 +48,22 @@ def _one_line(text: str) -> str:
     """A problem quotes what the file says (a key, an id), which may hold a line break or a
     control character: escaped, so each problem stays one line."""
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+class ResultsUnwritable(SpawnkitError):
+    """A job's result files could not be written (a full disk, say): exit 74, EX_IOERR of
+    sysexits.h. `job_dir` is the job's folder, `why` the OS's words; `rebuildable` whether its
+    journal holds every change, so `spawnkit results` can write them later."""
+
+    def __init__(self, job_dir: str, why: str, *, rebuildable: bool) -> None:
+        self.job_dir, self.why, self.rebuildable = job_dir, why, rebuildable
+        super().__init__(job_dir, why)
+
+    def __str__(self) -> str:
+        text = f"cannot write the results of {self.job_dir}: {self.why}"
+        if self.rebuildable:
+            return f"{text} (once there is room, `spawnkit results {self.job_dir}` writes them)"
+        return f"{text} (its journal misses changes too: the lines above are the record)"
 
 
 class BackendError(SpawnkitError):

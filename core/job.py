@@ -255,7 +255,7 @@ class Job:
                 # Written whatever ended the run (a cancel, an error of ours): no result is
                 # lost, nor to a signal meanwhile (still ours: it ends nothing here).
                 result = self.results()
-                write_job_outputs(self.job_dir, result)
+                write_job_outputs(self.job_dir, result, journal_complete=journal.complete)
                 write_extra_outputs(self.job_dir, result, json_path=s.json_path,
                                     junit_path=s.junit_path)
             finally:

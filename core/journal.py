@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +27,8 @@ __all__ = [
 
 JOURNAL_NAME = "journal.jsonl"
 
+LOG = logging.getLogger(__name__)
+
 
 #: The journal's reader of a task (the header keeps each one whole: core.taskcodec).
 task_from_dict = task_from_json
@@ -37,16 +40,22 @@ class Journal:
     Lines reach the kernel (a SIGKILL of the runner loses none of them) in batches: at the end
     of the event loop's turn that recorded them, and at once for a `started` entry, which
     `spawnkit gc` needs to find what a dead runner left running.
+
+    A write the file system refuses (a full disk) stops no run: what was not written waits,
+    byte-exact, for the next flush, and is said once (`complete` is False while it waits).
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] | None = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        # Unbuffered: a refused write leaves no half-flushed buffer, only `_unwritten`.
+        self._file: IO[bytes] | None = open(path, "ab", buffering=0)  # noqa: SIM115
+        self._pending: list[str] = []
+        self._unwritten = b""
+        self._flush_due = False
+        self._refused = False
         if self._file.tell() > 0 and not _ends_with_newline(path):
             # A runner killed mid-line (a resume goes on): its torn line stays one line.
-            self._file.write("\n")
-        self._pending: list[str] = []
-        self._flush_due = False
+            self._unwritten = b"\n"
 
     def _write(self, record: dict[str, Any], *, now: bool = True) -> None:
         if self._file is None:
@@ -62,14 +71,35 @@ class Journal:
             else:
                 self._flush_due = True
 
+    @property
+    def complete(self) -> bool:
+        """Whether every line recorded so far is in the file."""
+        return not (self._pending or self._unwritten)
+
     def flush(self) -> None:
         self._flush_due = False
-        if self._file is None or not self._pending:
+        if self._file is None:
             return
-        self._pending.append("")
-        self._file.write("\n".join(self._pending))
-        self._pending.clear()
-        self._file.flush()
+        if self._pending:
+            self._pending.append("")
+            self._unwritten += "\n".join(self._pending).encode("utf-8")
+            self._pending.clear()
+        while self._unwritten:
+            try:
+                written = self._file.write(self._unwritten)
+            except OSError as exc:
+                self._refuse(exc.strerror or str(exc))
+                return
+            if not written:
+                self._refuse("nothing written")
+                return
+            self._unwritten = self._unwritten[written:]
+
+    def _refuse(self, why: str) -> None:
+        if not self._refused:
+            self._refused = True
+            LOG.warning("cannot write %s: %s; its lines wait in memory until it can be "
+                        "written", self.path, why)
 
     def begin(self, job_id: str, tasks: Sequence[Task], **meta: Any) -> None:
         self._write(
@@ -87,6 +117,7 @@ class Journal:
         self._write({"event": "end", **meta})
 
     def close(self) -> None:
+        """Flush and close; lines still refused are dropped (`complete` says so)."""
         self.flush()
         if self._file is not None:
             self._file.close()

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from spawnkit.core.execerror import start_or_stand_in
 from spawnkit.core.masking import Masker
+from spawnkit.core.paths import write_atomic
 
 __all__ = ["EXIT_STATUS", "main"]
 
@@ -148,9 +149,8 @@ def main(argv: list[str] | None = None) -> int:
 def _record_exit(proc: subprocess.Popen[bytes], status_file: Path) -> None:
     _pid, status = os.waitpid(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    tmp = status_file.with_name(f".{EXIT_STATUS}.tmp")
-    tmp.write_text(f"{status}\n")
-    os.replace(tmp, status_file)
+    with contextlib.suppress(OSError):  # a full disk: the pump goes on; the status is lost
+        write_atomic(status_file, f"{status}\n".encode())
 
 
 if __name__ == "__main__":

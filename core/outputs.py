@@ -10,6 +10,7 @@ import contextlib
 import logging
 from pathlib import Path
 
+from spawnkit.core.errors import ResultsUnwritable
 from spawnkit.core.junit import write_junit
 from spawnkit.core.results import JobResult, write_json
 from spawnkit.core.timeline import write_timeline
@@ -22,17 +23,25 @@ LOG = logging.getLogger(__name__)
 JOB_OUTPUTS = ("results.json", "results.xml", "timeline.html")
 
 
-def write_job_outputs(job_dir: Path, result: JobResult) -> dict[str, Path]:
+def write_job_outputs(
+    job_dir: Path, result: JobResult, *, journal_complete: bool = True
+) -> dict[str, Path]:
     """Write the result files of `result` into `job_dir`; returns name -> path.
 
     The tasks' output files first (the ones of tasks that never started), then results.json:
-    it is the record the others are drawn from.
+    it is the record the others are drawn from. ResultsUnwritable when the file system
+    refuses one (`journal_complete`: whether the journal could be written whole, so the
+    files can be rebuilt from it later).
     """
     paths = {name: job_dir / name for name in JOB_OUTPUTS}
     _never_started_output(job_dir, result)
-    write_json(paths["results.json"], result.as_dict())
-    write_junit(paths["results.xml"], result, job_dir)
-    write_timeline(paths["timeline.html"], result)
+    try:
+        write_json(paths["results.json"], result.as_dict())
+        write_junit(paths["results.xml"], result, job_dir)
+        write_timeline(paths["timeline.html"], result)
+    except OSError as exc:
+        raise ResultsUnwritable(str(job_dir), exc.strerror or str(exc),
+                                rebuildable=journal_complete) from exc
     return paths
 
 

@@ -3,6 +3,7 @@ outside the job folder), and files written whole or not at all."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -32,5 +33,10 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write a file so that a reader sees the old one or the whole new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):  # a full disk leaves no half-written file
+            tmp.unlink(missing_ok=True)
+        raise

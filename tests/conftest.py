@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,3 +90,23 @@ def taskfile(tmp_path: Path) -> WriteTaskfile:
         return path
 
     return _write
+
+
+@pytest.fixture
+def full_results_disk(tmp_path: Path) -> Iterator[Path]:
+    """tmp_path/results on a file system of its own, 1 MiB (a tmpfs: root only, as CI runs
+    the tests), so a task's output can fill it. Set up before `no_leftovers` (named first),
+    so the job folders are still there when that looks for what they left."""
+    results = tmp_path / "results"
+    results.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "spawnkit-test",
+                            str(results)], capture_output=True, text=True, check=False)
+    if mount.returncode != 0:
+        why = f"cannot mount a small file system: {mount.stderr.strip()}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {why}", pytrace=False)
+        pytest.skip(why)
+    try:
+        yield results
+    finally:
+        subprocess.run(["umount", "--lazy", str(results)], check=False)

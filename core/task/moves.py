@@ -34,7 +34,12 @@ class Moves:
 
     def start(self, task_id: str, move: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         group = self._group
-        task = group.create_task(move) if group is not None else asyncio.ensure_future(move)
+        try:
+            task = group.create_task(move) if group is not None else asyncio.ensure_future(move)
+        except RuntimeError:
+            # The group is shutting down on an error of ours, and the worker's wind-down
+            # stops what runs: its moves still run, awaited by `drain` instead.
+            task = asyncio.ensure_future(move)
         self._by_task[task] = task_id
         task.add_done_callback(self._done)
         return task

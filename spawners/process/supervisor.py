@@ -53,6 +53,7 @@ from typing import IO, Any
 
 from spawnkit.core.execerror import start_or_stand_in
 from spawnkit.core.masking import Masker
+from spawnkit.core.paths import write_atomic
 from spawnkit.core.procfs import live_processes, start_ticks
 
 __all__ = ["EXIT_STATUS", "main"]
@@ -185,10 +186,8 @@ class Supervisor:
             if end[0] is None or not end[1]:
                 return
         out = end[2]
-        with contextlib.suppress(OSError):
-            tmp = out / f".{EXIT_STATUS}.tmp"
-            tmp.write_text(f"{end[0]}\n")
-            os.replace(tmp, out / EXIT_STATUS)
+        with contextlib.suppress(OSError):  # a full disk: the runner still hears our event
+            write_atomic(out / EXIT_STATUS, f"{end[0]}\n".encode())
         # Only once the file is there: a supervisor whose runner is gone exits when none is
         # left to write.
         with self._lock:

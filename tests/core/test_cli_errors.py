@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import socket
 import threading
@@ -14,6 +15,7 @@ import pytest
 
 from tests.conftest import RunCli
 from tests.faults.jobs import start_cli
+from tests.helpers import fill_disk
 
 CASES = {
     "missing file": (None, "no such file"),
@@ -203,3 +205,25 @@ def test_a_file_that_is_no_kubeconfig_is_one_line(run_cli: RunCli, tmp_path: Pat
     assert lines[0].startswith(
         f"spawnkit: error: no usable kubeconfig at {tmp_path / 'kubeconfig'} (give --kubeconfig, "
         f"or set KUBECONFIG): {words}"), lines[0]
+
+
+def test_results_that_cannot_be_written_are_one_line_and_exit_74(
+    run_cli: RunCli, full_results_disk: Path
+) -> None:
+    """A full disk when the result files are written: exit 74 (EX_IOERR), one line naming
+    the job folder and the OS's words, no half-written file; once there is room, the
+    command it names writes them. Found by trying: exit 70, an internal error."""
+    assert run_cli("run", "-q", "--", "echo", "hi").code == 0
+    job = (full_results_disk / "latest").resolve()
+    (job / "results.json").unlink()
+    filler = fill_disk(full_results_disk)
+    rebuilt = run_cli("results", str(job))
+    assert rebuilt.code == 74, rebuilt
+    assert rebuilt.stderr == (f"spawnkit: error: cannot write the results of {job}: No space "
+                              f"left on device (once there is room, `spawnkit results {job}` "
+                              "writes them)\n")
+    assert not [p.name for p in job.iterdir() if p.name.endswith(".tmp")]
+    filler.unlink()
+    rebuilt = run_cli("results", str(job))
+    assert rebuilt.code == 0, rebuilt
+    assert json.loads((job / "results.json").read_text())["counts"]["passed"] == 1

@@ -1,14 +1,18 @@
 """`spawnkit resume` with bad input: one line and exit 2, never a traceback; a torn journal
-stays readable after a takeover."""
+stays readable after a takeover; a journal a full disk refused is whole once there is room."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
+from spawnkit.core.journal import Journal, read_journal
+from spawnkit.core.task.description import Task
 from tests.conftest import RunCli
+from tests.helpers import fill_disk
 
 
 def _journal(tmp_path: Path, run_cli: RunCli, text: str, env: dict[str, str] | None = None,
@@ -69,3 +73,28 @@ def test_a_torn_last_line_stays_readable_after_a_takeover(run_cli: RunCli,
     assert [t["result"] for t in run.results["tasks"]] == ["passed", "passed"]
     again = run_cli("results", str(job_dir))
     assert again.code == 0, again.stderr
+
+
+def test_a_journal_refused_by_a_full_disk_is_whole_once_there_is_room(
+    full_results_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the disk refused waits in memory, said once, and is written, in order and whole,
+    at the first flush that finds room: the run it records goes on meanwhile."""
+    path = full_results_disk / "journal.jsonl"
+    journal = Journal(path)
+    journal.begin("j", [Task.make("a", "true")])
+    filler = fill_disk(full_results_disk)
+    with caplog.at_level(logging.WARNING, logger="spawnkit"):
+        for i in range(300):
+            journal.takeover(old_owner=f"runner-{i}", new_owner=f"runner-{i + 1}")
+    assert not journal.complete
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [f"cannot write {path}: No space left on device; its lines wait in "
+                    "memory until it can be written"]
+    filler.unlink()
+    journal.end(signal=None)
+    journal.close()
+    assert journal.complete
+    header, _entries, end = read_journal(path)
+    assert [t["old_owner"] for t in header["takeovers"]] == [f"runner-{i}" for i in range(300)]
+    assert end is not None

@@ -8,12 +8,14 @@ import contextlib
 import json
 from pathlib import Path
 
+import pytest
+
 from spawnkit.core.errors import StartError
 from spawnkit.core.job import Job, JobSettings, make_job_dir
 from spawnkit.core.task.description import RetryPolicy, Task
 from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.core.task.statemachine import TaskStateMachine, Worker
-from spawnkit.core.task.statusrepo import StatusRepo
+from spawnkit.core.task.statusrepo import StatusEntry, StatusRepo
 from spawnkit.spawners.process import ProcessSpawner
 from tests.helpers import pid_alive
 
@@ -163,3 +165,31 @@ def test_a_start_that_failed_is_retried_as_an_error(tmp_path: Path) -> None:
         ("error", "cannot start: the node went away")]
     assert (job.job_dir / record["stdout"]).read_text() == "ran\n"
     assert result.passed
+
+
+def test_an_error_of_ours_in_a_move_still_stops_what_runs(tmp_path: Path) -> None:
+    """Found by trying (a full disk refused the journal's line inside a start): the worker's
+    task group shut down on the error, and its clean-up could then start no stop, so the
+    other task ran on. Now it is stopped, and the error still ends the run."""
+    started: dict[str, int] = {}
+
+    class Bug(Exception):
+        pass
+
+    def listener(entry: StatusEntry) -> None:
+        if entry.status == "started":
+            started[entry.task_id] = int(str(entry.data["handle"]))
+            if entry.task_id == "second":
+                raise Bug("an error of ours")
+
+    tasks = [Task.make("long", "exec sleep 300"), Task.make("second", "exec sleep 300")]
+    job = Job(tasks, ProcessSpawner(), make_job_dir(tmp_path / "r", "j"), "j",
+              JobSettings(grace_period=1))
+    job.status_repo.add_listener(listener)
+    with pytest.raises(BaseExceptionGroup) as raised:
+        asyncio.run(job.run())
+    assert raised.group_contains(Bug)
+    assert not pid_alive(started["long"])
+    assert not pid_alive(started["second"])
+    results = {t.id: t.result.value for t in job.results().tasks}
+    assert results["long"] == "interrupted", results

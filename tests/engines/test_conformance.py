@@ -10,7 +10,9 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
+import pytest
 
+from spawnkit.core.errors import ResultsUnwritable
 from spawnkit.core.registry import get_spawner_class
 from spawnkit.core.spawner import Spawner, SpawnerOptions
 from spawnkit.core.task.description import Limits, Mount, RetryPolicy, Task
@@ -224,3 +226,27 @@ def test_every_output_file_the_results_name_is_there(
     assert [(job / p).read_text() for p in (bad.stdout, bad.attempts[0]["stdout"])] == \
         ["try\n", "try\n"]
     assert [(job / p).read_bytes() for p in (after.stdout, after.stderr)] == [b"", b""]
+
+
+def test_a_full_results_disk_ends_the_run_with_one_line(
+    spawner_name: str, full_results_disk: Path, start_job: StartJob, no_leftovers: None
+) -> None:
+    """A task's output fills the disk of the job folder: the tasks still run to their ends
+    (their status changes wait for room, in memory), and the run ends with one error naming
+    the folder and the OS's words, with no half-written file left. Found by trying: the
+    journal's refused write crashed the worker, whose clean-up could then start no stop."""
+    fill = Task.make("fill", "head -c 3000000 /dev/zero | tr '\\0' x; echo end")
+    after = [Task.make(f"after{i}", f"echo {i}", depends_on=("fill",)) for i in range(5)]
+    run = start_job(spawner_name, [fill, *after])
+    with pytest.raises(ResultsUnwritable) as raised:
+        run.wait(180)
+    assert str(raised.value).startswith(f"cannot write the results of {run.job.job_dir}: "
+                                        "No space left on device ("), str(raised.value)
+    assert not [p for p in full_results_disk.rglob(".*") if p.name.endswith(".tmp")]
+    assert not (run.job.job_dir / "results.json").exists()
+    # Each task ended by itself. `fill` may not pass: on process its own write is refused,
+    # on Slurm its exit status cannot be written (error); in a container it is the copy.
+    ended = {t.id: t.result.value for t in run.job.results().tasks}
+    assert ended["fill"] in ("passed", "failed", "error"), ended
+    expected = "passed" if ended["fill"] == "passed" else "skipped"
+    assert {ended[t.id] for t in after} == {expected}, ended
