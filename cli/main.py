@@ -13,7 +13,7 @@ from types import FrameType
 
 import click
 
-from spawnkit.cli.streams import ensure_standard_streams, reader_gone, silence
+from spawnkit.cli.streams import ensure_standard_streams, reader_gone, silence, unless_gone
 from spawnkit.core.errors import ResultsUnwritable, SpawnkitError, TaskFileError
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_IO", "EXIT_OK",
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if any("\x00" in arg for arg in args):
         # No OS call takes such an argument (click would fail deep inside os.stat).
-        click.echo("spawnkit: error: an argument holds a NUL byte", err=True)
+        _say("spawnkit: error: an argument holds a NUL byte")
         return EXIT_USAGE
     command: list[str] = []
     if "--" in args:
@@ -88,10 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:  # --help, --version
         return exc.exit_code
     except click.exceptions.NoArgsIsHelpError as exc:  # `spawnkit` alone: its help, as usage
-        click.echo(exc.format_message(), err=True)
+        _say(exc.format_message())
         return EXIT_USAGE
-    except click.exceptions.Abort:
-        click.echo("spawnkit: aborted", err=True)
+    except (click.exceptions.Abort, EOFError):  # a prompt's Ctrl-C, or its input ended
+        _say("spawnkit: aborted")
         return EXIT_INTERRUPTED
     except BrokenPipeError as exc:
         gone = [stream for stream in (sys.stdout, sys.stderr) if reader_gone(stream)]
@@ -104,26 +104,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx else "spawnkit"
         message = " ".join(exc.format_message().split())  # click wraps choices over lines
-        click.echo(f"spawnkit: error: {message} (see '{path} --help')", err=True)
+        _say(f"spawnkit: error: {message} (see '{path} --help')")
         return EXIT_USAGE
     except click.ClickException as exc:
-        click.echo(f"spawnkit: error: {exc.format_message()}", err=True)
+        _say(f"spawnkit: error: {exc.format_message()}")
         return EXIT_USAGE
     except TaskFileError as exc:
         for line in exc.lines():
-            click.echo(f"spawnkit: error: {line}", err=True)
+            _say(f"spawnkit: error: {line}")
         return EXIT_USAGE
     except ResultsUnwritable as exc:
-        click.echo(f"spawnkit: error: {exc}", err=True)
+        _say(f"spawnkit: error: {exc}")
         return EXIT_IO
     except SpawnkitError as exc:
-        click.echo(f"spawnkit: error: {exc}", err=True)
+        _say(f"spawnkit: error: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
         if isinstance(exc, Terminated):
-            click.echo("spawnkit: terminated", err=True)
+            _say("spawnkit: terminated")
             return EXIT_TERMINATED
-        click.echo("spawnkit: interrupted", err=True)
+        _say("spawnkit: interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
         return _internal_error(exc)
@@ -135,9 +135,16 @@ def _internal_error(exc: Exception) -> int:
     status of its own so CI tells it from a failed task or bad input."""
     if os.environ.get("SPAWNKIT_DEBUG"):
         raise exc
-    click.echo(f"spawnkit: internal error: {type(exc).__name__}: {exc} "
-               "(SPAWNKIT_DEBUG=1 shows where)", err=True)
+    _say(f"spawnkit: internal error: {type(exc).__name__}: {exc} "
+         "(SPAWNKIT_DEBUG=1 shows where)")
     return EXIT_INTERNAL
+
+
+def _say(line: str) -> None:
+    """One line on stderr, unless its reader has gone (`2>&1 | head -1`): the exit status
+    still says what happened."""
+    with unless_gone(sys.stderr):
+        click.echo(line, err=True)
 
 
 def entry() -> None:

@@ -36,12 +36,13 @@ def ensure_standard_streams() -> None:
 
 
 def reader_gone(stream: IO[str]) -> bool:
-    """Whether `stream` is a pipe whose reader has closed it (a write would fail with EPIPE):
-    Linux flags such a pipe's writing end with POLLERR."""
+    """Whether `stream` is a pipe or socket whose reader has closed it (a write would fail
+    with EPIPE): Linux flags such a pipe's writing end with POLLERR, a socket with POLLHUP."""
     try:
         poller = select.poll()
         poller.register(stream.fileno(), select.POLLOUT)
-        return any(events & select.POLLERR for _fd, events in poller.poll(0))
+        gone = select.POLLERR | select.POLLHUP
+        return any(events & gone for _fd, events in poller.poll(0))
     except (OSError, ValueError):
         return False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "AdoptError",
@@ -53,17 +54,19 @@ def _one_line(text: str) -> str:
 class ResultsUnwritable(SpawnkitError):
     """A job's result files could not be written (a full disk, say): exit 74, EX_IOERR of
     sysexits.h. `job_dir` is the job's folder, `why` the OS's words; `rebuildable` whether its
-    journal holds every change, so `spawnkit results` can write them later."""
+    journal holds every change, so `spawnkit results` can write them later. `result` is the
+    job's result (a core.results.JobResult) when a run raised it: still there to be shown."""
 
     def __init__(self, job_dir: str, why: str, *, rebuildable: bool) -> None:
         self.job_dir, self.why, self.rebuildable = job_dir, why, rebuildable
+        self.result: Any = None
         super().__init__(job_dir, why)
 
     def __str__(self) -> str:
         text = f"cannot write the results of {self.job_dir}: {self.why}"
         if self.rebuildable:
             return f"{text} (once there is room, `spawnkit results {self.job_dir}` writes them)"
-        return f"{text} (its journal misses changes too: the lines above are the record)"
+        return f"{text} (its journal misses the last changes too)"
 
 
 class BackendError(SpawnkitError):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from spawnkit.core import runs
+from spawnkit.core.errors import ResultsUnwritable
 from spawnkit.core.joblock import LOCK_NAME, JobLock
 from spawnkit.core.journal import JOURNAL_NAME, Journal
 from spawnkit.core.outputs import write_extra_outputs, write_job_outputs
@@ -255,9 +256,14 @@ class Job:
                 # Written whatever ended the run (a cancel, an error of ours): no result is
                 # lost, nor to a signal meanwhile (still ours: it ends nothing here).
                 result = self.results()
-                write_job_outputs(self.job_dir, result, journal_complete=journal.complete)
-                write_extra_outputs(self.job_dir, result, json_path=s.json_path,
-                                    junit_path=s.junit_path)
+                try:
+                    write_job_outputs(self.job_dir, result, journal_complete=journal.complete)
+                except ResultsUnwritable as exc:
+                    exc.result = result  # still shown, and the copies may have room
+                    raise
+                finally:
+                    write_extra_outputs(self.job_dir, result, json_path=s.json_path,
+                                        junit_path=s.junit_path)
             finally:
                 self._remove_signals()
         return result

@@ -50,12 +50,12 @@ class Journal:
         # Unbuffered: a refused write leaves no half-flushed buffer, only `_unwritten`.
         self._file: IO[bytes] | None = open(path, "ab", buffering=0)  # noqa: SIM115
         self._pending: list[str] = []
-        self._unwritten = b""
+        self._unwritten = bytearray()
         self._flush_due = False
         self._refused = False
         if self._file.tell() > 0 and not _ends_with_newline(path):
             # A runner killed mid-line (a resume goes on): its torn line stays one line.
-            self._unwritten = b"\n"
+            self._unwritten += b"\n"
 
     def _write(self, record: dict[str, Any], *, now: bool = True) -> None:
         if self._file is None:
@@ -93,7 +93,10 @@ class Journal:
             if not written:
                 self._refuse("nothing written")
                 return
-            self._unwritten = self._unwritten[written:]
+            del self._unwritten[:written]
+        if self._refused:
+            self._refused = False
+            LOG.warning("%s: written again, no line lost", self.path)
 
     def _refuse(self, why: str) -> None:
         if not self._refused:

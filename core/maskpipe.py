@@ -150,7 +150,7 @@ def _record_exit(proc: subprocess.Popen[bytes], status_file: Path) -> None:
     _pid, status = os.waitpid(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     with contextlib.suppress(OSError):  # a full disk: the pump goes on; the status is lost
-        write_atomic(status_file, f"{status}\n".encode())
+        write_atomic(status_file, f"{status}\n".encode(), make_folder=False)
 
 
 if __name__ == "__main__":

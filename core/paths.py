@@ -29,9 +29,12 @@ def safe_name(task_id: str) -> str:
     return text
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that a reader sees the old one or the whole new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomic(path: Path, data: bytes, *, make_folder: bool = True) -> None:
+    """Write a file so that a reader sees the old one or the whole new one, never half.
+    OSError when it cannot, with no temporary file left; FileNotFoundError when its folder
+    is not there and not `make_folder`."""
+    if make_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         tmp.write_bytes(data)

@@ -10,10 +10,13 @@ waits for it, and the job can end and say so.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 __all__ = ["Moves"]
+
+LOG = logging.getLogger(__name__)
 
 
 class Moves:
@@ -34,12 +37,20 @@ class Moves:
 
     def start(self, task_id: str, move: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         group = self._group
-        try:
-            task = group.create_task(move) if group is not None else asyncio.ensure_future(move)
-        except RuntimeError:
-            # The group is shutting down on an error of ours, and the worker's wind-down
-            # stops what runs: its moves still run, awaited by `drain` instead.
+        if group is None:
             task = asyncio.ensure_future(move)
+        else:
+            # The group closes what it refuses (Python 3.13 on): it is given a wrapper, so
+            # the move itself is still there to run.
+            wrapper = _run(move)
+            try:
+                task = group.create_task(wrapper)
+            except RuntimeError:
+                # Shutting down on an error of ours while the worker's wind-down stops what
+                # runs: the move still runs, awaited by `drain` instead.
+                wrapper.close()
+                task = asyncio.ensure_future(move)
+                task.add_done_callback(_say_error)
         self._by_task[task] = task_id
         task.add_done_callback(self._done)
         return task
@@ -87,3 +98,14 @@ class Moves:
                     await asyncio.wait(set(self._by_task))
                 return abandoned
         return []
+
+
+async def _run(move: Coroutine[Any, Any, None]) -> None:
+    await move
+
+
+def _say_error(task: asyncio.Task[None]) -> None:
+    """A move outside the group: its error is nobody's to raise, so it is logged."""
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        LOG.error("while winding down: %s: %s", type(error).__name__, error)

@@ -29,15 +29,14 @@ from kubernetes.stream.ws_client import ERROR_CHANNEL
 
 from spawnkit.core.errors import EngineUnavailable
 from spawnkit.spawners.container.threads import DaemonThreadPool
+from spawnkit.spawners.kubernetes.execstatus import exec_status
 
 __all__ = [
     "API_THREADS",
-    "ExecRefused",
     "KubeApi",
     "MissingNamespace",
     "api_message",
     "connect",
-    "exec_status",
     "is_gone",
     "load_api",
     "status_of",
@@ -375,27 +374,3 @@ class KubeApi:
             ws.close()
         return code, "".join(out)
 
-
-class ExecRefused(Exception):
-    """The runtime could not run an exec's command; `str()` is its words."""
-
-
-def exec_status(status: str) -> int | None:
-    """An exec's exit status from the Status object of its error channel (JSON); None when
-    the connection ended with none (unknown).
-
-    Success is 0; NonZeroExitCode carries the status as its ExitCode cause. Anything else
-    is the runtime refusing the command: ExecRefused with its message (the client's own
-    reading turns that into "invalid literal for int()")."""
-    if not status:
-        return None
-    try:
-        found = json.loads(status)
-    except ValueError:
-        raise ExecRefused(f"unreadable exec status: {status[:200]!r}") from None
-    if found.get("status") == "Success":
-        return 0
-    for cause in (found.get("details") or {}).get("causes") or []:
-        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
-            return int(cause["message"])
-    raise ExecRefused(" ".join(str(found.get("message") or found).split()))

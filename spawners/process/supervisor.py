@@ -187,7 +187,7 @@ class Supervisor:
                 return
         out = end[2]
         with contextlib.suppress(OSError):  # a full disk: the runner still hears our event
-            write_atomic(out / EXIT_STATUS, f"{end[0]}\n".encode())
+            write_atomic(out / EXIT_STATUS, f"{end[0]}\n".encode(), make_folder=False)
         # Only once the file is there: a supervisor whose runner is gone exits when none is
         # left to write.
         with self._lock:

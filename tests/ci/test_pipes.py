@@ -4,6 +4,7 @@ is its choice, not a failure; the exit status still says what the command found.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,15 @@ import pytest
 from tests.conftest import RunCli, WriteTaskfile, child_env
 
 
-def _reader_gone(tmp_path: Path, *args: str) -> tuple[int, str]:
+def _reader_gone(tmp_path: Path, *args: str, socket_: bool = False) -> tuple[int, str]:
     """Run `spawnkit ARGS` with a stdout whose reader has already gone: the first write
-    fails with EPIPE, as under `| head -0`. (exit status, stderr)."""
-    read_end, write_end = os.pipe()
+    fails with EPIPE, as under `| head -0` (or a socket's peer gone: socat, systemd's
+    StandardOutput=socket). (exit status, stderr)."""
+    if socket_:
+        ours, theirs = socket.socketpair()
+        read_end, write_end = ours.detach(), theirs.detach()
+    else:
+        read_end, write_end = os.pipe()
     os.close(read_end)
     try:
         proc = subprocess.run([sys.executable, "-m", "spawnkit.cli", *args], stdout=write_end,
@@ -51,6 +57,8 @@ def test_a_reader_gone_leaves_the_exit_status_to_what_was_found(
                            (("gc", "--spawner", "process", "--dry-run"), 0)]:
         code, err = _reader_gone(tmp_path, *args)
         assert (code, err) == (expected, ""), args
+    code, err = _reader_gone(tmp_path, "list", str(path), socket_=True)
+    assert (code, err) == (0, ""), "a socket's peer gone"
     # Rebuilt all the same: the reader going stopped nothing but the printing.
     assert (passed / "results.json").is_file() and (failed / "results.xml").is_file()
 
@@ -62,3 +70,18 @@ def test_spawnkit_alone_shows_its_help_as_a_usage_error(run_cli: RunCli) -> None
     assert alone.code == 2 and alone.stdout == ""
     assert helped.code == 0 and alone.stderr == helped.stdout
     assert "Commands:" in alone.stderr.splitlines()
+
+
+def test_an_error_line_whose_reader_has_gone_keeps_its_exit_status(tmp_path: Path) -> None:
+    """`spawnkit validate bad.toml 2>&1 | head -0`: still exit 2, no traceback."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[task]\n")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "spawnkit.cli", "validate", str(bad)],
+                              stdout=write_end, stderr=write_end, env=child_env(tmp_path),
+                              timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 2

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -227,3 +228,24 @@ def test_results_that_cannot_be_written_are_one_line_and_exit_74(
     rebuilt = run_cli("results", str(job))
     assert rebuilt.code == 0, rebuilt
     assert json.loads((job / "results.json").read_text())["counts"]["passed"] == 1
+
+
+def test_a_run_whose_results_disk_fills_still_says_what_it_found(
+    run_cli: RunCli, full_results_disk: Path, tmp_path: Path
+) -> None:
+    """A task's output fills the job folder's disk: the summary is printed all the same,
+    `--junit` elsewhere is written, and the run ends with one error line and exit 74."""
+    path = tmp_path / "tasks.toml"
+    path.write_text('[[task]]\nid = "fill"\ncommand = "yes | head -c 3000000"\n'
+                    + "".join(f'[[task]]\nid = "after{i}"\ncommand = "true"\n'
+                              f'depends_on = ["fill"]\n' for i in range(3)))
+    junit = tmp_path / "junit.xml"
+    run = run_cli("run", "-q", "--junit", str(junit), str(path))
+    assert run.code == 74, run
+    job = (full_results_disk / "latest").resolve()
+    last = run.stderr.splitlines()[-1]
+    assert last.startswith(f"spawnkit: error: cannot write the results of {job}: No space left "
+                           "on device ("), run.stderr
+    assert "4 tasks in" in run.stdout and "1 failed, 3 skipped" in run.stdout, run.stdout
+    cases = ElementTree.parse(junit).getroot().iter("testcase")
+    assert sorted(c.get("name", "") for c in cases) == ["after0", "after1", "after2", "fill"]

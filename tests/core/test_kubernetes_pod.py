@@ -13,6 +13,7 @@ from spawnkit.core.output import TaskOutput
 from spawnkit.core.spawner import JobContext
 from spawnkit.core.task.description import KubernetesSettings, Limits, Task
 from spawnkit.core.taskfile import parse_taskfile
+from spawnkit.spawners.kubernetes.execstatus import ExecRefused, exec_status
 from spawnkit.spawners.kubernetes.logs import PodLog
 from spawnkit.spawners.kubernetes.pod import pod_name, pod_plan
 
@@ -174,3 +175,30 @@ def test_the_kubelets_error_cut_across_chunks_is_no_output(tmp_path: Path, cut: 
         "stdout and stderr may be incomplete (what was read while the task ran is kept): the "
         "Kubernetes log API gave an error in place of the log of container main: "
         + error.decode()]
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    ('{"metadata":{},"status":"Success"}', 0),
+    ('{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit '
+     'code: error executing command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode",'
+     '"details":{"causes":[{"reason":"ExitCode","message":"3"}]}}', 3),
+    ("", None),
+])
+def test_an_exec_status_is_read_from_its_error_channel(status: str, expected: int | None) -> None:
+    assert exec_status(status) == expected
+
+
+@pytest.mark.parametrize("status", [
+    '{"metadata":{},"status":"Failure","message":"Internal error occurred: error executing '
+    'command in container: exec: \\"sh\\": executable file not found in $PATH",'
+    '"reason":"InternalError","details":{"causes":[{"message":"error executing command in '
+    'container"}]},"code":500}',
+    "null", "[]", "not json",
+])
+def test_an_exec_the_runtime_refused_says_its_words(status: str) -> None:
+    """The client's own reading raised `invalid literal for int()` here (found by trying)."""
+    with pytest.raises(ExecRefused) as refused:
+        exec_status(status)
+    assert "invalid literal" not in str(refused.value)
+    if "InternalError" in status:
+        assert 'exec: "sh": executable file not found in $PATH' in str(refused.value)

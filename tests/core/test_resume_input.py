@@ -95,6 +95,7 @@ def test_a_journal_refused_by_a_full_disk_is_whole_once_there_is_room(
     journal.end(signal=None)
     journal.close()
     assert journal.complete
+    assert caplog.records[-1].getMessage() == f"{path}: written again, no line lost"
     header, _entries, end = read_journal(path)
     assert [t["old_owner"] for t in header["takeovers"]] == [f"runner-{i}" for i in range(300)]
     assert end is not None

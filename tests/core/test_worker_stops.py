@@ -179,7 +179,7 @@ def test_an_error_of_ours_in_a_move_still_stops_what_runs(tmp_path: Path) -> Non
     def listener(entry: StatusEntry) -> None:
         if entry.status == "started":
             started[entry.task_id] = int(str(entry.data["handle"]))
-            if entry.task_id == "second":
+            if len(started) == 2:  # the other one runs
                 raise Bug("an error of ours")
 
     tasks = [Task.make("long", "exec sleep 300"), Task.make("second", "exec sleep 300")]
@@ -189,7 +189,8 @@ def test_an_error_of_ours_in_a_move_still_stops_what_runs(tmp_path: Path) -> Non
     with pytest.raises(BaseExceptionGroup) as raised:
         asyncio.run(job.run())
     assert raised.group_contains(Bug)
-    assert not pid_alive(started["long"])
-    assert not pid_alive(started["second"])
+    assert started.keys() == {"long", "second"}
+    assert not any(pid_alive(pid) for pid in started.values())
+    first = next(iter(started))  # started, seen, then stopped by the wind-down
     results = {t.id: t.result.value for t in job.results().tasks}
-    assert results["long"] == "interrupted", results
+    assert results[first] == "interrupted", results
