@@ -11,7 +11,7 @@ from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
 from spawnkit.cli.report import print_summary
 from spawnkit.cli.streams import unless_gone
 from spawnkit.core.errors import UsageError
-from spawnkit.core.joblock import job_in_use
+from spawnkit.core.joblock import ended_unrecorded, job_in_use
 from spawnkit.core.journal import JOURNAL_NAME, rebuild_results
 from spawnkit.core.outputs import write_job_outputs
 
@@ -36,7 +36,12 @@ def results(job_dir: Path) -> int:
         result = rebuild_results(job_dir)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    write_job_outputs(job_dir, result)
+    complete = not ended_unrecorded(job_dir)
+    if not complete:
+        click.echo(f"spawnkit: warning: {job_dir}: the journal misses the last changes its "
+                   "runner could not write (a full disk): tasks that ended then show as lost "
+                   "or not run", err=True)
+    write_job_outputs(job_dir, result, journal_complete=complete)
     with unless_gone(sys.stdout):  # `| head`: the status still says whether all passed
         print_summary(result, sys.stdout)
     return EXIT_OK if result.passed else EXIT_FAILED

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from spawnkit.core import runs
-from spawnkit.core.errors import ResultsUnwritable
+from spawnkit.core.errors import ResultsUnwritable, UsageError
 from spawnkit.core.joblock import LOCK_NAME, JobLock
 from spawnkit.core.journal import JOURNAL_NAME, Journal
 from spawnkit.core.outputs import write_extra_outputs, write_job_outputs
@@ -97,6 +97,11 @@ def remove_unbegun_job_dir(job_dir: Path) -> bool:
     return True
 
 
+def _unwritable_folder(job_dir: Path, exc: OSError) -> UsageError:
+    """Nothing ran yet: one line, exit 2, as when the folder cannot be made at all."""
+    return UsageError(f"cannot write in the job folder {job_dir}: {exc.strerror or exc}")
+
+
 @dataclass
 class JobSettings:
     max_running: int | None = None
@@ -161,6 +166,7 @@ class Job:
         self.end: float | None = None
         self._began: float | None = None  # monotonic
         self._elapsed: float | None = None
+        self._journal_complete = True  # False once it ended with lines a full disk refused
         #: The signal that stopped the job, if one did.
         self.stopped_by: int | None = None
         self.owner = runner_owner()
@@ -186,7 +192,10 @@ class Job:
         """Open the spawner (EngineUnavailable propagates before any task starts), run, close,
         write the results."""
         lock = JobLock(self.job_dir)
-        lock.acquire(self.owner)  # JobBusy: another runner has the job (a resume racing one)
+        try:
+            lock.acquire(self.owner)  # JobBusy: another runner has the job (a resume racing)
+        except OSError as exc:
+            raise _unwritable_folder(self.job_dir, exc) from None
         try:
             if self.takeover is not None:
                 # Read again under the lock: a runner that ended (or a resume that got in)
@@ -194,7 +203,7 @@ class Job:
                 self.takeover = read_takeover(self.job_dir)
             return await self._run()
         finally:
-            lock.release()
+            lock.release(recorded=self._journal_complete)
 
     async def _run(self) -> JobResult:
         s = self.settings
@@ -203,7 +212,10 @@ class Job:
             if s.reap_orphans:
                 for line in await runs.reap_dead_runners(self.spawner):
                     LOG.warning("removed %s, left by a runner that died", line)
-            journal = Journal(self.job_dir / JOURNAL_NAME)
+            try:
+                journal = Journal(self.job_dir / JOURNAL_NAME)
+            except OSError as exc:
+                raise _unwritable_folder(self.job_dir, exc) from None
         except BaseException:
             await asyncio.shield(self.spawner.close())
             raise
@@ -252,6 +264,7 @@ class Job:
                 await asyncio.shield(self.spawner.close())
                 journal.end(time=self.end, mono=now, signal=self.stopped_by)
                 journal.close()
+                self._journal_complete = journal.complete
                 runs.forget(self.job_id)
                 # Written whatever ended the run (a cancel, an error of ours): no result is
                 # lost, nor to a signal meanwhile (still ours: it ends nothing here).

@@ -16,9 +16,14 @@ from pathlib import Path
 
 from spawnkit.core.errors import SpawnkitError
 
-__all__ = ["LOCK_NAME", "JobBusy", "JobLock", "job_in_use"]
+__all__ = ["LOCK_NAME", "JobBusy", "JobLock", "ended_unrecorded", "job_in_use"]
 
 LOCK_NAME = "runner.lock"
+
+#: What a runner leaves in the lock file when it ended but its journal could not take the last
+#: changes (a full disk): a journal with no end record then does not mean a runner that died.
+#: Written over the owner line, in space the file already has.
+_ENDED_UNRECORDED = b"ended; the journal misses its last changes\n"
 
 #: A probe by `spawnkit gc` holds the lock for microseconds: an acquisition retries this long
 #: before it says the job is in use.
@@ -43,7 +48,8 @@ class JobLock:
         self._fd: int | None = None
 
     def acquire(self, owner: str) -> None:
-        """Take the job for `owner`; JobBusy when another runner holds it."""
+        """Take the job for `owner`; JobBusy when another runner holds it, OSError when the
+        file cannot be written (a full disk)."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         deadline = time.monotonic() + _ACQUIRE_FOR
         while True:
@@ -60,12 +66,24 @@ class JobLock:
         os.pwrite(fd, f"{owner}\n".encode(), 0)
         self._fd = fd
 
-    def release(self) -> None:
+    def release(self, *, recorded: bool = True) -> None:
+        """Let go. `recorded`: the journal holds the job's end; if not, the file says the
+        runner ended all the same (`ended_unrecorded`), so no resume runs a task again."""
         fd, self._fd = self._fd, None
         if fd is not None:
             with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
+                if not recorded:
+                    os.pwrite(fd, _ENDED_UNRECORDED, 0)
+                os.ftruncate(fd, 0 if recorded else len(_ENDED_UNRECORDED))
             os.close(fd)  # the lock goes with the last descriptor
+
+
+def ended_unrecorded(job_dir: Path) -> bool:
+    """Whether the job's runner ended without its journal holding the end (a full disk)."""
+    try:
+        return (job_dir / LOCK_NAME).read_bytes() == _ENDED_UNRECORDED
+    except OSError:
+        return False
 
 
 def job_in_use(job_dir: Path) -> bool:

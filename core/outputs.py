@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from pathlib import Path
 
 from spawnkit.core.errors import ResultsUnwritable
@@ -70,9 +71,11 @@ def write_extra_outputs(
     """Copies where a CI system wants them (`--json`, `--junit`), with tails from `job_dir`.
     One that cannot be written is a warning: the other is written all the same, and the job's
     own files hold the results."""
-    for flag, path in (("--json", json_path), ("--junit", junit_path)):
-        if path is None:
+    for flag, given in (("--json", json_path), ("--junit", junit_path)):
+        if given is None:
             continue
+        # Through a symbolic link, not over it (the file is replaced by a rename).
+        path = Path(os.path.realpath(given))
         try:
             if flag == "--json":
                 write_json(path, result.as_dict())
@@ -88,6 +91,9 @@ def cannot_write(path: Path) -> str | None:
     and removed, with any folder made for the try (writing the result makes them again)."""
     if path.is_dir():
         return "it is a folder"
+    if path.exists() and not path.is_file():
+        return "not a regular file (it would be replaced by one)"
+    path = Path(os.path.realpath(path))
     made = []  # deepest first
     for folder in (path.parent, *path.parent.parents):
         if folder.exists():

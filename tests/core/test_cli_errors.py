@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from xml.etree import ElementTree
 
 import pytest
 
 from tests.conftest import RunCli
 from tests.faults.jobs import start_cli
-from tests.helpers import fill_disk
 
 CASES = {
     "missing file": (None, "no such file"),
@@ -208,44 +208,20 @@ def test_a_file_that_is_no_kubeconfig_is_one_line(run_cli: RunCli, tmp_path: Pat
         f"or set KUBECONFIG): {words}"), lines[0]
 
 
-def test_results_that_cannot_be_written_are_one_line_and_exit_74(
-    run_cli: RunCli, full_results_disk: Path
-) -> None:
-    """A full disk when the result files are written: exit 74 (EX_IOERR), one line naming
-    the job folder and the OS's words, no half-written file; once there is room, the
-    command it names writes them. Found by trying: exit 70, an internal error."""
-    assert run_cli("run", "-q", "--", "echo", "hi").code == 0
-    job = (full_results_disk / "latest").resolve()
-    (job / "results.json").unlink()
-    filler = fill_disk(full_results_disk)
-    rebuilt = run_cli("results", str(job))
-    assert rebuilt.code == 74, rebuilt
-    assert rebuilt.stderr == (f"spawnkit: error: cannot write the results of {job}: No space "
-                              f"left on device (once there is room, `spawnkit results {job}` "
-                              "writes them)\n")
-    assert not [p.name for p in job.iterdir() if p.name.endswith(".tmp")]
-    filler.unlink()
-    rebuilt = run_cli("results", str(job))
-    assert rebuilt.code == 0, rebuilt
-    assert json.loads((job / "results.json").read_text())["counts"]["passed"] == 1
 
-
-def test_a_run_whose_results_disk_fills_still_says_what_it_found(
-    run_cli: RunCli, full_results_disk: Path, tmp_path: Path
+def test_json_and_junit_go_through_a_link_and_never_replace_a_device(
+    run_cli: RunCli, tmp_path: Path
 ) -> None:
-    """A task's output fills the job folder's disk: the summary is printed all the same,
-    `--junit` elsewhere is written, and the run ends with one error line and exit 74."""
-    path = tmp_path / "tasks.toml"
-    path.write_text('[[task]]\nid = "fill"\ncommand = "yes | head -c 3000000"\n'
-                    + "".join(f'[[task]]\nid = "after{i}"\ncommand = "true"\n'
-                              f'depends_on = ["fill"]\n' for i in range(3)))
-    junit = tmp_path / "junit.xml"
-    run = run_cli("run", "-q", "--junit", str(junit), str(path))
-    assert run.code == 74, run
-    job = (full_results_disk / "latest").resolve()
-    last = run.stderr.splitlines()[-1]
-    assert last.startswith(f"spawnkit: error: cannot write the results of {job}: No space left "
-                           "on device ("), run.stderr
-    assert "4 tasks in" in run.stdout and "1 failed, 3 skipped" in run.stdout, run.stdout
-    cases = ElementTree.parse(junit).getroot().iter("testcase")
-    assert sorted(c.get("name", "") for c in cases) == ["after0", "after1", "after2", "fill"]
+    """Found by trying: `--json /dev/full` replaced the device with a regular file (the
+    result is renamed into place), and `--json link.json` replaced the link."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for flag in ("--json", "--junit"):
+        run = run_cli("run", "-q", flag, str(fifo), "--", "true")
+        assert (run.code, run.stderr) == (2, f"spawnkit: error: cannot write {flag} {fifo}: not "
+                                             "a regular file (it would be replaced by one)\n")
+        assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    real, link = tmp_path / "real.json", tmp_path / "link.json"
+    link.symlink_to(real)
+    assert run_cli("run", "-q", "--json", str(link), "--", "true").code == 0
+    assert link.is_symlink() and json.loads(real.read_text())["counts"]["passed"] == 1
