@@ -41,7 +41,9 @@ def results(job_dir: Path) -> int:
         click.echo(f"spawnkit: warning: {job_dir}: the journal misses the last changes its "
                    "runner could not write (a full disk): tasks that ended then show as lost "
                    "or not run", err=True)
-    write_job_outputs(job_dir, result, journal_complete=complete)
-    with unless_gone(sys.stdout):  # `| head`: the status still says whether all passed
-        print_summary(result, sys.stdout)
+    try:
+        write_job_outputs(job_dir, result, journal_complete=complete)
+    finally:  # a full disk: what the journal holds is still shown
+        with unless_gone(sys.stdout):  # `| head`: the status still says whether all passed
+            print_summary(result, sys.stdout)
     return EXIT_OK if result.passed else EXIT_FAILED

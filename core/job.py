@@ -260,11 +260,15 @@ class Job:
             self.end, now = time.time(), time.monotonic()
             self._elapsed = now - self._began if self._began is not None else None
             try:
-                await asyncio.shield(self.services.close())  # bounded: grace and a margin
-                await asyncio.shield(self.spawner.close())
-                journal.end(time=self.end, mono=now, signal=self.stopped_by)
-                journal.close()
-                self._journal_complete = journal.complete
+                try:
+                    await asyncio.shield(self.services.close())  # bounded: grace and a margin
+                    await asyncio.shield(self.spawner.close())
+                    journal.end(time=self.end, mono=now, signal=self.stopped_by)
+                finally:
+                    # Even with no end (a close failed): whether all it saw is on disk
+                    # decides whether a resume may take the job (JobLock.release).
+                    journal.close()
+                    self._journal_complete = journal.complete
                 runs.forget(self.job_id)
                 # Written whatever ended the run (a cancel, an error of ours): no result is
                 # lost, nor to a signal meanwhile (still ours: it ends nothing here).

@@ -8,15 +8,17 @@ second `resume` is refused, and `spawnkit gc` leaves the job's tasks alone.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
+import logging
 import os
 import time
 from pathlib import Path
 
-from spawnkit.core.errors import SpawnkitError
+from spawnkit.core.errors import SpawnkitError, UsageError
 
-__all__ = ["LOCK_NAME", "JobBusy", "JobLock", "ended_unrecorded", "job_in_use"]
+__all__ = ["LOCK_NAME", "JobBusy", "JobEnded", "JobLock", "ended_unrecorded", "job_in_use"]
+
+LOG = logging.getLogger(__name__)
 
 LOCK_NAME = "runner.lock"
 
@@ -40,6 +42,15 @@ class JobBusy(SpawnkitError):
                          "gone can be resumed")
 
 
+class JobEnded(UsageError):
+    """The job's runner ended, its journal unfinished (a full disk): no resume takes it."""
+
+    def __init__(self, job_dir: Path) -> None:
+        self.job_dir = job_dir
+        super().__init__(f"{job_dir}: the job ended (its journal misses the last changes: a "
+                         "full disk); there is nothing to resume")
+
+
 class JobLock:
     """Held by the job's runner from `acquire()` to `release()` (or its death)."""
 
@@ -48,33 +59,52 @@ class JobLock:
         self._fd: int | None = None
 
     def acquire(self, owner: str) -> None:
-        """Take the job for `owner`; JobBusy when another runner holds it, OSError when the
-        file cannot be written (a full disk)."""
+        """Take the job for `owner`; JobBusy when another runner holds it, JobEnded when its
+        runner ended with the journal unfinished, OSError when the file cannot be written (a
+        full disk)."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self._lock(fd)
+            if os.pread(fd, len(_ENDED_UNRECORDED) + 1, 0) == _ENDED_UNRECORDED:
+                # Left as it is: the mark is what keeps any later resume out too.
+                raise JobEnded(self.path.parent)
+            # As long as the mark (padded): writing it in its place needs no new space.
+            line = owner.ljust(len(_ENDED_UNRECORDED) - 1) + "\n"
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, line.encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def _lock(self, fd: int) -> None:
         deadline = time.monotonic() + _ACQUIRE_FOR
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
-                    os.close(fd)
                     raise JobBusy(self.path.parent, holder) from None
                 time.sleep(0.02)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{owner}\n".encode(), 0)
-        self._fd = fd
 
     def release(self, *, recorded: bool = True) -> None:
-        """Let go. `recorded`: the journal holds the job's end; if not, the file says the
-        runner ended all the same (`ended_unrecorded`), so no resume runs a task again."""
+        """Let go. `recorded`: the journal holds every change the runner made; if not (a full
+        disk refused some), the file says the runner ended all the same (`ended_unrecorded`),
+        so no resume runs a task again."""
         fd, self._fd = self._fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                if not recorded:
-                    os.pwrite(fd, _ENDED_UNRECORDED, 0)
-                os.ftruncate(fd, 0 if recorded else len(_ENDED_UNRECORDED))
+        if fd is None:
+            return
+        try:
+            if not recorded:
+                os.pwrite(fd, _ENDED_UNRECORDED, 0)
+            os.ftruncate(fd, 0 if recorded else len(_ENDED_UNRECORDED))
+        except OSError as exc:
+            if not recorded:
+                LOG.warning("%s: cannot say the job ended (%s): a resume would take it for a "
+                            "dead runner's", self.path, exc.strerror or exc)
+        finally:
             os.close(fd)  # the lock goes with the last descriptor
 
 

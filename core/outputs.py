@@ -82,7 +82,7 @@ def write_extra_outputs(
             else:
                 write_junit(path, result, job_dir)
         except OSError as exc:
-            LOG.warning("cannot write %s %s: %s (the results are in %s)", flag, path,
+            LOG.warning("cannot write %s %s: %s (the results are in %s)", flag, given,
                         exc.strerror or exc, job_dir)
 
 

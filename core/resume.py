@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from spawnkit.core.errors import AdoptError, UsageError
-from spawnkit.core.joblock import ended_unrecorded
+from spawnkit.core.joblock import JobEnded, ended_unrecorded
 from spawnkit.core.journal import JOURNAL_NAME, read_journal
 from spawnkit.core.results import FINAL_STATUSES
 from spawnkit.core.spawner import Spawner
@@ -76,8 +76,7 @@ def read_takeover(job_dir: Path) -> Takeover:
     if ended_unrecorded(job_dir):
         # Its journal has no end, but its runner did not die: a task it saw end would run
         # again (Nothing runs twice).
-        raise UsageError(f"{job_dir}: the job ended (its journal misses the last changes: "
-                         f"a full disk); there is nothing to resume")
+        raise JobEnded(job_dir)
     try:
         header, entries, end = read_journal(path)
         takeover = _takeover(job_dir, header, entries)

@@ -109,4 +109,6 @@ def full_results_disk(tmp_path: Path) -> Iterator[Path]:
     try:
         yield results
     finally:
-        subprocess.run(["umount", "--lazy", str(results)], check=False)
+        umount = subprocess.run(["umount", "--lazy", str(results)], capture_output=True,
+                                text=True, check=False)
+        assert umount.returncode == 0, f"the test's tmpfs stays mounted: {umount.stderr}"

@@ -45,6 +45,9 @@ class Moves:
             wrapper = _run(move)
             try:
                 task = group.create_task(wrapper)
+                # A wrapper cancelled before its first step never starts the move: closed,
+                # not left to warn that it was never awaited.
+                task.add_done_callback(lambda _task: move.close())
             except RuntimeError:
                 # Shutting down on an error of ours while the worker's wind-down stops what
                 # runs: the move still runs, awaited by `drain` instead.

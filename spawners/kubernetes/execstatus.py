@@ -29,7 +29,10 @@ def exec_status(status: str) -> int | None:
         raise ExecRefused(f"unreadable exec status: {status[:200]!r}")
     if found.get("status") == "Success":
         return 0
-    for cause in (found.get("details") or {}).get("causes") or []:
-        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
+    details = found.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    for cause in causes if isinstance(causes, list) else []:
+        if (isinstance(cause, dict) and cause.get("reason") == "ExitCode"
+                and str(cause.get("message", "")).isdigit()):
             return int(cause["message"])
     raise ExecRefused(" ".join(str(found.get("message") or found).split()))

@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 from xml.etree import ElementTree
 
+import pytest
+
+from spawnkit.core.joblock import JobEnded, JobLock, ended_unrecorded
 from tests.conftest import RunCli
 from tests.helpers import fill_disk
 
@@ -88,7 +91,7 @@ def test_a_disk_full_before_the_run_is_one_line_and_leaves_no_folder(
     run_cli: RunCli, full_results_disk: Path
 ) -> None:
     """Found by trying: exit 70, an internal error, when not a byte was left (the lock
-    file's owner line), or no inode (the journal)."""
+    file's owner line; no inode for the journal gives the same line, untested)."""
     fill_disk(full_results_disk)
     run = run_cli("run", "-q", "--", "true")
     assert run.code == 2, run
@@ -97,3 +100,29 @@ def test_a_disk_full_before_the_run_is_one_line_and_leaves_no_folder(
                            f"{full_results_disk}/"), line
     assert line.endswith(": No space left on device"), line
     assert [p.name for p in full_results_disk.iterdir()] == ["filler"]
+
+
+def test_the_mark_of_a_runner_that_ended_unrecorded_is_kept_and_keeps_runners_out(
+    full_results_disk: Path
+) -> None:
+    """Written on a disk with no byte left, and never taken for a dead runner's lock: a
+    resume that got the lock just as that runner let go (the reviewer's race) is refused and
+    leaves the mark for the next one."""
+    job = full_results_disk / "job"
+    job.mkdir()
+    lock = JobLock(job)
+    lock.acquire("host:1:2")
+    filler = fill_disk(full_results_disk)
+    lock.release(recorded=False)
+    assert ended_unrecorded(job)
+    filler.unlink()
+    for _ in range(2):
+        with pytest.raises(JobEnded):
+            JobLock(job).acquire("host:3:4")
+        assert ended_unrecorded(job)
+    done = full_results_disk / "done"
+    done.mkdir()
+    other = JobLock(done)
+    other.acquire("host:5:6")
+    other.release()
+    assert not ended_unrecorded(done) and (done / "runner.lock").read_bytes() == b""
