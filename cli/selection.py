@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import click
 
+from spawnkit.core.errors import UsageError
 from spawnkit.core.select import select_tasks, split_ids
 from spawnkit.core.task.description import Task
 
@@ -34,7 +35,13 @@ def apply_selection(
     *,
     notes: bool = True,
 ) -> list[Task]:
-    """The selected tasks; each surprise (a pulled-in or left-out task) is a note on stderr."""
+    """The selected tasks; each surprise (a pulled-in or left-out task) is a note on stderr.
+    UsageError for a value that names nothing (`--only "$TASKS"` with the variable unset):
+    it would select every task."""
+    for flag, values in (("--only", only), ("--exclude", exclude), ("-k", keywords)):
+        if any(not split_ids([value]) for value in values):
+            raise UsageError(f"{flag}: an empty value (an unset variable?) would select "
+                             "every task: give what it names, or leave the option out")
     selection = select_tasks(
         tasks, only=split_ids(only), exclude=split_ids(exclude), keywords=list(keywords)
     )

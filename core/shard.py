@@ -70,9 +70,13 @@ def shard_from_environment(environ: Mapping[str, str] = os.environ) -> tuple[Sha
     """The CI's own share of this job, and the variables that said so; None outside one."""
     for index_name, total_name, first in CI_SHARD_VARIABLES:
         index, total = environ.get(index_name, "").strip(), environ.get(total_name, "").strip()
-        if not total:
-            continue
         where = f"{index_name}/{total_name}"
+        if not total and not index:
+            continue
+        if not (total and index):
+            # Half a share: run everything, or guess? Neither: said, as a bad value is.
+            raise UsageError(f"{where}: only one of the two is set ('{index}/{total}'): set "
+                             "both, or give --shard")
         if not (index.isascii() and index.isdigit() and total.isascii() and total.isdigit()):
             raise UsageError(f"{where}: '{index}/{total}' are not whole numbers (or give --shard)")
         return parse_shard(f"{int(index) - first + 1}/{total}", where), where

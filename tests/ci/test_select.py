@@ -98,3 +98,19 @@ def test_run_with_selection(run_cli: RunCli, tmp_path: Path) -> None:
         "spawnkit: error: nothing left to run once --exclude takes out lint; "
         "'docs' is left out: it needs 'lint', which is excluded"
     ]
+
+
+@pytest.mark.parametrize("option", ["--only", "--exclude", "-k"])
+def test_an_empty_value_is_refused_not_read_as_everything(
+    run_cli: RunCli, tmp_path: Path, option: str
+) -> None:
+    """Found by trying: `--only "$TASKS"` with the variable unset ran every task."""
+    path = tmp_path / "tasks.toml"
+    path.write_text('[[task]]\nid = "a"\ncommand = "true"\n')
+    for value in ("", " ", ","):
+        run = run_cli("run", option, value, str(path))
+        assert run.code == 2, (value, run)
+        assert run.stderr == (f"spawnkit: error: {option}: an empty value (an unset variable?) "
+                              "would select every task: give what it names, or leave the "
+                              "option out\n")
+        assert not (tmp_path / "results").exists()

@@ -89,6 +89,11 @@ def test_the_ci_variables_say_the_share_when_no_option_does() -> None:
     assert found is not None and found[0] == Shard(1, 2)
     with pytest.raises(UsageError, match="CI_NODE_INDEX/CI_NODE_TOTAL: 'x/2'"):
         shard_from_environment({"CI_NODE_INDEX": "x", "CI_NODE_TOTAL": "2"})
+    # Half a share (found by trying: every task ran, with no word).
+    for half in ({"CI_NODE_INDEX": "2"}, {"CI_NODE_INDEX": "2", "CI_NODE_TOTAL": " "},
+                 {"BUILDKITE_PARALLEL_JOB_COUNT": "3"}):
+        with pytest.raises(UsageError, match="only one of the two is set"):
+            shard_from_environment(half)
 
 
 def test_durations_are_read_from_results_files_a_later_one_winning(tmp_path: Path) -> None:
