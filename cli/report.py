@@ -45,6 +45,9 @@ def print_summary(result: JobResult, out: TextIO, *, color: bool | None = None) 
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items() if n)
     if result.flaky:
         counts += f" ({len(result.flaky)} flaky: {', '.join(result.flaky)})"
+        if result.fail_on_flaky:
+            # Else a red job whose JUnit report is all green, and no word of why.
+            counts += "; --fail-on-flaky fails the job"
     n = len(result.tasks)
     click.echo(f"{n} task{'' if n == 1 else 's'} in {_fmt_duration(result.duration)}: {counts}",
                out)

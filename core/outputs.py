@@ -97,6 +97,8 @@ def cannot_write(path: Path) -> str | None:
     made = []  # deepest first
     for folder in (path.parent, *path.parent.parents):
         if folder.exists():
+            if not folder.is_dir():
+                return f"{folder} is not a folder"
             break
         made.append(folder)
     probe = path.with_name(f".{path.name}.probe")

@@ -221,6 +221,10 @@ def test_json_and_junit_go_through_a_link_and_never_replace_a_device(
         assert (run.code, run.stderr) == (2, f"spawnkit: error: cannot write {flag} {fifo}: not "
                                              "a regular file (it would be replaced by one)\n")
         assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    (tmp_path / "ro").write_text("")
+    run = run_cli("run", "-q", "--junit", str(tmp_path / "ro" / "j.xml"), "--", "true")
+    assert (run.code, run.stderr) == (2, f"spawnkit: error: cannot write --junit {tmp_path}/ro/"
+                                         f"j.xml: {tmp_path}/ro is not a folder\n")
     real, link = tmp_path / "real.json", tmp_path / "link.json"
     link.symlink_to(real)
     assert run_cli("run", "-q", "--json", str(link), "--", "true").code == 0

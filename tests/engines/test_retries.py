@@ -56,6 +56,8 @@ def test_fail_on_flaky_fails_the_job(
     results = run.results
     assert results["passed"] is False and results["flaky"] == ["t"]
     assert run.task("t")["result"] == "passed"
+    # Why a job whose tasks all passed failed (found by trying: no word of it).
+    assert "(1 flaky: t); --fail-on-flaky fails the job" in run.stdout, run.stdout
 
 
 def test_retries_end_when_the_policy_is_spent(
