@@ -68,9 +68,19 @@ def _is_pos_int(v: Any) -> str | None:
 
 
 def _is_str_list(v: Any) -> str | None:
-    if not (isinstance(v, list) and all(isinstance(x, str) and x for x in v)):
+    if not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
         return "must be a list of strings"
+    if not all(v):
+        return "must hold no empty string"
     return _NUL if any("\0" in x for x in v) else None
+
+
+def _is_secret_names(v: Any) -> str | None:
+    """Names of environment variables: no `=` in them (the environment could not hold it)."""
+    problem = _is_str_list(v)
+    if problem is None and (bad := [x for x in v if "=" in x]):
+        return f"'{bad[0]}' is not a variable name (it holds '=')"
+    return problem
 
 
 def _is_command(v: Any) -> str | None:
@@ -258,7 +268,7 @@ COMMON_KEYS: dict[str, Check] = {
     "cwd": _is_str,
     "timeout": _is_pos_number,
     "image": _is_str,
-    "secrets": _is_str_list,
+    "secrets": _is_secret_names,
     "cpus": _is_cpus,
     "memory": _is_memory,
     "pids": _is_pos_int,

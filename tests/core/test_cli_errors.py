@@ -55,6 +55,10 @@ CASES = {
     ),
     "id with a line end": ('[[task]]\nid = "two\\nlines"\ncommand = "true"\n',
                            "task '#1': id: must hold no control character"),
+    "empty secret name": ('[[task]]\nid = "a"\ncommand = "true"\nsecrets = ["X", ""]\n',
+                          "task 'a': secrets: must hold no empty string"),
+    "secret name with =": ('[[task]]\nid = "a"\ncommand = "true"\nsecrets = ["A=B"]\n',
+                           "task 'a': secrets: 'A=B' is not a variable name (it holds '=')"),
     "retry on passed": (
         '[[task]]\nid = "a"\ncommand = "true"\nretry = { when = ["passed"] }\n',
         "retry: when: must be a list of results among failed, error, timed_out, lost",
