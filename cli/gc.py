@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from spawnkit.cli.completion import complete_spawner
 from spawnkit.cli.kubeoptions import kubernetes_options
 from spawnkit.cli.main import EXIT_OK, cli
 from spawnkit.cli.streams import unless_gone
@@ -29,7 +30,8 @@ async def reap(spawner: Spawner, *, dry_run: bool) -> list[str]:
 
 @cli.command()
 @kubernetes_options
-@click.option("--spawner", "spawner_name", default=None, metavar="NAME",
+@click.option("--spawner", "spawner_name", shell_complete=complete_spawner,
+              default=None, metavar="NAME",
               help="Only this backend [default: every registered backend that answers, "
                    "plug-ins included].")
 @click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import click
 
+from spawnkit.cli.completion import complete_spawner
 from spawnkit.cli.main import EXIT_OK, cli
 from spawnkit.core.buildcontext import is_image_name
 from spawnkit.core.errors import EngineUnavailable, UsageError
@@ -55,7 +56,8 @@ def images() -> None:
 
 @images.command("build")
 @click.argument("name", type=click.Choice(sorted(RECIPES)), required=False)
-@click.option("--spawner", "spawner_name", required=True, metavar="NAME",
+@click.option("--spawner", "spawner_name", shell_complete=complete_spawner,
+              required=True, metavar="NAME",
               help="The backend to build on (docker, podman, ...).")
 @click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")
 @click.option("--tag", default=None, help="Tag to give [default: the recipe's, e.g. "
@@ -115,7 +117,8 @@ def _from_file(containerfile: Path, context: Path | None, name: str | None) -> I
 
 
 @images.command("list")
-@click.option("--spawner", "spawner_name", default=None, metavar="NAME",
+@click.option("--spawner", "spawner_name", shell_complete=complete_spawner,
+              default=None, metavar="NAME",
               help="Only this backend [default: every backend that runs images and answers].")
 @click.option("--engine-url", default=None, help="Engine API URL (else DOCKER_HOST etc.).")
 def list_(spawner_name: str | None, engine_url: str | None) -> int:

@@ -3,9 +3,10 @@
 The output files are the ones every backend writes as the task runs (masked before they were
 written), so this works the same on every backend and reads no engine. With one task, its
 stdout goes to stdout and its stderr to stderr, byte for byte; with several, each line is
-prefixed with its task's id. `-f` follows until the tasks have ended (the journal says so) or
-the runner is gone. A retried task: its attempt of the moment (the last one, without `-f`),
-then each later attempt as it comes; the earlier ones are in `tasks/<id>/attempts/<n>/`.
+prefixed with its task's id (a matrix task's own id names all its expansions, as for `--only`).
+`-f` follows until the tasks have ended (the journal says so) or the runner is gone. A retried
+task: its attempt of the moment (the last one, without `-f`), then each later attempt as it
+comes; the earlier ones are in `tasks/<id>/attempts/<n>/`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import BinaryIO
 
 import click
 
+from spawnkit.cli.completion import complete_job_task
 from spawnkit.cli.main import EXIT_OK, cli
 from spawnkit.core.errors import UsageError
 from spawnkit.core.journal import JOURNAL_NAME, read_job_journal, read_journal
@@ -148,15 +150,19 @@ def _no_output_note(job_dir: Path, task_id: str) -> str | None:
 
 @cli.command()
 @click.argument("job_dir", type=click.Path(path_type=Path))
-@click.argument("task", required=False)
+@click.argument("task", required=False, shell_complete=complete_job_task)
 @click.option("-f", "--follow", is_flag=True, help="Go on printing while the tasks run.")
 def logs(job_dir: Path, task: str | None, follow: bool) -> int:
     """Print the output of TASK of JOB_DIR (every task when none is named)."""
     header, _entries, _end = read_job_journal(job_dir)
-    ids = [str(t["id"]) for t in header.get("tasks", [])]
-    if task is not None and task not in ids:
+    described = header.get("tasks", [])
+    ids = [str(t["id"]) for t in described]
+    # A matrix task's own id names its expansions, as it does for --only.
+    expansions = [str(t["id"]) for t in described if task is not None and task not in ids
+                  and t.get("matrix_of") == task]
+    if task is not None and task not in ids and not expansions:
         raise UsageError(f"{job_dir}: no task '{task}' (it has {', '.join(ids) or 'none'})")
-    chosen = [task] if task is not None else ids
+    chosen = expansions or ([task] if task is not None else ids)
     several = len(chosen) > 1
     streams = [
         _Stream(t, job_dir / "tasks" / safe_name(t) / name,
@@ -172,7 +178,8 @@ def logs(job_dir: Path, task: str | None, follow: bool) -> int:
             # Nothing to print is not nothing to say (a task skipped, or not begun): its
             # output files are there, and empty.
             note = (_no_output_note(job_dir, task)
-                    if task is not None and not any(s.offset for s in streams) else None)
+                    if task is not None and not several and not any(s.offset for s in streams)
+                    else None)
             if note is not None:
                 click.echo(f"spawnkit: {note}", err=True)
             return EXIT_OK

@@ -16,10 +16,12 @@ import click
 from spawnkit.cli.streams import ensure_standard_streams, reader_gone, silence, unless_gone
 from spawnkit.core.errors import ResultsUnwritable, SpawnkitError, TaskFileError
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_IO", "EXIT_OK",
+__all__ = ["COMPLETE_VAR", "EXIT_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_IO", "EXIT_OK",
            "EXIT_TERMINATED", "EXIT_USAGE", "Terminated", "cli", "entry", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+#: What click's shell completion reads: `eval "$(_SPAWNKIT_COMPLETE=bash_source spawnkit)"`.
+COMPLETE_VAR = "_SPAWNKIT_COMPLETE"
 #: The results could not be written (a full disk): EX_IOERR of sysexits.h.
 EXIT_IO = 74
 #: What a shell reports for a command ended by SIGINT, and by SIGTERM (a CI runner's cancel).
@@ -74,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # No OS call takes such an argument (click would fail deep inside os.stat).
         _say("spawnkit: error: an argument holds a NUL byte")
         return EXIT_USAGE
+    instruction = os.environ.get(COMPLETE_VAR)
+    if instruction:
+        return _complete(instruction)
     command: list[str] = []
     if "--" in args:
         cut = args.index("--")
@@ -128,6 +133,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         return _internal_error(exc)
     return code if isinstance(code, int) else EXIT_OK
+
+
+def _complete(instruction: str) -> int:
+    """Shell completion, as click gives it to a command run through `cli.main`:
+    `_SPAWNKIT_COMPLETE=bash_source spawnkit` prints the script that bash sources (zsh_source,
+    fish_source likewise); the shell then calls back with `bash_complete` and the words typed."""
+    from click.shell_completion import shell_complete
+
+    code = shell_complete(cli, {"obj": {"command": []}}, "spawnkit", COMPLETE_VAR, instruction)
+    if code != 0:
+        _say(f"spawnkit: error: {COMPLETE_VAR}={instruction}: not a shell completion instruction "
+             "(bash_source, zsh_source or fish_source)")
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def _internal_error(exc: Exception) -> int:

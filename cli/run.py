@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from spawnkit.cli.completion import complete_spawner
 from spawnkit.cli.execute import check_result_paths, execute
 from spawnkit.cli.kubeoptions import kubernetes_options
 from spawnkit.cli.main import cli
@@ -96,7 +97,8 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
 @cli.command()
 @kubernetes_options
 @click.argument("taskfile", required=False, type=click.Path(dir_okay=False))
-@click.option("--spawner", "spawner_name", envvar="SPAWNKIT_SPAWNER", default=DEFAULT_SPAWNER,
+@click.option("--spawner", "spawner_name", shell_complete=complete_spawner,
+              envvar="SPAWNKIT_SPAWNER", default=DEFAULT_SPAWNER,
               show_default=True,
               help="Backend: process, docker, podman, slurm, kubernetes (k8s), or a plug-in.")
 @click.option("--max-running", type=click.IntRange(min=1), default=None,

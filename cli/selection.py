@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import click
 
+from spawnkit.cli.completion import complete_task_ids
 from spawnkit.core.errors import UsageError
 from spawnkit.core.select import select_tasks, split_ids
 from spawnkit.core.task.description import Task
@@ -21,8 +22,10 @@ def selection_options(func: F) -> F:
     func = click.option("-k", "keywords", multiple=True, metavar="SUBSTRING",
                         help="Only tasks whose id contains SUBSTRING (repeat: any of them).")(func)
     func = click.option("--exclude", multiple=True, metavar="ID[,ID]",
+                        shell_complete=complete_task_ids,
                         help="Leave these tasks out, and what needs them.")(func)
     func = click.option("--only", multiple=True, metavar="ID[,ID]",
+                        shell_complete=complete_task_ids,
                         help="Only these tasks (and what they depend on).")(func)
     return func
 

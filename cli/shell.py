@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from spawnkit.cli.completion import complete_job_task
 from spawnkit.cli.main import cli
 from spawnkit.core.errors import UsageError
 from spawnkit.core.journal import JOURNAL_NAME, read_job_journal, task_from_dict
@@ -80,7 +81,7 @@ def shell_target(job_dir: Path, task_id: str) -> ShellTarget:
 
 @cli.command()
 @click.argument("job_dir", type=click.Path(path_type=Path))
-@click.argument("task")
+@click.argument("task", shell_complete=complete_job_task)
 @click.option("--engine-url", default=None,
               help="Engine API URL [default: the one the task ran on].")
 def shell(job_dir: Path, task: str, engine_url: str | None) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from spawnkit.core.errors import UsageError
 from spawnkit.core.task.description import Task
 
-__all__ = ["Selection", "select_tasks", "split_ids"]
+__all__ = ["BETWEEN_IDS", "Selection", "select_tasks", "split_ids"]
 
 
 @dataclass
@@ -24,13 +24,13 @@ class Selection:
     notes: list[str] = field(default_factory=list)
 
 
-# A comma between ids, not one inside the brackets of a matrix expansion's id.
-_BETWEEN_IDS = re.compile(r",(?![^\[\]]*\])")
+#: The commas between the ids of `--only a,b` (not those inside a matrix id's brackets).
+BETWEEN_IDS = re.compile(r",(?![^\[\]]*\])")
 
 
 def split_ids(values: Iterable[str]) -> list[str]:
     """`--only a,b --only c` -> [a, b, c]; blanks dropped; `unit[python=3.11,db=pg]` is one."""
-    return [part.strip() for value in values for part in _BETWEEN_IDS.split(value)
+    return [part.strip() for value in values for part in BETWEEN_IDS.split(value)
             if part.strip()]
 
 
