@@ -4,7 +4,9 @@ turn the result into the exit status."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -15,24 +17,45 @@ from spawnkit.cli.report import print_summary
 from spawnkit.cli.streams import unless_gone
 from spawnkit.core.errors import ResultsUnwritable, UsageError
 from spawnkit.core.job import Job
+from spawnkit.core.junit import junit_xml
 from spawnkit.core.outputs import cannot_write
 from spawnkit.core.results import JobResult
 
-__all__ = ["check_result_paths", "execute"]
+__all__ = ["STDOUT", "ResultPaths", "check_result_paths", "execute"]
+
+#: `--json -`, `--junit -`: that document on standard output, the summary then on stderr (so
+#: `spawnkit run FILE --json - | jq ...` reads JSON alone).
+STDOUT = Path("-")
 
 
-def check_result_paths(json_path: Path | None, junit_path: Path | None) -> None:
+@dataclass(frozen=True)
+class ResultPaths:
+    """Where --json and --junit go: files the job writes, or one document on stdout."""
+
+    json_path: Path | None
+    junit_path: Path | None
+    to_stdout: str | None  # "json", "junit" or None
+
+
+def check_result_paths(json_path: Path | None, junit_path: Path | None) -> ResultPaths:
     """--json and --junit can be written (UsageError before the run, not an error after it)."""
+    if json_path == STDOUT and junit_path == STDOUT:
+        raise UsageError("--json and --junit cannot both be '-': standard output takes one "
+                         "document")
     for flag, path in (("--json", json_path), ("--junit", junit_path)):
-        why = cannot_write(path) if path is not None else None
+        why = cannot_write(path) if path is not None and path != STDOUT else None
         if why is not None:
             raise UsageError(f"cannot write {flag} {path}: {why}")
+    to_stdout = "json" if json_path == STDOUT else "junit" if junit_path == STDOUT else None
+    return ResultPaths(None if json_path == STDOUT else json_path,
+                       None if junit_path == STDOUT else junit_path, to_stdout)
 
 
-def execute(job: Job, progress: Progress) -> int:
+def execute(job: Job, progress: Progress, to_stdout: str | None = None) -> int:
     """0 every task passed, 1 one did not, 128+N stopped by signal N (130 SIGINT, 143
     SIGTERM, as shells report them), 74 its result files could not be written (the summary
-    is printed all the same). A job with no task (a share left empty) passes."""
+    is printed all the same). A job with no task (a share left empty) passes. `to_stdout`
+    ("json", "junit"): that document goes to stdout, and the summary to stderr."""
     progress.start()
     result: JobResult | None = None
     unwritten: ResultsUnwritable | None = None
@@ -44,8 +67,18 @@ def execute(job: Job, progress: Progress) -> int:
         result, unwritten = exc.result, exc
     finally:
         progress.close(result)
-    with unless_gone(sys.stdout):
-        print_summary(result, sys.stdout)
+    if to_stdout is None:
+        with unless_gone(sys.stdout):
+            print_summary(result, sys.stdout)
+    else:
+        with unless_gone(sys.stderr):
+            print_summary(result, sys.stderr)
+        document = (junit_xml(result, job.job_dir) if to_stdout == "junit"
+                    else (json.dumps(result.as_dict(), indent=2) + "\n").encode())
+        with unless_gone(sys.stdout):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(document)
+            sys.stdout.buffer.flush()
     with unless_gone(sys.stderr):
         if unwritten is not None:
             click.echo(f"spawnkit: error: {unwritten}", err=True)

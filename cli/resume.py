@@ -26,10 +26,12 @@ __all__ = ["resume", "resume_job"]
 
 @cli.command()
 @click.argument("job_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Also write the JUnit XML report here.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Also write results.json here.")
+@click.option("--junit", "junit_path",
+              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              help="Also write the JUnit XML report here ('-': to stdout).")
+@click.option("--json", "json_path",
+              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              help="Also write results.json here ('-': to stdout, the summary to stderr).")
 @click.option("--output", "show_output", type=click.Choice([o.value for o in ShowOutput]),
               default=None, help="Whose output's last lines go into the log (as for run).")
 @click.option("--tail", type=click.IntRange(min=0), default=DEFAULT_TAIL, show_default=True,
@@ -53,7 +55,7 @@ def resume_job(job_dir: Path, *, taskfile: str | None = None, junit_path: Path |
     """`resume`, and `run --resume` (whose TASKFILE, if given, must be the job's)."""
     if verbose:
         logging.getLogger("spawnkit").setLevel(logging.INFO)
-    check_result_paths(json_path, junit_path)
+    paths = check_result_paths(json_path, junit_path)
     job_dir = job_dir.resolve()  # `latest` is a link; the nodes of a cluster need the path
     takeover = read_takeover(job_dir)
     # Every secret of the job, from the environment again: without one, what a task printed
@@ -74,13 +76,13 @@ def resume_job(job_dir: Path, *, taskfile: str | None = None, junit_path: Path |
         raise UsageError(f"{job_dir}: the job ran {ran or 'a command'}, not {taskfile}")
     spawner = make_spawner(takeover.spawner, dataclasses.replace(options, spare_resumable=True))
     settings = dataclasses.replace(recorded, handle_signals=True, reap_orphans=not no_gc,
-                                   json_path=json_path, junit_path=junit_path)
+                                   json_path=paths.json_path, junit_path=paths.junit_path)
     progress = make_progress(takeover.tasks, quiet=quiet, verbose=verbose, job_dir=job_dir,
                              tail=tail, show_output=ShowOutput(show_output) if show_output
                              else None)
     job = Job(takeover.tasks, spawner, job_dir, takeover.job_id, settings,
               listeners=[progress], takeover=takeover)
-    return execute(job, progress)
+    return execute(job, progress, paths.to_stdout)
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -131,10 +131,12 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
 @click.option("--slurm-container", type=click.Choice(["docker", "podman"]), default=None,
               help="The nodes' engine for tasks with an image, where the task file names none "
                    "(--spawner slurm) [default: the command runs on the node, image ignored].")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Also write the JUnit XML report here.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Also write results.json here.")
+@click.option("--junit", "junit_path",
+              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              help="Also write the JUnit XML report here ('-': to stdout).")
+@click.option("--json", "json_path",
+              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              help="Also write results.json here ('-': to stdout, the summary to stderr).")
 @click.option("--output", "show_output", type=click.Choice([o.value for o in ShowOutput]),
               default=None, help="Whose output's last lines go into the log, folded where the "
                                  "CI folds [default: failed with CI=true, else none].")
@@ -191,7 +193,7 @@ def run(
     """Run the tasks of TASKFILE, or one command: spawnkit run [OPTIONS] -- COMMAND [ARGS]."""
     if verbose:
         logging.getLogger("spawnkit").setLevel(logging.INFO)
-    check_result_paths(json_path, junit_path)
+    paths = check_result_paths(json_path, junit_path)
     command: list[str] = ctx.obj.get("command", []) if ctx.obj else []
     if resume_dir is not None:
         if command:
@@ -248,8 +250,8 @@ def run(
         task_file=task_file,
         handle_signals=True,
         reap_orphans=not no_gc,
-        json_path=json_path,
-        junit_path=junit_path,
+        json_path=paths.json_path,
+        junit_path=paths.junit_path,
         fail_on_flaky=fail_on_flaky,
         latest=results_root / "latest",
     )
@@ -259,7 +261,7 @@ def run(
     )
     job = Job(tasks, spawner, job_dir, job_id, settings, listeners=[progress])
     try:
-        return execute(job, progress)
+        return execute(job, progress, paths.to_stdout)
     except BaseException:
         # Ended before it began (an engine that cannot be reached): no empty job folder.
         if remove_unbegun_job_dir(job_dir) and not root_was_there:

@@ -3,10 +3,12 @@ is its choice, not a failure; the exit status still says what the command found.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,29 @@ def test_an_error_line_whose_reader_has_gone_keeps_its_exit_status(tmp_path: Pat
     finally:
         os.close(write_end)
     assert proc.returncode == 2
+
+
+def test_json_dash_puts_the_results_alone_on_stdout(
+    run_cli: RunCli, taskfile: WriteTaskfile
+) -> None:
+    """`spawnkit run FILE --json - | jq ...`: stdout is the JSON document and nothing else
+    (the summary goes to stderr), the same as the job's results.json; no file named '-'."""
+    taskfile('[[task]]\nid = "ok"\ncommand = "true"\n[[task]]\nid = "no"\ncommand = "exit 3"\n')
+    run = run_cli("run", "tasks.toml", "--json", "-")
+    assert run.code == 1
+    assert json.loads(run.stdout) == json.loads((run.job_dir / "results.json").read_text())
+    assert "2 tasks in" in run.stderr and "1 failed" in run.stderr
+    assert not (run.results_root.parent / "-").exists()
+    junit = run_cli("run", "tasks.toml", "-q", "--junit", "-")
+    assert junit.code == 1
+    assert junit.stdout == (junit.job_dir / "results.xml").read_text()
+    assert ET.fromstring(junit.stdout).get("failures") == "1"
+
+
+def test_json_and_junit_cannot_both_be_stdout(run_cli: RunCli) -> None:
+    both = run_cli("run", "--json", "-", "--junit", "-", "--", "true")
+    assert both.code == 2
+    assert both.stderr.splitlines() == [
+        "spawnkit: error: --json and --junit cannot both be '-': standard output takes one "
+        "document"]
+    assert not both.results_root.exists()
