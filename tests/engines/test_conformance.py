@@ -176,6 +176,8 @@ def test_failfast_stops_the_rest(
         Task.make("slow1", ["sleep", "100"]),
         Task.make("slow2", ["sleep", "100"]),
         Task.make("breaks", "exit 1"),
+        # A teardown is spared: a CI job must still stop what it started.
+        Task.make("cleanup", "echo cleaned", depends_on=("breaks",), teardown=True),
     ]
     run = run_job(start_job, spawner_name, tasks, failfast=True, max_running=3)
     assert run.record("breaks").result == "failed"
@@ -183,6 +185,8 @@ def test_failfast_stops_the_rest(
     for tid in ("slow1", "slow2"):
         assert run.record(tid).result == "interrupted", run.record(tid)
     assert task_gone(spawner_name, run, run.record("slow1").handle or "")
+    assert run.record("cleanup").result == "passed", run.record("cleanup")
+    assert run.output("cleanup", "stdout") == "cleaned\n"
 
 
 def test_output_kept_byte_for_byte(
