@@ -236,15 +236,18 @@ class Supervisor:
         `setsid cmd &`) ends too, TERM then KILL."""
         self.closing.set()
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            left = _children()
-            if not left:
-                return
-            for pid in left:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, sig)
+            signalled: set[int] = set()
             deadline = time.monotonic() + wait
-            while _children() and time.monotonic() < deadline:
+            while (left := _children()) and time.monotonic() < deadline:
+                # One that dies leaves its own children to us (`setsid sh -c 'sleep 60'`: the
+                # sleep, once sh is gone): they get the signal too, not the rest of the grace.
+                for pid in left:
+                    if pid not in signalled:
+                        signalled.add(pid)
+                        _signal_with_group(pid, sig)
                 time.sleep(0.02)
+            if not _children():
+                return
 
 
 def _pump(stream: IO[bytes], path: Path, mask: list[str]) -> None:
@@ -261,6 +264,15 @@ def _pump(stream: IO[bytes], path: Path, mask: list[str]) -> None:
                 out.write(masker.close())
                 return
             out.write(masker.feed(chunk))
+
+
+def _signal_with_group(pid: int, sig: int) -> None:
+    """`pid`, and its whole group when it leads one of its own (a `setsid` child's)."""
+    with contextlib.suppress(OSError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
 
 
 def _children() -> list[int]:

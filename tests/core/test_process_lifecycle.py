@@ -210,6 +210,23 @@ def test_a_process_that_left_its_group_does_not_outlive_the_job(
     assert not pid_alive(int(pids.read_text()))
 
 
+def test_what_a_left_behind_process_leaves_ends_with_it_not_a_grace_later(
+    run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    """The detached shell dies at the job end's TERM and leaves its sleep to the supervisor:
+    the sleep gets the TERM too, and the job ends, instead of waiting out `--grace`."""
+    pids = tmp_path / "pids"
+    path = taskfile(
+        f'[[task]]\nid = "detach"\ncommand = "setsid sh -c \'sleep 300 & echo $! > {pids}; wait\' &'
+        f' while [ ! -s {pids} ]; do sleep 0.01; done"\n'
+    )
+    began = time.monotonic()
+    run = run_cli("run", "--grace", "120", str(path), timeout=300)
+    assert run.code == 0, run.stderr
+    assert not pid_alive(int(pids.read_text()))
+    assert time.monotonic() - began < 60  # not the 120 s grace
+
+
 def test_missing_working_folder_is_named(run_cli: RunCli, taskfile: WriteTaskfile) -> None:
     run = run_cli(
         "run", str(taskfile('[[task]]\nid = "t"\ncwd = "/no/such/dir"\ncommand = "true"\n'))
