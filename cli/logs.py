@@ -50,9 +50,12 @@ class _Stream:
     partial: bytes = field(default=b"")
     #: Attempt folders already there, or already printed: only newer ones are printed.
     known: set[str] = field(default_factory=set)
+    unprinted: int = 0
 
     def __post_init__(self) -> None:
         self.known = set(self._attempts())
+        #: Attempts that had ended before we began: not printed (`tasks/<id>/attempts/`).
+        self.unprinted = len(self.known)
 
     def _attempts(self) -> list[str]:
         try:
@@ -153,7 +156,9 @@ def _no_output_note(job_dir: Path, task_id: str) -> str | None:
 @click.argument("task", required=False, shell_complete=complete_job_task)
 @click.option("-f", "--follow", is_flag=True, help="Go on printing while the tasks run.")
 def logs(job_dir: Path, task: str | None, follow: bool) -> int:
-    """Print the output of TASK of JOB_DIR (every task when none is named)."""
+    """Print the output of TASK of JOB_DIR (every task when none is named; a matrix task's
+    id: each of its expansions). A retried task: its last attempt (the earlier ones are in
+    tasks/<id>/attempts/)."""
     header, _entries, _end = read_job_journal(job_dir)
     described = header.get("tasks", [])
     ids = [str(t["id"]) for t in described]
@@ -180,6 +185,11 @@ def logs(job_dir: Path, task: str | None, follow: bool) -> int:
             note = (_no_output_note(job_dir, task)
                     if task is not None and not several and not any(s.offset for s in streams)
                     else None)
+            if note is None and task is not None and not several and streams[0].unprinted:
+                earlier = streams[0].unprinted
+                note = (f"task '{task}' was retried: the output of {earlier} earlier "
+                        f"attempt{'s' if earlier > 1 else ''} is not shown "
+                        f"(tasks/{safe_name(task)}/attempts/)")
             if note is not None:
                 click.echo(f"spawnkit: {note}", err=True)
             return EXIT_OK

@@ -315,6 +315,21 @@ def test_a_retry_that_never_started_has_empty_files_and_logs_says_so(
                               "started (the earlier attempts' output: tasks/r/attempts/)\n")
 
 
+def test_logs_of_a_retried_task_says_its_earlier_attempts_are_not_shown(
+    run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    count = tmp_path / "count"
+    path = taskfile('[[task]]\nid = "r"\nretry = { max = 2, exit_codes = [3] }\n'
+                    f'command = "n=$(($(cat {count} 2>/dev/null || echo 0) + 1)); '
+                    f'echo $n > {count}; echo attempt-$n; [ $n -ge 3 ] || exit 3"\n')
+    run = run_cli("run", str(path))
+    assert (run.code, len(run.task("r")["attempts"])) == (0, 2)
+    printed = run_cli("logs", str(run.job_dir), "r")
+    assert (printed.code, printed.stdout) == (0, "attempt-3\n")
+    assert printed.stderr == ("spawnkit: task 'r' was retried: the output of 2 earlier attempts "
+                              "is not shown (tasks/r/attempts/)\n")
+
+
 def test_attempts_that_never_started_have_empty_files_too(
     run_cli: RunCli, taskfile: WriteTaskfile
 ) -> None:
