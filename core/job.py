@@ -310,13 +310,17 @@ class Job:
     def _on_signal(self, sig: int) -> None:
         if self.worker is None:
             return
+        name = signal.Signals(sig).name
         if self.stopped_by is None:
             self.stopped_by = sig
-            name = signal.Signals(sig).name
+            # Said at once: the tasks' own lines come only once they have ended, a grace later.
+            LOG.warning("%s received: stopping the job (running tasks get SIGTERM, then SIGKILL "
+                        "after %g s; a second signal kills them at once)", name,
+                        self.settings.grace_period)
             self._pending = asyncio.ensure_future(self.interrupt(f"{name} received"))
             self.services.stop_all()
         else:
-            # A second signal: no more grace.
+            LOG.warning("%s received again: killing the running tasks now", name)
             self.worker.kill_now()
             self.services.kill_now()
 

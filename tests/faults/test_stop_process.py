@@ -66,6 +66,9 @@ def test_signal_stops_the_job_and_keeps_every_result(tmp_path: Path, sig: int, c
     assert by_id["queued"]["result"] == "not_run"
     name = signal.Signals(sig).name
     assert by_id["t0"]["reason"] == f"interrupted: {name} received"
+    # Said when it came, not a grace later with the tasks' ends.
+    assert (f"spawnkit: WARNING: {name} received: stopping the job (running tasks get SIGTERM, "
+            "then SIGKILL after 1 s; a second signal kills them at once)") in err.splitlines()
     assert not [p for p in pids if pid_alive(p)]
 
 
