@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
-from xml.sax.saxutils import escape
 
 from spawnkit.core.junitreports import REPORTS_FOLDER
 from spawnkit.core.masking import Masker
@@ -37,7 +36,6 @@ __all__ = [
     "TarSource",
     "keep_task_files",
     "pattern_regex",
-    "xml_forms",
 ]
 
 #: The folder of a task's output folder that holds its artifacts.
@@ -204,10 +202,9 @@ def keep_task_files(
     Jenkins' junit step refuses one. Blocking: run it off the event loop."""
     kept = Kept()
     if task.junit:
-        in_xml = [form for value in masked for form in xml_forms(value)]
         before = len(kept.notes)
         kept.junit = _copy(source, task.junit, task_dir / REPORTS_FOLDER, JUNIT_MAX, "JUnit report",
-                           kept.notes, flat=True, since=since, masked=in_xml)
+                           kept.notes, flat=True, since=since, masked=masked)
         for name in kept.junit:
             _mask_report(task_dir / REPORTS_FOLDER / name.replace("/", "__"), masked)
         if not kept.junit and len(kept.notes) == before:  # else a note says why not
@@ -246,14 +243,6 @@ def _mask_report(path: Path, values: Sequence[str]) -> None:
                 changed = True
     if changed:
         tree.write(path, encoding="utf-8", xml_declaration=True)
-
-
-def xml_forms(value: str) -> list[str]:
-    """`value`, and the ways an XML writer may escape it (in text, in attributes)."""
-    forms = [value, escape(value), escape(value, {'"': "&quot;"}),
-             escape(value, {'"': "&quot;", "'": "&apos;"}),
-             escape(value, {'"': "&#34;", "'": "&#39;"})]
-    return list(dict.fromkeys(forms))
 
 
 def _copy(

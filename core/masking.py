@@ -1,5 +1,6 @@
 """Masking a stream of bytes: every occurrence of a secret's value becomes `***`, and of each
-line of a value that has several (MIN_LINE characters or more).
+line of a value that has several (MIN_LINE characters or more), as written or as XML and JSON
+escape it.
 
 `Masker` masks as the bytes flow, in chunks of any size (a value cut across two chunks is
 still found), so output is masked before it reaches a file, with memory bounded by the
@@ -8,12 +9,13 @@ longest value. Imports nothing of spawnkit: the output helper (core.maskpipe) st
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["MASK", "Masker", "mask_file"]
+__all__ = ["MASK", "Masker", "escaped_forms", "mask_file"]
 
 MASK = b"***"
 _CHUNK = 1 << 20
@@ -22,16 +24,31 @@ _CHUNK = 1 << 20
 #: identifies nothing, and would mask ordinary text wherever it is.
 MIN_LINE = 4
 _LINE_BREAKS = re.compile(r"[\r\n]+")
+_XML_SPECIAL = frozenset("&<>\"'")
+
+
+def escaped_forms(value: str) -> set[str]:
+    """`value`, and the ways XML and JSON writers escape it: a task that prints its own JUnit
+    report or a JSON document (`p&ss` as `p&amp;ss`, a key file's line ends as `\\n`) shows
+    the secret in a form the value itself does not match."""
+    xml = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    numeric = "".join(f"&#{ord(c)};" if c in _XML_SPECIAL else c for c in value)
+    return {value, xml, xml.replace('"', "&quot;"),
+            xml.replace('"', "&quot;").replace("'", "&apos;"),
+            xml.replace('"', "&#34;").replace("'", "&#39;"), numeric,
+            json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
 
 
 def _needles(value: str) -> set[bytes]:
     """The value, and each line of it (trimmed) when it has several: a task that prints a key
-    file line by line, or indented, shows no line of it (as GitHub Actions masks secrets)."""
+    file line by line, or indented, shows no line of it (as GitHub Actions masks secrets);
+    each in its escaped forms too."""
     pieces = {value}
     if _LINE_BREAKS.search(value):
         pieces |= {line.strip() for line in _LINE_BREAKS.split(value)}
-    return {p.encode(errors="surrogateescape") for p in pieces
-            if p == value or (len(p) >= MIN_LINE and any(c.isalnum() for c in p))}
+    return {form.encode(errors="surrogateescape") for p in pieces
+            if p == value or (len(p) >= MIN_LINE and any(c.isalnum() for c in p))
+            for form in escaped_forms(p)}
 
 
 class Masker:

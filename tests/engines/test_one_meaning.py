@@ -237,6 +237,8 @@ def test_a_secret_in_the_reports_and_artifacts_a_task_writes_is_masked(
               "num=$(printf '%s' \"$XML_TOKEN\" | sed -e 's/&/\\&#38;/g' -e 's/</\\&#60;/g' "
               "-e 's/>/\\&#x3E;/g' -e 's/\"/\\&#34;/g'); "
               f"printf '{report}\\n' \"$esc\" \"$API_TOKEN\" \"$num\" > report.xml; "
+              # The same report on stdout (a runner that prints it): masked there too.
+              'echo "out $esc"; '
               'echo "log $API_TOKEN" > app.log; exit 1')
     path = taskfile('[[task]]\nid = "t"\nworkspace = "ws"\nsecrets = ["API_TOKEN", "XML_TOKEN"]\n'
                     'junit = "report.xml"\nartifacts = ["app.log"]\n'
@@ -255,6 +257,7 @@ def test_a_secret_in_the_reports_and_artifacts_a_task_writes_is_masked(
         texts = [t for e in ET.parse(xml).iter() for t in (e.text, e.tail, *e.attrib.values())]
         assert not [t for t in texts if t and xml_secret in t], xml
     assert (run.job_dir / "tasks" / "t" / "artifacts" / "app.log").read_text() == "log ***\n"
+    assert (run.job_dir / run.task("t")["stdout"]).read_text() == "out ***\n"
 
 
 def test_each_line_of_a_multi_line_secret_is_masked(

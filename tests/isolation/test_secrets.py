@@ -68,3 +68,19 @@ def test_each_line_of_a_multi_line_value_is_masked_but_not_a_rule_or_a_brace(
     path.write_bytes(b'  "key": "k3y-Line-9f2c",\n{ "id": "42" }\n===== 3 passed -----\n')
     mask_file(path, [key])
     assert path.read_bytes() == b"  ***\n{ *** }\n===== 3 passed -----\n"
+
+
+def test_a_value_is_masked_as_xml_and_json_escape_it_too(tmp_path: Path) -> None:
+    """A task that prints its own JUnit report or a JSON document to stdout: the escaped
+    value is the value for whoever reads that report or document."""
+    value = 'p&ss<1>"q-9c1e\nsecond-Line-7b'
+    path = tmp_path / "out"
+    path.write_text('<failure message="p&amp;ss&lt;1&gt;&quot;q-9c1e&#10;second-Line-7b"/>\n'
+                    "p&#38;ss&#60;1&#62;&#34;q-9c1e\n"
+                    '{"token": "p&ss<1>\\"q-9c1e\\nsecond-Line-7b"}\n'
+                    "p&ss plain words stay\n")
+    mask_file(path, [value])
+    assert path.read_text() == ('<failure message="***&#10;***"/>\n'
+                                "***\n"
+                                '{"token": "***"}\n'
+                                "p&ss plain words stay\n")
