@@ -197,7 +197,11 @@ class TaskLifecycle:
         """The status it finishes with: what stopped it (a timeout, an interrupt, failfast)
         wins over the exit it caused, whatever that was: a task that handled TERM and exited
         0 was still stopped. Not over an exit that came first: a task the stop found ended
-        by itself (`exit.ended_before_stop`) finished, as if its end had been seen in time."""
+        by itself (`exit.ended_before_stop`) finished, as if its end had been seen in time.
+        One the backend timed out itself while no runner watched (`exit.timed_out`) is timed
+        out, as the runner would have done."""
+        if self.stopped is None and exit is not None and exit.timed_out:
+            return RuntimeTaskStatus.TIMEOUT, exit.timed_out
         if self.stopped is None or (exit is not None and exit.ended_before_stop):
             return RuntimeTaskStatus.FINISHED, None
         return self.stopped

@@ -121,6 +121,9 @@ class ExitResult:
     #: status, a second after it) may see a deadline pass first. Judged by this exit, not by
     #: the stop (`TaskLifecycle.status_after`).
     ended_before_stop: bool = False
+    #: The backend stopped it at its timeout itself, the runner being gone (a `kill -9`): its
+    #: words, the reason of a `timed_out` result (TaskLifecycle.status_after).
+    timed_out: str | None = None
 
     @property
     def successful(self) -> bool:

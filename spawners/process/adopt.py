@@ -17,7 +17,7 @@ from spawnkit.core.procfs import is_alive, start_ticks
 from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.spawners.process.client import supervisors
 from spawnkit.spawners.process.handle import ProcessHandle
-from spawnkit.spawners.process.supervisor import EXIT_STATUS
+from spawnkit.spawners.process.supervisor import EXIT_STATUS, TIMED_OUT
 
 __all__ = ["AdoptedTask", "adopt"]
 
@@ -40,6 +40,7 @@ class AdoptedTask:
             status = int(record.read_text())
             # Written once its output was whole: close to its end, not to this look.
             self.handle.ended_at = record.stat().st_mtime
+            self.handle.timed_out = _timed_out(self.out_dir)
             self.handle.end(status)
             if not self.handle.drained.done():
                 self.handle.drained.set_result(None)  # written once its output was whole
@@ -56,6 +57,17 @@ class AdoptedTask:
     def _supervised(self) -> bool:
         return self.supervisor is not None and any(
             found.pid == self.supervisor for found in supervisors())
+
+
+def _timed_out(out_dir: Path) -> str | None:
+    """The supervisor's record that it timed the task out, its runner gone (None: it did
+    not)."""
+    try:
+        timeout = float((out_dir / TIMED_OUT).read_text())
+    except (OSError, ValueError):
+        return None
+    return (f"timed out after {round(timeout, 1):g} s (stopped by the task supervisor: no "
+            "runner was watching)")
 
 
 def adopt(runtime_task: RuntimeTask) -> AdoptedTask:

@@ -15,7 +15,7 @@ class ProcessHandle:
     """A task's process, from its start until its outcome is collected."""
 
     __slots__ = ("drained", "ended_at", "exited", "pid", "reaped", "start", "status",
-                 "stop_began")
+                 "stop_began", "timed_out")
 
     def __init__(self, pid: int, start: int | None) -> None:
         self.pid = pid
@@ -29,6 +29,8 @@ class ProcessHandle:
         #: runner heard of it.
         self.reaped: float | None = None
         self.stop_began: float | None = None
+        #: The task supervisor's words when it timed the task out itself (its runner gone).
+        self.timed_out: str | None = None
         loop = asyncio.get_running_loop()
         self.exited: asyncio.Future[None] = loop.create_future()
         #: Its output is whole in its files (masked output passes through the supervisor).
@@ -61,6 +63,6 @@ class ProcessHandle:
                  and self.reaped < self.stop_began)
         if os.WIFSIGNALED(status):
             return ExitResult(exit_code=None, signal=os.WTERMSIG(status), ended_at=self.ended_at,
-                              ended_before_stop=first)
+                              ended_before_stop=first, timed_out=self.timed_out)
         return ExitResult(exit_code=os.waitstatus_to_exitcode(status), ended_at=self.ended_at,
-                          ended_before_stop=first)
+                          ended_before_stop=first, timed_out=self.timed_out)

@@ -8,11 +8,12 @@ It reads requests on its standard input and writes events on its standard output
 object a line:
 
     -> {"op": "spawn", "key": K, "argv": [...], "cwd": D, "env": {...}, "out": DIR,
-        "mask": ["value", ...], "stand_in": B}     start a task (env: what it adds to the
-                                                   supervisor's own environment; stand_in:
+        "mask": ["value", ...], "stand_in": B,     start a task (env: what it adds to the
+        "timeout": S, "grace": G}                  supervisor's own environment; stand_in:
                                                    a command that cannot be executed exits
                                                    127 or 126, core.execerror, rather than
-                                                   failing to start)
+                                                   failing to start; timeout: seconds to
+                                                   its deadline, None for none)
     -> {"op": "close", "grace": S}                 end what tasks left behind, then exit
     <- {"ev": "started", "key": K, "pid": P, "start": T, "drained": B}
     <- {"ev": "ready"}                             once, when it takes requests
@@ -29,7 +30,9 @@ side by side on two cores. It is the parent and the subreaper of every task, so 
 exit (and reaps every orphan) with one blocking `wait()`, and it outlives a runner killed with
 `kill -9`: it goes on masking its tasks' output into their files, and records each task's wait
 status in DIR/exit-status once all its output is written, so a runner that takes the job over
-(`spawnkit resume`) still learns how they ended.
+(`spawnkit resume`) still learns how they ended. With its runner gone, it also stops a task at
+its deadline as the runner would have (TERM, grace, KILL of its group), and says so in
+DIR/timed-out: nothing runs on unbounded for want of a runner.
 
 Imports nothing of spawnkit but core.masking, core.procfs and core.execerror: it starts in a
 few tens of milliseconds.
@@ -56,10 +59,13 @@ from spawnkit.core.masking import Masker
 from spawnkit.core.paths import write_atomic
 from spawnkit.core.procfs import live_processes, start_ticks
 
-__all__ = ["EXIT_STATUS", "main"]
+__all__ = ["EXIT_STATUS", "TIMED_OUT", "main"]
 
 #: The file in a task's output folder that holds its raw wait status, once it has ended.
 EXIT_STATUS = "exit-status"
+#: The file in a task's output folder that says the supervisor timed it out (its runner
+#: gone): the timeout in seconds.
+TIMED_OUT = "timed-out"
 
 #: Threads that fork and exec: several execs under way at once (more only fight over the
 #: interpreter's lock: 8 measured slower than 4 on two cores).
@@ -78,6 +84,8 @@ class Supervisor:
         self.ends: dict[str, list[Any]] = {}
         # pid -> (status, when): reaped before its spawn thread registered it (or an orphan)
         self.early: dict[int, tuple[int, float]] = {}
+        #: pid -> [deadline (monotonic), timeout, grace, when its TERM went (None: not yet)]
+        self.deadlines: dict[int, list[Any]] = {}
         self.spawns: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self.closing = threading.Event()
         self.runner_gone = threading.Event()
@@ -133,8 +141,12 @@ class Supervisor:
         proc.returncode = 0  # ours to reap, not Popen's (its finaliser must not wait on it)
         self.say({"ev": "started", "key": key, "pid": proc.pid, "start": start_ticks(proc.pid),
                   "drained": not pumps})
+        timeout = request.get("timeout")
         with self._lock:
             self.tasks[proc.pid] = (key, out)
+            if timeout is not None:
+                self.deadlines[proc.pid] = [began + float(timeout), float(timeout),
+                                            float(request.get("grace", 5.0)), None]
             self.ends[key] = [None, not pumps, out]
             early = self.early.pop(proc.pid, None)
             self._generation += 1
@@ -226,10 +238,29 @@ class Supervisor:
     def _exited(self, pid: int, status: int, at: float) -> None:
         with self._lock:
             key, _out = self.tasks.pop(pid)
+            self.deadlines.pop(pid, None)
             if not self.tasks:
                 self.all_done.notify_all()
         self._ended(key, status=status)
         self.say({"ev": "exited", "key": key, "status": status, "at": at})
+
+    def backstop(self, now: float) -> None:
+        """With the runner gone: TERM the group of each task past its deadline (its folder
+        saying so first), KILL it a grace later."""
+        with self._lock:
+            due = [(pid, entry, self.tasks[pid][1]) for pid, entry in self.deadlines.items()
+                   if now >= entry[0] and pid in self.tasks]
+        for pid, entry, out in due:
+            _deadline, timeout, grace, termed = entry
+            if termed is None:
+                entry[3] = now
+                with contextlib.suppress(OSError):
+                    write_atomic(out / TIMED_OUT, f"{timeout:g}\n".encode(), make_folder=False)
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGTERM)
+            elif now >= termed + grace:
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
 
     def close(self, grace: float) -> None:
         """The runner collected its tasks: what they left behind (out of their groups, a
@@ -314,11 +345,13 @@ def main() -> int:
     if grace is not None:
         sup.close(grace)
         return 0
-    # Its tasks run on: record how each one ends, then go.
-    with sup.all_done:
-        while sup.tasks or sup.ends:  # exited, and drained into their files
+    # Its tasks run on, to their deadlines at most: record how each one ends, then go.
+    while True:
+        with sup.all_done:
+            if not (sup.tasks or sup.ends):  # exited, and drained into their files
+                return 0
             sup.all_done.wait(0.2)
-    return 0
+        sup.backstop(time.monotonic())
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunCli, child_env
+from tests.faults.jobs import wait_until
 from tests.helpers import pid_alive
 
 
@@ -141,3 +143,35 @@ def test_results_of_a_folder_without_journal_is_one_line(run_cli: RunCli, tmp_pa
     run = run_cli("results", str(tmp_path))
     assert run.code == 2
     assert len(run.stderr.strip().splitlines()) == 1 and "journal.jsonl" in run.stderr
+
+
+def test_a_dead_runner_s_task_still_times_out(tmp_path: Path, run_cli: RunCli) -> None:
+    """After a `kill -9` of the runner, the task supervisor stops a task at its deadline as
+    the runner would (TERM, the grace, KILL: this one ignores TERM), and a resume reports it
+    timed out. A task with no timeout runs on: a resume takes it over."""
+    bounded, free, go = tmp_path / "pid0", tmp_path / "pid1", tmp_path / "go"
+    path = tmp_path / "tasks.toml"
+    path.write_text(
+        f'[[task]]\nid = "bounded"\ntimeout = 2\n'
+        f'command = "trap \'\' TERM; echo $$ > {bounded}; sleep 300"\n'
+        f'[[task]]\nid = "free"\n'
+        f'command = "echo $$ > {free}; while [ ! -e {go} ]; do sleep 0.05; done"\n')
+    proc = _start(tmp_path, "--grace", "1", str(path))
+    for marker in (bounded, free):
+        wait_until(lambda m=marker: m.exists() and m.read_text().strip(), 30, "the tasks")
+    pids = [int(marker.read_text()) for marker in (bounded, free)]
+    proc.kill()
+    proc.communicate()
+    job_dir = (tmp_path / "results" / "latest").resolve()
+    status = job_dir / "tasks" / "bounded" / "exit-status"
+    wait_until(status.exists, 30, "the supervisor's stop of the task past its deadline")
+    assert os.WTERMSIG(int(status.read_text())) == signal.SIGKILL
+    assert not pid_alive(pids[0]) and pid_alive(pids[1])
+    go.touch()
+    resumed = run_cli("resume", str(job_dir))
+    assert resumed.code == 1, resumed.stderr
+    by_id = {t["id"]: t for t in json.loads((job_dir / "results.json").read_text())["tasks"]}
+    assert (by_id["bounded"]["result"], by_id["bounded"]["reason"]) == (
+        "timed_out", "timed out after 2 s (stopped by the task supervisor: no runner was "
+        "watching)")
+    assert by_id["free"]["result"] == "passed"
