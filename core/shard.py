@@ -71,7 +71,8 @@ def shard_from_environment(environ: Mapping[str, str] = os.environ) -> tuple[Sha
     for index_name, total_name, first in CI_SHARD_VARIABLES:
         index, total = environ.get(index_name, "").strip(), environ.get(total_name, "").strip()
         where = f"{index_name}/{total_name}"
-        if not total and not index:
+        if not index and total in ("", "1"):
+            # GitLab sets CI_NODE_TOTAL=1 in every job without `parallel:`, and no index.
             continue
         if not (total and index):
             # Half a share: run everything, or guess? Neither: said, as a bad value is.
@@ -79,7 +80,11 @@ def shard_from_environment(environ: Mapping[str, str] = os.environ) -> tuple[Sha
                              "both, or give --shard")
         if not (index.isascii() and index.isdigit() and total.isascii() and total.isdigit()):
             raise UsageError(f"{where}: '{index}/{total}' are not whole numbers (or give --shard)")
-        return parse_shard(f"{int(index) - first + 1}/{total}", where), where
+        number, count = int(index) - first + 1, int(total)
+        if count < 1 or not 1 <= number <= count:
+            raise UsageError(f"{where}: '{index}/{total}': the index must be from {first} to "
+                             f"{count - 1 + first}, and the total at least 1")
+        return Shard(number, count), where
     return None
 
 

@@ -94,6 +94,14 @@ def test_the_ci_variables_say_the_share_when_no_option_does() -> None:
                  {"BUILDKITE_PARALLEL_JOB_COUNT": "3"}):
         with pytest.raises(UsageError, match="only one of the two is set"):
             shard_from_environment(half)
+    # GitLab sets CI_NODE_TOTAL=1, and no index, in every job without `parallel:` (found by
+    # trying: every such job exited 2).
+    assert shard_from_environment({"CI_NODE_TOTAL": "1"}) is None
+    # An index past the total is said as the CI gave it (Buildkite's from 0).
+    with pytest.raises(UsageError, match=r"BUILDKITE_PARALLEL_JOB_COUNT: '2/2': the index "
+                                         r"must be from 0 to 1"):
+        shard_from_environment({"BUILDKITE_PARALLEL_JOB": "2",
+                                "BUILDKITE_PARALLEL_JOB_COUNT": "2"})
 
 
 def test_durations_are_read_from_results_files_a_later_one_winning(tmp_path: Path) -> None:
