@@ -23,6 +23,7 @@ from typing import IO, Any, Protocol
 
 from spawnkit.core.junitreports import REPORTS_FOLDER
 from spawnkit.core.masking import Masker
+from spawnkit.core.paths import JOB_ID
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.outcome import ExitResult
 
@@ -245,6 +246,12 @@ def _mask_report(path: Path, values: Sequence[str]) -> None:
         tree.write(path, encoding="utf-8", xml_declaration=True)
 
 
+def _in_job_folder(name: str) -> bool:
+    """A file of a spawnkit job folder (results kept inside the workspace, `artifacts =
+    ["**"]`): never a task's artifact, or each run would keep the last one's whole, nested."""
+    return any(JOB_ID.fullmatch(part) for part in name.split("/")[:-1])
+
+
 def _copy(
     source: FileSource, patterns: Iterable[str], dest: Path, limit: int, what: str,
     notes: list[str], *, flat: bool, since: float | None = None, masked: Sequence[str] = (),
@@ -254,7 +261,7 @@ def _copy(
     for pattern in patterns:
         try:
             for name, size, mtime, content in source.files(pattern):
-                if name in copied:
+                if name in copied or _in_job_folder(name):
                     continue
                 if since is not None and mtime < since - CLOCK_SLACK:
                     notes.append(f"{what} {name} not kept: written before the task began "

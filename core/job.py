@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import secrets
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +26,7 @@ from spawnkit.core.joblock import LOCK_NAME, JobLock
 from spawnkit.core.journal import JOURNAL_NAME, Journal
 from spawnkit.core.outputs import write_extra_outputs, write_job_outputs
 from spawnkit.core.owner import runner_owner
-from spawnkit.core.paths import safe_name
+from spawnkit.core.paths import new_job_id, safe_name
 from spawnkit.core.results import JobResult, build_results
 from spawnkit.core.resume import Takeover, read_takeover, take_over
 from spawnkit.core.secrets import secret_values
@@ -48,10 +47,6 @@ __all__ = ["Job", "JobSettings", "make_job_dir", "new_job_id", "point_latest",
            "remove_unbegun_job_dir"]
 
 LOG = logging.getLogger(__name__)
-
-
-def new_job_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def make_job_dir(results_root: Path, job_id: str) -> Path:
@@ -180,6 +175,7 @@ class Job:
             secret_names=frozenset({n for t in self.tasks for n in t.secrets}
                                    | service_secret_names(self.tasks)),
             masked=tuple(self.masked_values()),
+            task_timeout=self.settings.task_timeout,
         )
 
     def masked_values(self) -> list[str]:

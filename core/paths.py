@@ -1,5 +1,5 @@
-"""Paths in a job folder: safe folder names for task ids (nothing a task id holds can write
-outside the job folder), and files written whole or not at all."""
+"""Paths in a job folder: its name (the job id), safe folder names for task ids (nothing a
+task id holds can write outside the job folder), and files written whole or not at all."""
 
 from __future__ import annotations
 
@@ -7,10 +7,19 @@ import contextlib
 import hashlib
 import os
 import re
+import secrets
+import time
 import unicodedata
 from pathlib import Path
 
-__all__ = ["safe_name", "write_atomic"]
+__all__ = ["JOB_ID", "new_job_id", "safe_name", "write_atomic"]
+
+#: A job id as new_job_id makes it (the name of its folder): when it began, and 6 hex digits.
+JOB_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 _MAX = 80
 

@@ -251,3 +251,24 @@ def test_artifacts_come_out_of_the_task_with_no_workspace(
     assert found == ["out/deep/x.txt", "out/report.txt"]
     assert (kept / "out" / "report.txt").read_text() == "made\n"
     assert not (run.job_dir / "tasks" / "only-on-failure" / "artifacts").exists()
+
+
+def test_a_job_folder_in_the_workspace_is_no_artifact_of_the_next_run(
+    spawner_name: str, run_cli: RunCli, tmp_path: Path, no_leftovers: None
+) -> None:
+    """Results kept inside the workspace and `artifacts = ["**"]` (found by a user's try:
+    each run kept the last one's job folder whole, nested, 159 MB after four runs); nor is a
+    job's results.xml a task's JUnit report."""
+    (tmp_path / "ws").mkdir()
+    path = tmp_path / "ws" / "tasks.toml"
+    path.write_text('[defaults]\nworkspace = "."\nartifacts = ["**"]\njunit = "**/*.xml"\n'
+                    '[[task]]\nid = "t"\ncommand = "echo made > out.txt"\n')
+    for _ in range(2):
+        run = run_cli("run", "--spawner", spawner_name, "--image", TEST_IMAGE, "--results",
+                      str(tmp_path / "ws" / "results"), str(path))
+        assert run.code == 0, run.stderr
+    job = max((tmp_path / "ws" / "results").glob("2*"))
+    kept = job / "tasks" / "t" / "artifacts"
+    assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file()) == [
+        "out.txt", "tasks.toml"]
+    assert not (job / "tasks" / "t" / "junit").exists()
