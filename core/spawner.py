@@ -53,10 +53,16 @@ class JobContext:
     secret_names: frozenset[str] = frozenset()
     #: Their values: masked in every task's output (a task may print another's).
     masked: tuple[str, ...] = field(default=(), repr=False)
+    #: Seconds a task that sets no `timeout` may run (`--timeout`); None: no limit.
+    task_timeout: float | None = None
 
     def masked_for(self, task: Task) -> tuple[str, ...]:
         """The values to mask in `task`'s output: the job's, and the task's own."""
         return tuple(dict.fromkeys([*self.masked, *secret_values(task)]))
+
+    def timeout_of(self, task: Task) -> float | None:
+        """`task`'s timeout in seconds, its own or the job's (None: it has none)."""
+        return task.timeout or self.task_timeout
 
 
 @dataclass(frozen=True)
