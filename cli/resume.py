@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from spawnkit.cli.execute import check_result_paths, execute
+from spawnkit.cli.execute import ResultPaths, check_result_paths, execute
 from spawnkit.cli.main import cli
 from spawnkit.cli.progress import make_progress
 from spawnkit.cli.tails import DEFAULT_TAIL, ShowOutput
@@ -74,6 +74,7 @@ def resume_job(job_dir: Path, *, taskfile: str | None = None, junit_path: Path |
     ran = recorded.task_file
     if taskfile is not None and (ran is None or not _same_file(taskfile, ran)):
         raise UsageError(f"{job_dir}: the job ran {ran or 'a command'}, not {taskfile}")
+    paths = _go_where_it_ran(recorded.workdir, paths)
     spawner = make_spawner(takeover.spawner, dataclasses.replace(options, spare_resumable=True))
     settings = dataclasses.replace(recorded, handle_signals=True, reap_orphans=not no_gc,
                                    json_path=paths.json_path, junit_path=paths.junit_path)
@@ -83,6 +84,23 @@ def resume_job(job_dir: Path, *, taskfile: str | None = None, junit_path: Path |
     job = Job(takeover.tasks, spawner, job_dir, takeover.job_id, settings,
               listeners=[progress], takeover=takeover)
     return execute(job, progress, paths.to_stdout)
+
+
+def _go_where_it_ran(workdir: str | None, paths: ResultPaths) -> ResultPaths:
+    """Into the runner's working folder, where a task with no `cwd` ran (found by a user's
+    try: one resumed from elsewhere ran there). The result copies stay where they were asked
+    for from here."""
+    if workdir is None or os.path.realpath(workdir) == os.path.realpath(os.getcwd()):
+        return paths
+    if not os.path.isdir(workdir):
+        click.echo(f"spawnkit: warning: the job ran in {workdir}, which is gone: its tasks "
+                   f"with no cwd run in {os.getcwd()}", err=True)
+        return paths
+    paths = dataclasses.replace(
+        paths, json_path=paths.json_path.absolute() if paths.json_path else None,
+        junit_path=paths.junit_path.absolute() if paths.junit_path else None)
+    os.chdir(workdir)
+    return paths
 
 
 def _same_file(a: str, b: str) -> bool:

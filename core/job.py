@@ -117,13 +117,16 @@ class JobSettings:
     #: A link pointed at the job folder once the spawner is open and the job begins (the
     #: command line's `<results>/latest`).
     latest: Path | None = None
+    #: The runner's working folder (None: the one it has), where a task with no `cwd` runs
+    #: on process and Slurm: a resume goes on in the same.
+    workdir: str | None = None
 
     def recorded(self) -> dict[str, Any]:
         """What shapes the run, for the journal: `spawnkit resume` goes on with the same."""
         return {"max_running": self.max_running, "max_triaging": self.max_triaging,
                 "task_timeout": self.task_timeout, "failfast": self.failfast,
                 "grace_period": self.grace_period, "fail_on_flaky": self.fail_on_flaky,
-                "task_file": self.task_file}
+                "task_file": self.task_file, "workdir": self.workdir or os.getcwd()}
 
 
 @dataclass

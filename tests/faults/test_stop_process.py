@@ -175,3 +175,27 @@ def test_a_dead_runner_s_task_still_times_out(tmp_path: Path, run_cli: RunCli) -
         "timed_out", "timed out after 2 s (stopped by the task supervisor: no runner was "
         "watching)")
     assert by_id["free"]["result"] == "passed"
+
+
+def test_a_resume_from_another_folder_runs_tasks_where_the_job_ran(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """A task with no cwd runs in the runner's folder: a resume started elsewhere (a CI
+    retry's fresh checkout path, a `cd`) goes on there (found by a user's try)."""
+    marker, go = tmp_path / "pid0", tmp_path / "go"
+    path = tmp_path / "tasks.toml"
+    path.write_text(f'[[task]]\nid = "first"\ncommand = "echo $$ > {marker}; '
+                    f'while [ ! -e {go} ]; do sleep 0.05; done"\n'
+                    '[[task]]\nid = "then"\ncommand = "pwd"\ndepends_on = ["first"]\n')
+    proc = _start(tmp_path, str(path))
+    wait_until(lambda: marker.exists() and marker.read_text().strip(), 30, "the first task")
+    proc.kill()
+    proc.communicate()
+    job_dir = (tmp_path / "results" / "latest").resolve()
+    go.touch()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    resumed = run_cli("resume", str(job_dir), "--json", "copy.json", cwd=elsewhere)
+    assert resumed.code == 0, resumed.stderr
+    assert (job_dir / "tasks" / "then" / "stdout").read_text() == f"{tmp_path}\n"
+    assert (elsewhere / "copy.json").exists()  # where it was asked for
