@@ -88,4 +88,4 @@ def execute(job: Job, progress: Progress, to_stdout: str | None = None) -> int:
         return 128 + job.stopped_by  # what a CI runner's cancel expects, written or not
     if unwritten is not None:
         return EXIT_IO
-    return EXIT_OK if result.passed or not job.tasks else EXIT_FAILED
+    return EXIT_OK if result.passed else EXIT_FAILED

@@ -42,7 +42,7 @@ def print_summary(result: JobResult, out: TextIO, *, color: bool | None = None) 
             click.echo(f"{t.id:<{width_id}}  {word}  {took:>8}  {reason}", out, color=color)
     if len(shown) < len(result.tasks):
         click.echo(f"({len(result.tasks) - len(shown)} passed tasks not listed)", out)
-    counts = ", ".join(f"{n} {k}" for k, n in result.counts.items() if n)
+    counts = ", ".join(f"{n} {k}" for k, n in result.counts.items() if n) or "nothing to run"
     if result.flaky:
         counts += f" ({len(result.flaky)} flaky: {', '.join(result.flaky)})"
         if result.fail_on_flaky:

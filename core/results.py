@@ -105,7 +105,8 @@ class JobResult:
 
     @property
     def passed(self) -> bool:
-        return bool(self.tasks) and all(
+        """Every task passed: a job with none (a share left empty) too, as its exit is 0."""
+        return all(
             t.result is TaskResult.PASSED and not (self.fail_on_flaky and t.flaky)
             for t in self.tasks)
 
