@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import shutil
 import sys
 import threading
@@ -279,14 +280,24 @@ def _cell(text: str) -> str:
     return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").split())
 
 
+def _code(text: str) -> str:
+    """`text` as a code span, whatever backticks it holds (a fence longer than its longest
+    run of them, as CommonMark allows)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest else ""
+    return f"{fence}{pad}{_cell(text)}{pad}{fence}"
+
+
 def step_summary(result: JobResult) -> str:
     """A markdown section: a heading with the counts, then one table row per task."""
     name = Path(result.task_file).name if result.task_file else result.job_id
     passed = result.counts.get("passed", 0)
     total = len(result.tasks)
     took = f" in {result.duration:.1f}s" if result.duration is not None else ""
+    failing = " (--fail-on-flaky fails the job)" if result.fail_on_flaky and result.flaky else ""
     lines = [
-        f"### spawnkit `{_cell(name)}`: {passed} of {total} passed{took}",
+        f"### spawnkit {_code(name)}: {passed} of {total} passed{took}{failing}",
         "",
         "| task | result | time | reason |",
         "| --- | --- | ---: | --- |",
@@ -294,8 +305,11 @@ def step_summary(result: JobResult) -> str:
     for t in result.tasks:
         icon = t.result.style.icon
         took_t = f"{t.duration:.2f}s" if t.duration is not None else "-"
+        word = t.result.value
+        if t.flaky:
+            word += f" (flaky: {len(t.attempts) + 1} attempts)"
         lines.append(
-            f"| `{_cell(t.id)}` | {icon} {t.result.value} | {took_t} | {_cell(t.reason or '')} |"
+            f"| {_code(t.id)} | {icon} {word} | {took_t} | {_cell(t.reason or '')} |"
         )
     return "\n".join(lines) + "\n\n"
 

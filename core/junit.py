@@ -45,8 +45,11 @@ def xml_text(text: str) -> str:
     return _NOT_XML.sub("\ufffd", _ANSI.sub("", text))
 
 
-def junit_kind(record: TaskRecord) -> str | None:
-    """The element a task's testcase holds: None (passed), failure, error or skipped."""
+def junit_kind(record: TaskRecord, fail_on_flaky: bool = False) -> str | None:
+    """The element a task's testcase holds: None (passed), failure, error or skipped. With
+    `fail_on_flaky`, a task that passed only on a later attempt fails, as it fails the job."""
+    if fail_on_flaky and record.flaky:
+        return "failure"
     return record.result.style.junit
 
 
@@ -96,30 +99,33 @@ def junit_counts(result: JobResult, job_dir: Path | None = None) -> dict[str, in
     cases where it wrote JUnit reports, else the task as one test case."""
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for record in result.tasks:
-        for key, n in _task_counts(record, _reports(record, job_dir)).items():
+        for key, n in _task_counts(record, _reports(record, job_dir),
+                                   result.fail_on_flaky).items():
             counts[key] += n
     return counts
 
 
-def _task_counts(record: TaskRecord, reports: TaskReports | None) -> dict[str, int]:
+def _task_counts(record: TaskRecord, reports: TaskReports | None,
+                 fail_on_flaky: bool) -> dict[str, int]:
     if reports is None:
-        kind = junit_kind(record)
+        kind = junit_kind(record, fail_on_flaky)
         return {"tests": 1, "failures": int(kind == "failure"), "errors": int(kind == "error"),
                 "skipped": int(kind == "skipped")}
     counts = reports.counts
-    if _needs_own_case(record, reports):
-        kind = junit_kind(record)
+    if _needs_own_case(record, reports, fail_on_flaky):
+        kind = junit_kind(record, fail_on_flaky)
         counts = {**counts, "tests": counts["tests"] + 1}
         if kind in ("failure", "error"):
             counts["failures" if kind == "failure" else "errors"] += 1
     return counts
 
 
-def _needs_own_case(record: TaskRecord, reports: TaskReports) -> bool:
+def _needs_own_case(record: TaskRecord, reports: TaskReports, fail_on_flaky: bool) -> bool:
     """A task that did not pass but whose reports say no test failed (a crash, a timeout, a
     collection error) still shows as failed: a test case of its own says why. A retried
     task gets one too: its earlier attempts (flakyFailure, rerunFailure) are told there."""
-    failed = junit_kind(record) in ("failure", "error") and not reports.any_failed
+    failed = (junit_kind(record, fail_on_flaky) in ("failure", "error")
+              and not reports.any_failed)
     return failed or bool(record.attempts)
 
 
@@ -154,7 +160,7 @@ def junit_xml(result: JobResult, job_dir: Path | None = None) -> bytes:
     if plain or not result.tasks:
         own = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         for record in plain:
-            for key, n in _task_counts(record, None).items():
+            for key, n in _task_counts(record, None, result.fail_on_flaky).items():
                 own[key] += n
         suite = _suite(root, name, own, result.duration, result.start)
         props = ET.SubElement(suite, "properties")
@@ -163,17 +169,18 @@ def junit_xml(result: JobResult, job_dir: Path | None = None) -> bytes:
             if value is not None:
                 ET.SubElement(props, "property", name=key, value=xml_text(value))
         for record in plain:
-            _testcase(suite, record, name, job_dir)
+            _testcase(suite, record, name, job_dir, result.fail_on_flaky)
     for record in result.tasks:
         task_reports = reports[record.id]
         if task_reports is None:
             continue
-        suite = _suite(root, xml_text(record.id), _task_counts(record, task_reports),
+        suite = _suite(root, xml_text(record.id),
+                       _task_counts(record, task_reports, result.fail_on_flaky),
                        record.duration, record.start)
         for case in task_reports.cases:
             suite.append(_xml_safe(case))
-        if _needs_own_case(record, task_reports):
-            _testcase(suite, record, xml_text(record.id), job_dir)
+        if _needs_own_case(record, task_reports, result.fail_on_flaky):
+            _testcase(suite, record, xml_text(record.id), job_dir, result.fail_on_flaky)
     ET.indent(root)
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return body + b"\n"
@@ -188,10 +195,16 @@ def _xml_safe(element: ET.Element) -> ET.Element:
     return element
 
 
-def _testcase(suite: ET.Element, record: TaskRecord, classname: str, job_dir: Path | None) -> None:
+def _testcase(suite: ET.Element, record: TaskRecord, classname: str, job_dir: Path | None,
+              fail_on_flaky: bool = False) -> None:
     case = ET.SubElement(suite, "testcase", name=xml_text(record.id), classname=classname,
                          time=_seconds(record.duration))
-    kind = junit_kind(record)
+    kind = junit_kind(record, fail_on_flaky)
+    if kind == "failure" and record.result.ok:  # flaky, under --fail-on-flaky
+        message = (f"flaky: passed only on attempt {len(record.attempts) + 1}; "
+                   "--fail-on-flaky fails it")
+        ET.SubElement(case, "failure", message=message, type="flaky").text = message
+        kind = None
     tails = {}
     if job_dir is not None:
         tails = {tag: read_tail(job_dir / rel) for tag, rel in

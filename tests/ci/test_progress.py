@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
@@ -137,6 +138,10 @@ def test_step_summary_escapes_table_breakers() -> None:
     text = step_summary(JobResult("job", None, None, None, None, [record]))
     row = text.strip().splitlines()[-1]
     assert row == r"| `a\|b` | :x: failed | - | x \| y z |"
+    # A backtick in an id: a longer fence around it (found by a user's try: the row broke).
+    ticked = dataclasses.replace(record, id="a`b")
+    text = step_summary(JobResult("job", None, None, None, None, [ticked]))
+    assert text.strip().splitlines()[-1].startswith("| `` a`b `` | :x: failed |")
 
 
 def test_mode_choice() -> None:

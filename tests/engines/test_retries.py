@@ -50,14 +50,25 @@ def test_fail_on_flaky_fails_the_job(
 ) -> None:
     path = taskfile(FLAKY)
     (path.parent / "ws").mkdir()
+    summary = path.parent / "summary.md"
     run = run_cli("run", "--spawner", spawner_name, "--image", TEST_IMAGE, "--fail-on-flaky",
-                  str(path))
+                  str(path), env={"GITHUB_STEP_SUMMARY": str(summary), "CI": "true",
+                                  "GITHUB_ACTIONS": "true"})
     assert run.code == 1
     results = run.results
     assert results["passed"] is False and results["flaky"] == ["t"]
     assert run.task("t")["result"] == "passed"
     # Why a job whose tasks all passed failed (found by trying: no word of it).
     assert "(1 flaky: t); --fail-on-flaky fails the job" in run.stdout, run.stdout
+    # Nor does a CI's test report show it green (found by a user's try: results.xml had no
+    # failure, the step summary no word of flakiness).
+    root = ET.parse(run.job_dir / "results.xml").getroot()
+    assert root.get("failures") == "1"
+    failure = root.find(".//testcase[@name='t']/failure")
+    assert failure is not None and failure.get("type") == "flaky", ET.tostring(root)
+    xmlschema.XMLSchema(str(XSD)).validate(str(run.job_dir / "results.xml"))
+    text = summary.read_text()
+    assert "--fail-on-flaky fails the job" in text and "passed (flaky: 2 attempts)" in text
 
 
 def test_retries_end_when_the_policy_is_spent(
