@@ -4,6 +4,7 @@ turn the result into the exit status."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ from spawnkit.core.results import JobResult
 __all__ = ["STDOUT", "ResultPaths", "check_result_paths", "execute"]
 
 #: `--json -`, `--junit -`: that document on standard output, the summary then on stderr (so
-#: `spawnkit run FILE --json - | jq ...` reads JSON alone).
-STDOUT = Path("-")
+#: `spawnkit run FILE --json - | jq ...` reads JSON alone). The word as given: `./-` is a file.
+STDOUT = "-"
 
 
 @dataclass(frozen=True)
@@ -37,18 +38,37 @@ class ResultPaths:
     to_stdout: str | None  # "json", "junit" or None
 
 
-def check_result_paths(json_path: Path | None, junit_path: Path | None) -> ResultPaths:
+def check_result_paths(json_path: str | Path | None,
+                       junit_path: str | Path | None) -> ResultPaths:
     """--json and --junit can be written (UsageError before the run, not an error after it)."""
     if json_path == STDOUT and junit_path == STDOUT:
         raise UsageError("--json and --junit cannot both be '-': standard output takes one "
                          "document")
-    for flag, path in (("--json", json_path), ("--junit", junit_path)):
-        why = cannot_write(path) if path is not None and path != STDOUT else None
+    files: dict[str, Path | None] = {}
+    for flag, given in (("--json", json_path), ("--junit", junit_path)):
+        path = None if given is None or given == STDOUT else Path(given)
+        why = cannot_write(path) if path is not None else None
         if why is not None:
             raise UsageError(f"cannot write {flag} {path}: {why}")
+        files[flag] = path
     to_stdout = "json" if json_path == STDOUT else "junit" if junit_path == STDOUT else None
-    return ResultPaths(None if json_path == STDOUT else json_path,
-                       None if junit_path == STDOUT else junit_path, to_stdout)
+    return ResultPaths(files["--json"], files["--junit"], to_stdout)
+
+
+def _document_to_stdout(job: Job, result: JobResult, kind: str) -> str | None:
+    """--json - / --junit -: the document on stdout; what the OS said when it would not take
+    it (a full disk under `> file`: exit 74, as for the job's own files)."""
+    document = (junit_xml(result, job.job_dir) if kind == "junit"
+                else (json.dumps(result.as_dict(), indent=2) + "\n").encode())
+    try:
+        with unless_gone(sys.stdout):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(document)
+            sys.stdout.buffer.flush()
+    except OSError as exc:
+        return (f"cannot write --{kind} to standard output: {exc.strerror or exc} (the "
+                f"results are in {job.job_dir})")
+    return None
 
 
 def execute(job: Job, progress: Progress, to_stdout: str | None = None) -> int:
@@ -59,6 +79,7 @@ def execute(job: Job, progress: Progress, to_stdout: str | None = None) -> int:
     progress.start()
     result: JobResult | None = None
     unwritten: ResultsUnwritable | None = None
+    not_out: str | None = None  # why --json - / --junit - could not be written
     try:
         result = asyncio.run(job.run())
     except ResultsUnwritable as exc:  # a full disk: what the run found is still said
@@ -71,21 +92,19 @@ def execute(job: Job, progress: Progress, to_stdout: str | None = None) -> int:
         with unless_gone(sys.stdout):
             print_summary(result, sys.stdout)
     else:
-        with unless_gone(sys.stderr):
+        # The document first: what a pipeline reads is out before anything else can fail.
+        not_out = _document_to_stdout(job, result, to_stdout)
+        with contextlib.suppress(OSError), unless_gone(sys.stderr):  # the document says it
             print_summary(result, sys.stderr)
-        document = (junit_xml(result, job.job_dir) if to_stdout == "junit"
-                    else (json.dumps(result.as_dict(), indent=2) + "\n").encode())
-        with unless_gone(sys.stdout):
-            sys.stdout.flush()
-            sys.stdout.buffer.write(document)
-            sys.stdout.buffer.flush()
-    with unless_gone(sys.stderr):
-        if unwritten is not None:
-            click.echo(f"spawnkit: error: {unwritten}", err=True)
-        else:
+    # A stderr that takes nothing (`2>/dev/full`) changes no exit status.
+    with contextlib.suppress(OSError), unless_gone(sys.stderr):
+        for error in (unwritten, not_out):
+            if error is not None:
+                click.echo(f"spawnkit: error: {error}", err=True)
+        if unwritten is None and not_out is None:
             click.echo(f"results: {job.job_dir}", err=True)
     if job.stopped_by is not None:
         return 128 + job.stopped_by  # what a CI runner's cancel expects, written or not
-    if unwritten is not None:
+    if unwritten is not None or not_out is not None:
         return EXIT_IO
     return EXIT_OK if result.passed else EXIT_FAILED

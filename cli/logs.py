@@ -182,14 +182,15 @@ def logs(job_dir: Path, task: str | None, follow: bool) -> int:
         if done:
             # Nothing to print is not nothing to say (a task skipped, or not begun): its
             # output files are there, and empty.
-            note = (_no_output_note(job_dir, task)
-                    if task is not None and not several and not any(s.offset for s in streams)
-                    else None)
-            if note is None and task is not None and not several and streams[0].unprinted:
+            # One task named (a matrix base with one expansion: that one), not all of them.
+            one = chosen[0] if task is not None and not several else None
+            note = (_no_output_note(job_dir, one)
+                    if one is not None and not any(s.offset for s in streams) else None)
+            if note is None and one is not None and streams[0].unprinted:
                 earlier = streams[0].unprinted
-                note = (f"task '{task}' was retried: the output of {earlier} earlier "
+                note = (f"task '{one}' was retried: the output of {earlier} earlier "
                         f"attempt{'s' if earlier > 1 else ''} is not shown "
-                        f"(tasks/{safe_name(task)}/attempts/)")
+                        f"(tasks/{safe_name(one)}/attempts/)")
             if note is not None:
                 click.echo(f"spawnkit: {note}", err=True)
             return EXIT_OK

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -141,7 +142,16 @@ def _complete(instruction: str) -> int:
     fish_source likewise); the shell then calls back with `bash_complete` and the words typed."""
     from click.shell_completion import shell_complete
 
-    code = shell_complete(cli, {"obj": {"command": []}}, "spawnkit", COMPLETE_VAR, instruction)
+    from spawnkit.cli.shells import register_shells
+
+    register_shells()
+    try:
+        code = shell_complete(cli, {"obj": {"command": []}}, "spawnkit", COMPLETE_VAR,
+                              instruction)
+    except Exception:  # run by hand, without what the shell's script sets
+        _say(f"spawnkit: error: {COMPLETE_VAR}={instruction} is for the shell's completion "
+             f"script (`eval \"$({COMPLETE_VAR}=bash_source spawnkit)\"`)")
+        return EXIT_USAGE
     if code != 0:
         _say(f"spawnkit: error: {COMPLETE_VAR}={instruction}: not a shell completion instruction "
              "(bash_source, zsh_source or fish_source)")
@@ -162,7 +172,7 @@ def _internal_error(exc: Exception) -> int:
 def _say(line: str) -> None:
     """One line on stderr, unless its reader has gone (`2>&1 | head -1`): the exit status
     still says what happened."""
-    with unless_gone(sys.stderr):
+    with contextlib.suppress(OSError), unless_gone(sys.stderr):  # nor one that takes nothing
         click.echo(line, err=True)
 
 

@@ -27,10 +27,10 @@ __all__ = ["resume", "resume_job"]
 @cli.command()
 @click.argument("job_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--junit", "junit_path",
-              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Also write the JUnit XML report here ('-': to stdout).")
 @click.option("--json", "json_path",
-              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Also write results.json here ('-': to stdout, the summary to stderr).")
 @click.option("--output", "show_output", type=click.Choice([o.value for o in ShowOutput]),
               default=None, help="Whose output's last lines go into the log (as for run).")
@@ -39,7 +39,7 @@ __all__ = ["resume", "resume_job"]
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines: only the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="More progress: commands, handles, stops.")
 @click.option("--no-gc", is_flag=True, help="Do not reap what other dead runners left first.")
-def resume(job_dir: Path, junit_path: Path | None, json_path: Path | None,
+def resume(job_dir: Path, junit_path: str | None, json_path: str | None,
            show_output: str | None, tail: int, quiet: bool, verbose: bool, no_gc: bool) -> int:
     """Go on with the job of JOB_DIR, whose runner is gone: tasks still running are taken
     over (not restarted), those that ended meanwhile are collected, those not begun run now;
@@ -49,8 +49,8 @@ def resume(job_dir: Path, junit_path: Path | None, json_path: Path | None,
                       no_gc=no_gc)
 
 
-def resume_job(job_dir: Path, *, taskfile: str | None = None, junit_path: Path | None,
-               json_path: Path | None, show_output: str | None, tail: int, quiet: bool,
+def resume_job(job_dir: Path, *, taskfile: str | None = None, junit_path: str | None,
+               json_path: str | None, show_output: str | None, tail: int, quiet: bool,
                verbose: bool, no_gc: bool) -> int:
     """`resume`, and `run --resume` (whose TASKFILE, if given, must be the job's)."""
     if verbose:

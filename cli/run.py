@@ -132,10 +132,10 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
               help="The nodes' engine for tasks with an image, where the task file names none "
                    "(--spawner slurm) [default: the command runs on the node, image ignored].")
 @click.option("--junit", "junit_path",
-              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Also write the JUnit XML report here ('-': to stdout).")
 @click.option("--json", "json_path",
-              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Also write results.json here ('-': to stdout, the summary to stderr).")
 @click.option("--output", "show_output", type=click.Choice([o.value for o in ShowOutput]),
               default=None, help="Whose output's last lines go into the log, folded where the "
@@ -174,8 +174,8 @@ def run(
     network: str | None,
     slurm_partition: str | None,
     slurm_container: str | None,
-    junit_path: Path | None,
-    json_path: Path | None,
+    junit_path: str | None,
+    json_path: str | None,
     show_output: str | None,
     tail: int,
     artifacts_max: int,

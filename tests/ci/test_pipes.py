@@ -113,3 +113,20 @@ def test_json_and_junit_cannot_both_be_stdout(run_cli: RunCli) -> None:
         "spawnkit: error: --json and --junit cannot both be '-': standard output takes one "
         "document"]
     assert not both.results_root.exists()
+
+
+def test_json_dash_that_stdout_cannot_take_is_exit_74(tmp_path: Path) -> None:
+    """`--json - > file` on a full disk: the document is lost, so the exit says so, as for the
+    job's own files (found by review: an internal error, exit 70). `./-` is a file."""
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "spawnkit.cli", "run", "--json", "-", "--",
+                               "true"], stdout=full, stderr=subprocess.PIPE, text=True,
+                              env=child_env(tmp_path), cwd=tmp_path, timeout=120)
+    assert proc.returncode == 74, proc.stderr
+    assert ("spawnkit: error: cannot write --json to standard output: No space left on device"
+            in proc.stderr)
+    named = subprocess.run([sys.executable, "-m", "spawnkit.cli", "run", "-q", "--json", "./-",
+                            "--", "true"], capture_output=True, text=True,
+                           env=child_env(tmp_path), cwd=tmp_path, timeout=120)
+    assert named.returncode == 0 and "schema_version" not in named.stdout
+    assert json.loads((tmp_path / "-").read_text())["passed"] is True
