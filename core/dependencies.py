@@ -214,9 +214,15 @@ class Dependencies(Generic[_K]):
             raise KeyError(last)
 
         def get_edges(key: _K) -> Iterator[tuple[_K, _K | None]]:
-            for rqr in self._graph[key].required_by():
-                yield (rqr, key)
-                yield from get_edges(rqr)
+            # A loop, not recursion: a chain of thousands of tasks is a plain task file.
+            seen, todo = {key}, [key]
+            while todo:
+                current = todo.pop()
+                for rqr in self._graph[current].required_by():
+                    yield (rqr, current)
+                    if rqr not in seen:
+                        seen.add(rqr)
+                        todo.append(rqr)
 
         if self._graph[last].stem():
             # Nothing requires it: the key alone.

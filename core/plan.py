@@ -34,23 +34,26 @@ def find_cycle(tasks: Sequence[Task]) -> list[str] | None:
         return None
     requires = {t.id: t.depends_on for t in tasks}
     state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(key: str) -> list[str] | None:
-        state[key] = 1
-        path.append(key)
-        for dep in requires.get(key, ()):
-            if state.get(dep) == 1:
-                return [*path[path.index(dep) :], dep]
-            if dep not in state and (found := visit(dep)):
-                return found
-        path.pop()
-        state[key] = 2
-        return None
-
     for task in tasks:
-        if task.id not in state and (found := visit(task.id)):
-            return found
+        if task.id in state:
+            continue
+        # Depth first, with a stack of (key, its dependencies left): no recursion limit.
+        path = [task.id]
+        stack = [(task.id, iter(requires.get(task.id, ())))]
+        state[task.id] = 1
+        while stack:
+            key, deps = stack[-1]
+            dep = next(deps, None)
+            if dep is None:
+                stack.pop()
+                path.pop()
+                state[key] = 2
+            elif state.get(dep) == 1:
+                return [*path[path.index(dep) :], dep]
+            elif dep not in state:
+                state[dep] = 1
+                path.append(dep)
+                stack.append((dep, iter(requires.get(dep, ()))))
     return None
 
 

@@ -101,19 +101,35 @@ def _with_dependencies(
     wanted: set[str] = set()
     blocked: dict[str, str] = {}  # task -> excluded task it needs, maybe through others
 
-    def visit(task_id: str) -> str | None:
-        if task_id in wanted:
-            return None
-        if task_id in blocked:
-            return blocked[task_id]
-        if task_id in excluded:
-            return task_id
-        for dep in by_id[task_id].depends_on:
-            missing = visit(dep)
+    def visit(start: str) -> str | None:
+        """The excluded task `start` needs, through others or not; None when all it needs is
+        wanted (then it is too). A loop with a stack, not recursion: a chain of thousands
+        of tasks is a plain task file."""
+        if start in wanted or start in blocked:
+            return blocked.get(start)
+        stack = [(start, iter(by_id[start].depends_on))]
+        on_path = {start}  # a cycle is the plan's to report, not a loop here
+        while stack:
+            task_id, deps = stack[-1]
+            missing = None
+            for dep in deps:
+                if dep in wanted or dep in on_path:
+                    continue
+                if dep in blocked or dep in excluded:
+                    missing = blocked.get(dep, dep)
+                    break
+                stack.append((dep, iter(by_id[dep].depends_on)))
+                on_path.add(dep)
+                break
+            else:
+                stack.pop()
+                on_path.discard(task_id)
+                wanted.add(task_id)
+                continue
             if missing is not None:
-                blocked[task_id] = missing
+                for blocked_id, _ in stack:  # each on the way needs it too
+                    blocked[blocked_id] = missing
                 return missing
-        wanted.add(task_id)
         return None
 
     for task_id in sorted(chosen):

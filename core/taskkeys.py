@@ -36,6 +36,8 @@ def _is_id(v: Any) -> str | None:
     # Control characters, and the line and paragraph separators some logs break lines at.
     if problem is None and any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in v):
         return "must hold no control character (a line end, an escape)"
+    if problem is None and "," in v:
+        return "must hold no comma (--only and --exclude take ids separated by commas)"
     return problem
 
 

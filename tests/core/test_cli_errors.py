@@ -55,6 +55,9 @@ CASES = {
     ),
     "id with a line end": ('[[task]]\nid = "two\\nlines"\ncommand = "true"\n',
                            "task '#1': id: must hold no control character"),
+    # Found by a user's try: it validated, and then --only could not name it.
+    "id with a comma": ('[[task]]\nid = "with,comma"\ncommand = "true"\n',
+                        "task '#1': id: must hold no comma"),
     "empty secret name": ('[[task]]\nid = "a"\ncommand = "true"\nsecrets = ["X", ""]\n',
                           "task 'a': secrets: must hold no empty string"),
     "secret name with =": ('[[task]]\nid = "a"\ncommand = "true"\nsecrets = ["A=B"]\n',

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from spawnkit.core.plan import plan
+from spawnkit.core.plan import find_cycle, plan
+from spawnkit.core.select import select_tasks
 from spawnkit.core.task.description import Task
 from tests.conftest import RunCli, WriteTaskfile
 
@@ -93,3 +94,19 @@ def test_teardown_runs_even_when_its_service_failed(
     run = run_cli("run", str(path))
     results = {t["id"]: t["result"] for t in run.results["tasks"]}
     assert results == {"svc": "failed", "use": "skipped", "stop": "passed"}
+
+
+def test_a_chain_of_thousands_of_tasks_is_planned_and_selected() -> None:
+    """Declared last first, with a teardown, and as a cycle: no recursion limit is reached
+    (found by review: `spawnkit list` of such a file was an internal error)."""
+    n = 3000
+    chain = [Task.make(f"t{i}", "true", depends_on=(f"t{i + 1}",) if i < n - 1 else ())
+             for i in range(n)]
+    down = Task.make("down", "true", depends_on=(f"t{n - 1}",), teardown=True)
+    order = [t.id for t in plan([*chain, down])]
+    assert order[:2] == [f"t{n - 1}", f"t{n - 2}"] and order[-1] == "down"
+    picked = select_tasks([*chain, down], only=["t5"])
+    assert len(picked.tasks) == n - 5 + 1  # t5 and what it needs, and the teardown
+    ring = [Task.make(f"r{i}", "true", depends_on=(f"r{(i + 1) % n}",)) for i in range(n)]
+    cycle = find_cycle(ring)
+    assert cycle is not None and len(cycle) == n + 1 and cycle[0] == cycle[-1]
