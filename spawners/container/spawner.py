@@ -356,8 +356,7 @@ class ContainerSpawner(ContainerServiceHooks):
         if task.junit or task.artifacts:
             # From the container's own file system, before it goes: no workspace needed.
             workdir = state.workdir or "/"
-            source = TarSource(lambda path: self.engine.archive(
-                handle.id, posixpath.normpath(posixpath.join(workdir, path))))
+            source = TarSource(lambda path: self.engine.archive(handle.id, _under(workdir, path)))
             await self._call(self.keep_files, runtime_task, exit, source, retry=False)
         if keeps(self.options, exit, stopped=handle.signalled):
             runtime_task.notes.append(kept_note(handle.id, self._job().job_dir,
@@ -383,3 +382,12 @@ class ContainerSpawner(ContainerServiceHooks):
             ImageRecord(i.labels.get(IMAGE_LABEL, "?"), i.tags, i.id, i.size, i.created)
             for i in found
         ]
+
+
+def _under(workdir: str, path: str) -> str:
+    """`path` of the working folder as the archive call takes it. The folder itself as
+    `DIR/.`: the engines name the members of `DIR` differently (Docker `DIR/x`, Podman `/x`),
+    those of `DIR/.` alike (`./x`, `x`: TarSource reads both)."""
+    if path == ".":
+        return posixpath.join(workdir, ".")
+    return posixpath.normpath(posixpath.join(workdir, path))
