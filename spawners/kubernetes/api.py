@@ -300,6 +300,12 @@ class KubeApi:
         return dict(self._json(self.core.create_namespaced_pod(
             self.namespace, body, _preload_content=False, _request_timeout=CALL_TIMEOUT)))
 
+    def set_deadline(self, name: str, seconds: int) -> None:
+        """The Pod's activeDeadlineSeconds (one of the few fields a running Pod may change)."""
+        _read(self.core.patch_namespaced_pod(
+            name, self.namespace, {"spec": {"activeDeadlineSeconds": seconds}},
+            _preload_content=False, _request_timeout=CALL_TIMEOUT))
+
     def create_secret(self, body: dict[str, Any]) -> None:
         _read(self.core.create_namespaced_secret(self.namespace, body, _preload_content=False,
                                                  _request_timeout=CALL_TIMEOUT))

@@ -75,7 +75,13 @@ def exit_result(state: PodState | None, handle: PodHandle) -> ExitResult:
                 handle.deleted and not handle.sent) else None)
         return ExitResult(exit_code=None, error=(
             f"Pod {handle.name} was deleted outside spawnkit before its outcome was read"))
-    if state.reason in ("DeadlineExceeded", "Evicted") or (
+    if state.reason == "DeadlineExceeded":
+        # The backstop past the task's timeout (kubernetes/backstop.py): no runner stopped it.
+        said = f": {state.message}" if state.message else ""
+        return ExitResult(exit_code=None, timed_out=(
+            "timed out (stopped by Kubernetes at the Pod's activeDeadlineSeconds, set past the "
+            f"task's timeout: no runner was watching{said})"))
+    if state.reason == "Evicted" or (
             state.phase == "Failed" and state.terminated is None):
         words = state.reason or "Failed"
         return ExitResult(exit_code=None, error=f"Pod {state.name}: {words}: {state.message}"

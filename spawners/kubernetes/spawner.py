@@ -30,6 +30,7 @@ from spawnkit.spawners.container.spec import KEEP_ALL, KEEP_FAILED
 from spawnkit.spawners.kubernetes import reap
 from spawnkit.spawners.kubernetes.adopt import adopt_pod
 from spawnkit.spawners.kubernetes.api import KubeApi, api_message, connect
+from spawnkit.spawners.kubernetes.backstop import set_backstop
 from spawnkit.spawners.kubernetes.logs import PodLog
 from spawnkit.spawners.kubernetes.outcome import PodHandle, cannot_execute, exit_result
 from spawnkit.spawners.kubernetes.pod import (
@@ -249,6 +250,8 @@ class KubernetesSpawner(Spawner):
         if state is not None and not state.pending and not state.no_shell:
             handle.began = True
             log.start()
+            if not state.ended:
+                await set_backstop(api, handle, job.timeout_of(task), self.options.grace_period)
         return handle, state
 
     async def adopt_task(self, runtime_task: RuntimeTask) -> None:

@@ -98,6 +98,34 @@ def test_timeout_ends_the_task_and_deletes_its_pod(
     assert kubernetes_objects(done.job_dir.name) == []
 
 
+def test_a_dead_runner_s_pod_still_ends_at_its_backstop(
+    tmp_path: Path, run_cli: RunCli, nothing_left: None
+) -> None:
+    """A runner killed with SIGKILL stops nothing: the task's Pod ends all the same, at the
+    activeDeadlineSeconds it got once its container ran (past the timeout, the grace and a
+    margin), and a resume reports the task timed out."""
+    path = tmp_path / "tasks.toml"
+    path.write_text(f'[[task]]\nid = "hangs"\ncommand = ["sleep", "300"]\ntimeout = 2\n'
+                    f'image = "{TEST_IMAGE}"\n')
+    proc = start_cli(tmp_path, "--spawner", "kubernetes", "--grace", "1", str(path))
+    journal = tmp_path / "results" / "latest" / "journal.jsonl"
+    wait_until(lambda: journal.exists() and "hangs" in started_handles(journal.parent), 120,
+               "the task's start")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    job_dir = job_dir_of(tmp_path)
+    pod = started_handles(job_dir)["hangs"]
+    assert (pod_json(pod) or {}).get("spec", {}).get("activeDeadlineSeconds", 0) >= 2 + 1
+    wait_until(lambda: ((pod_json(pod) or {}).get("status") or {}).get("reason")
+               == "DeadlineExceeded", 60, "the Pod's own deadline")
+    resumed = run_cli("resume", str(job_dir), timeout=120)
+    assert resumed.code == 1, resumed.stderr
+    record = read_results(job_dir)["hangs"]
+    assert record["result"] == "timed_out", record
+    assert record["reason"].startswith("timed out (stopped by Kubernetes at the Pod's "
+                                       "activeDeadlineSeconds"), record
+
+
 def test_over_its_memory_is_oom(start_job: StartJob, nothing_left: None) -> None:
     task = Task.make("hog", ["tail", "/dev/zero"], limits=Limits(memory=32 * 1024**2))
     run = run_job(start_job, "kubernetes", [task])
