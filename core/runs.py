@@ -79,12 +79,15 @@ class OrphanedTask:
     task_id: str
     handle: str | None
     spawning_result: dict[str, Any]
+    #: The folder of its job (its output, under tasks/).
+    job_dir: Path | None = None
 
 
 def _dead_jobs(spawner: str, spare_recent: bool = False,
-               ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """(job id, status entries) of this spawner's registered jobs whose runner is gone (and
-    that no resume holds, nor may still take over with `spare_recent`: see leave_alone)."""
+               ) -> Iterator[tuple[str, Path, list[dict[str, Any]]]]:
+    """(job id, job folder, status entries) of this spawner's registered jobs whose runner is
+    gone (and that no resume holds, nor may still take over with `spare_recent`: see
+    leave_alone)."""
     for job_id, job_dir in sorted(registered().items()):
         try:
             header, entries, _end = read_journal(job_dir / JOURNAL_NAME)
@@ -94,7 +97,7 @@ def _dead_jobs(spawner: str, spare_recent: bool = False,
             continue
         if leave_alone(job_id, job_dir, spare_recent=spare_recent):
             continue
-        yield job_id, entries
+        yield job_id, job_dir, entries
 
 
 #: Seconds after its runner's last word that a job still counts as one to resume: the clean-up
@@ -137,18 +140,18 @@ def orphaned_tasks(spawner: str, *, spare_recent: bool = False) -> list[Orphaned
     an error of its own with tasks still running.
     """
     found = []
-    for job_id, entries in _dead_jobs(spawner, spare_recent):
+    for job_id, job_dir, entries in _dead_jobs(spawner, spare_recent):
         done = {e["task"] for e in entries if e["status"] in FINAL_STATUSES}
         for entry in entries:
             if entry["status"] == "started" and entry["task"] not in done:
                 found.append(OrphanedTask(job_id, str(entry["task"]), entry.get("handle"),
-                                          dict(entry.get("spawning_result") or {})))
+                                          dict(entry.get("spawning_result") or {}), job_dir))
     return found
 
 
 def forget_dead(spawner: str, *, spare_recent: bool = False) -> list[str]:
     """Drop the index entries of this spawner's jobs whose runner is gone (once reaped)."""
-    dead = [job_id for job_id, _entries in _dead_jobs(spawner, spare_recent)]
+    dead = [job_id for job_id, _dir, _entries in _dead_jobs(spawner, spare_recent)]
     for job_id in dead:
         forget(job_id)
     return dead

@@ -19,7 +19,11 @@ from spawnkit.spawners.process.client import supervisors
 from spawnkit.spawners.process.handle import ProcessHandle
 from spawnkit.spawners.process.supervisor import EXIT_STATUS, TIMED_OUT
 
-__all__ = ["AdoptedTask", "adopt"]
+__all__ = ["REAPED", "AdoptedTask", "adopt"]
+
+#: The file in a task's folder that says `spawnkit gc` ended it, its runner gone: its own
+#: end (a SIGTERM, then) says nothing of the task.
+REAPED = "reaped"
 
 
 @dataclass
@@ -79,6 +83,10 @@ def adopt(runtime_task: RuntimeTask) -> AdoptedTask:
     if not isinstance(pid, int) or out_dir is None:
         raise AdoptError("the runner died while starting it: whether it began is not known",
                          spawner="process", handle=runtime_task.spawner_handle)
+    if (out_dir / REAPED).exists():
+        raise AdoptError("`spawnkit gc` ended it once its runner was gone: how it would have "
+                         "ended is not known", spawner="process",
+                         handle=runtime_task.spawner_handle)
     adopted = AdoptedTask(ProcessHandle(pid, start if isinstance(start, int) else None),
                           out_dir, supervisor if isinstance(supervisor, int) else None)
     adopted.look()

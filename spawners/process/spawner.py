@@ -20,6 +20,7 @@ from spawnkit.core import runs
 from spawnkit.core.copyout import HostFolder
 from spawnkit.core.errors import StartError
 from spawnkit.core.owner import owner_alive, runner_owner
+from spawnkit.core.paths import safe_name
 from spawnkit.core.procfs import live_processes, start_ticks
 from spawnkit.core.secrets import secret_env
 from spawnkit.core.shell import ShellSession
@@ -27,7 +28,7 @@ from spawnkit.core.spawner import JobContext, SpawnerOptions
 from spawnkit.core.task.description import Task
 from spawnkit.core.task.outcome import ExitResult
 from spawnkit.core.task.runtime import RuntimeTask
-from spawnkit.spawners.process.adopt import AdoptedTask, adopt
+from spawnkit.spawners.process.adopt import REAPED, AdoptedTask, adopt
 from spawnkit.spawners.process.client import SupervisorClient, supervisors
 from spawnkit.spawners.process.groups import group_alive, kill_group
 from spawnkit.spawners.process.handle import ProcessHandle
@@ -248,6 +249,7 @@ class ProcessSpawner(ProcessServiceHooks):
         their task supervisors (which outlive them, and know every task, even one started just
         before the runner died)."""
         groups: dict[int, str] = {}
+        folders: dict[int, Path] = {}  # group -> its task's folder, to say who ended it
         spare = self.options.spare_resumable
         for orphan in runs.orphaned_tasks(self.name, spare_recent=spare):
             pgid, started = orphan.spawning_result.get("pgid"), \
@@ -260,6 +262,8 @@ class ProcessSpawner(ProcessServiceHooks):
             leader = start_ticks(pgid)
             if (leader is None or leader == started) and group_alive(pgid):
                 groups[pgid] = f"job {orphan.job_id}, task {orphan.task_id}"
+                if orphan.job_dir is not None:
+                    folders[pgid] = orphan.job_dir / "tasks" / safe_name(orphan.task_id)
         for sup in supervisors():
             if owner_alive(sup.owner) or sup.left_alone(spare_recent=spare):
                 continue
@@ -268,6 +272,9 @@ class ProcessSpawner(ProcessServiceHooks):
                 if fields[1] == str(pid) and int(fields[2]) == child:  # a task: its own group
                     groups.setdefault(child, f"job {job_id}, {_task_id(child)}")
         if not dry_run:
+            for folder in folders.values():  # first: a resume then reports it lost
+                with contextlib.suppress(OSError):
+                    (folder / REAPED).touch()
             await asyncio.gather(*(kill_group(pgid, 0.0) for pgid in groups))
         return [f"process group {pgid} ({what})" for pgid, what in sorted(groups.items())]
 

@@ -199,3 +199,25 @@ def test_a_resume_from_another_folder_runs_tasks_where_the_job_ran(
     assert resumed.code == 0, resumed.stderr
     assert (job_dir / "tasks" / "then" / "stdout").read_text() == f"{tmp_path}\n"
     assert (elsewhere / "copy.json").exists()  # where it was asked for
+
+
+def test_tasks_gc_ended_are_lost_to_a_later_resume(tmp_path: Path, run_cli: RunCli) -> None:
+    """`spawnkit gc` ends a dead runner's tasks; a resume then reports them lost, not failed
+    "killed by SIGTERM" as if they had crashed (found by a user's try)."""
+    proc = _start(tmp_path, "--max-running", "2", str(_job_with_markers(tmp_path, 2)))
+    pids = _wait_markers(tmp_path, 2, proc)
+    journal = tmp_path / "results" / "latest" / "journal.jsonl"
+    wait_until(lambda: journal.read_text().count('"status": "started"') == 2, 30,
+               "both starts in the journal")  # else the runner died while starting them
+    proc.kill()
+    proc.communicate()
+    job_dir = (tmp_path / "results" / "latest").resolve()
+    assert run_cli("gc", "--spawner", "process").code == 0
+    assert not [p for p in pids if pid_alive(p)]
+    resumed = run_cli("resume", str(job_dir))
+    assert resumed.code == 1, resumed.stderr
+    by_id = {t["id"]: t for t in json.loads((job_dir / "results.json").read_text())["tasks"]}
+    for task_id in ("t0", "t1"):
+        assert by_id[task_id]["result"] == "lost", by_id[task_id]
+        assert "`spawnkit gc` ended it once its runner was gone" in by_id[task_id]["reason"]
+    assert by_id["queued"]["result"] == "skipped"  # it needs t0
