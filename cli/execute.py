@@ -22,7 +22,7 @@ from spawnkit.core.junit import junit_xml
 from spawnkit.core.outputs import cannot_write
 from spawnkit.core.results import JobResult
 
-__all__ = ["STDOUT", "ResultPaths", "check_result_paths", "execute"]
+__all__ = ["STDOUT", "ResultPaths", "check_result_paths", "document_to_stdout", "execute"]
 
 #: `--json -`, `--junit -`: that document on standard output, the summary then on stderr (so
 #: `spawnkit run FILE --json - | jq ...` reads JSON alone). The word as given: `./-` is a file.
@@ -55,10 +55,10 @@ def check_result_paths(json_path: str | Path | None,
     return ResultPaths(files["--json"], files["--junit"], to_stdout)
 
 
-def _document_to_stdout(job: Job, result: JobResult, kind: str) -> str | None:
+def document_to_stdout(job_dir: Path, result: JobResult, kind: str) -> str | None:
     """--json - / --junit -: the document on stdout; what the OS said when it would not take
     it (a full disk under `> file`: exit 74, as for the job's own files)."""
-    document = (junit_xml(result, job.job_dir) if kind == "junit"
+    document = (junit_xml(result, job_dir) if kind == "junit"
                 else (json.dumps(result.as_dict(), indent=2) + "\n").encode())
     try:
         with unless_gone(sys.stdout):
@@ -67,7 +67,7 @@ def _document_to_stdout(job: Job, result: JobResult, kind: str) -> str | None:
             sys.stdout.buffer.flush()
     except OSError as exc:
         return (f"cannot write --{kind} to standard output: {exc.strerror or exc} (the "
-                f"results are in {job.job_dir})")
+                f"results are in {job_dir})")
     return None
 
 
@@ -93,7 +93,7 @@ def execute(job: Job, progress: Progress, to_stdout: str | None = None) -> int:
             print_summary(result, sys.stdout)
     else:
         # The document first: what a pipeline reads is out before anything else can fail.
-        not_out = _document_to_stdout(job, result, to_stdout)
+        not_out = document_to_stdout(job.job_dir, result, to_stdout)
         with contextlib.suppress(OSError), unless_gone(sys.stderr):  # the document says it
             print_summary(result, sys.stderr)
     # A stderr that takes nothing (`2>/dev/full`) changes no exit status.

@@ -101,6 +101,11 @@ class Progress:
     def mode(self) -> Mode:
         return self._mode
 
+    def ended_before(self, results: Mapping[str, str]) -> None:
+        """Tasks that ended before this run (a resume's): counted in `[done/total]`."""
+        with self._lock:
+            self._results.update(results)
+
     # -- listener --------------------------------------------------------------------------
 
     def __call__(self, entry: StatusEntry) -> None:

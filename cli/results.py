@@ -7,24 +7,32 @@ from pathlib import Path
 
 import click
 
-from spawnkit.cli.main import EXIT_FAILED, EXIT_OK, cli
+from spawnkit.cli.execute import check_result_paths, document_to_stdout
+from spawnkit.cli.main import EXIT_FAILED, EXIT_IO, EXIT_OK, cli
 from spawnkit.cli.report import print_summary
 from spawnkit.cli.streams import unless_gone
 from spawnkit.core.errors import UsageError
 from spawnkit.core.joblock import ended_unrecorded, job_in_use
 from spawnkit.core.journal import JOURNAL_NAME, rebuild_results
-from spawnkit.core.outputs import write_job_outputs
+from spawnkit.core.outputs import write_extra_outputs, write_job_outputs
 
 __all__ = ["results"]
 
 
 @cli.command()
 @click.argument("job_dir", type=click.Path(path_type=Path))
-def results(job_dir: Path) -> int:
-    """Rebuild results.json, results.xml and timeline.html of JOB_DIR from its journal.
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, allow_dash=True),
+              default=None, help="Also write the JUnit XML report here ('-': to stdout).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
+              default=None, help="Also write results.json here ('-': to stdout, the summary "
+                                 "to stderr).")
+def results(job_dir: Path, junit_path: str | None, json_path: str | None) -> int:
+    """Rebuild results.json, results.xml and timeline.html of JOB_DIR from its journal (and
+    the copies a CI reads, where its runner died before writing them).
 
     Tasks that were still running when the runner stopped are marked as lost.
     """
+    paths = check_result_paths(json_path, junit_path)
     if not (job_dir / JOURNAL_NAME).is_file():
         raise UsageError(f"{job_dir}: no {JOURNAL_NAME} here (is it a job folder?)")
     if job_in_use(job_dir):
@@ -44,6 +52,14 @@ def results(job_dir: Path) -> int:
     try:
         write_job_outputs(job_dir, result, journal_complete=complete)
     finally:  # a full disk: what the journal holds is still shown
-        with unless_gone(sys.stdout):  # `| head`: the status still says whether all passed
-            print_summary(result, sys.stdout)
+        write_extra_outputs(job_dir, result, json_path=paths.json_path,
+                            junit_path=paths.junit_path)
+        not_out = (document_to_stdout(job_dir, result, paths.to_stdout)
+                   if paths.to_stdout else None)
+        summary = sys.stdout if paths.to_stdout is None else sys.stderr
+        with unless_gone(summary):  # `| head`: the status still says whether all passed
+            print_summary(result, summary)
+    if not_out is not None:
+        click.echo(f"spawnkit: error: {not_out}", err=True)
+        return EXIT_IO
     return EXIT_OK if result.passed else EXIT_FAILED

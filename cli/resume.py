@@ -81,6 +81,9 @@ def resume_job(job_dir: Path, *, taskfile: str | None = None, junit_path: str | 
     progress = make_progress(takeover.tasks, quiet=quiet, verbose=verbose, job_dir=job_dir,
                              tail=tail, show_output=ShowOutput(show_output) if show_output
                              else None)
+    progress.ended_before({task_id: str(standing.final.get("result"))
+                           for task_id, standing in takeover.standings.items()
+                           if standing.final is not None})
     job = Job(takeover.tasks, spawner, job_dir, takeover.job_id, settings,
               listeners=[progress], takeover=takeover)
     return execute(job, progress, paths.to_stdout)

@@ -319,7 +319,7 @@ class Job:
             self._pending = asyncio.ensure_future(self.interrupt(f"{name} received"))
             self.services.stop_all()
         else:
-            LOG.warning("%s received again: killing the running tasks now", name)
+            LOG.warning("%s received (a second signal): killing the running tasks now", name)
             self.worker.kill_now()
             self.services.kill_now()
 

@@ -110,8 +110,11 @@ def test_runner_killed_then_gc_and_results_rebuild(tmp_path: Path, run_cli: RunC
     assert gc.stdout.count("removed process group") == 4
     assert not [p for p in pids if pid_alive(p)]
 
-    rebuilt = run_cli("results", str(job_dir))
+    # The CI's own copy too: its runner died before writing it (found by a user's try).
+    copy = tmp_path / "ci" / "junit.xml"
+    rebuilt = run_cli("results", str(job_dir), "--junit", str(copy))
     assert rebuilt.code == 1
+    assert copy.read_bytes() == (job_dir / "results.xml").read_bytes()
     data = json.loads((job_dir / "results.json").read_text())
     by_id = {t["id"]: t["result"] for t in data["tasks"]}
     assert by_id == {"t0": "lost", "t1": "lost", "t2": "lost", "t3": "lost", "queued": "not_run"}
@@ -184,11 +187,14 @@ def test_a_resume_from_another_folder_runs_tasks_where_the_job_ran(
     retry's fresh checkout path, a `cd`) goes on there (found by a user's try)."""
     marker, go = tmp_path / "pid0", tmp_path / "go"
     path = tmp_path / "tasks.toml"
-    path.write_text(f'[[task]]\nid = "first"\ncommand = "echo $$ > {marker}; '
+    path.write_text('[[task]]\nid = "early"\ncommand = "true"\n'
+                    f'[[task]]\nid = "first"\ncommand = "echo $$ > {marker}; '
                     f'while [ ! -e {go} ]; do sleep 0.05; done"\n'
                     '[[task]]\nid = "then"\ncommand = "pwd"\ndepends_on = ["first"]\n')
     proc = _start(tmp_path, str(path))
-    wait_until(lambda: marker.exists() and marker.read_text().strip(), 30, "the first task")
+    journal = tmp_path / "results" / "latest" / "journal.jsonl"
+    wait_until(lambda: marker.exists() and marker.read_text().strip() and '"task": "early", '
+               '"status": "finished"' in journal.read_text(), 30, "the first tasks")
     proc.kill()
     proc.communicate()
     job_dir = (tmp_path / "results" / "latest").resolve()
@@ -198,6 +204,8 @@ def test_a_resume_from_another_folder_runs_tasks_where_the_job_ran(
     resumed = run_cli("resume", str(job_dir), "--json", "copy.json", cwd=elsewhere)
     assert resumed.code == 0, resumed.stderr
     assert (job_dir / "tasks" / "then" / "stdout").read_text() == f"{tmp_path}\n"
+    # The count goes on from what ended before (found by a user's try: it ended at [2/3]).
+    assert "then 0." in resumed.stderr and "[3/3]" in resumed.stderr, resumed.stderr
     assert (elsewhere / "copy.json").exists()  # where it was asked for
 
 
