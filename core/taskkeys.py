@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from spawnkit.core.matrix import check_matrix
+from spawnkit.core.select import BETWEEN_IDS
 
 __all__ = ["COMMON_KEYS", "MAX_INT", "MIN_CPUS", "TASK_KEYS", "WHEN", "Check", "Problems",
            "parse_memory"]
@@ -36,7 +37,7 @@ def _is_id(v: Any) -> str | None:
     # Control characters, and the line and paragraph separators some logs break lines at.
     if problem is None and any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in v):
         return "must hold no control character (a line end, an escape)"
-    if problem is None and "," in v:
+    if problem is None and BETWEEN_IDS.search(v):  # a matrix expansion's, in brackets, is one
         return "must hold no comma (--only and --exclude take ids separated by commas)"
     return problem
 
