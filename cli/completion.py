@@ -6,6 +6,7 @@ than print an error into the user's prompt."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def complete_task_ids(ctx: click.Context, param: click.Parameter,
     try:
         from spawnkit.core.taskfile import load_taskfile
 
-        tasks = load_taskfile(taskfile).tasks
+        tasks = load_taskfile(os.path.expanduser(taskfile)).tasks  # the shell left `~` as is
     except Exception:
         return []
     names = [name for task in tasks
@@ -53,6 +54,7 @@ def complete_task_ids(ctx: click.Context, param: click.Parameter,
     typed = set(split_ids([before]))
     return _starting((n for n in names if n not in typed), incomplete[len(before):], before)
 
+
 def complete_job_task(ctx: click.Context, param: click.Parameter,
                       incomplete: str) -> list[CompletionItem]:
     """TASK of `logs` and `shell`: the tasks of the job folder typed before, read from the
@@ -61,7 +63,7 @@ def complete_job_task(ctx: click.Context, param: click.Parameter,
     if job_dir is None:
         return []
     try:
-        with open(Path(job_dir) / JOURNAL_NAME, encoding="utf-8") as journal:
+        with open(Path(os.path.expanduser(job_dir)) / JOURNAL_NAME, encoding="utf-8") as journal:
             header = json.loads(journal.readline())
         described = header["tasks"]
         names = [name for task in described
