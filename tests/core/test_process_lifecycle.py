@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, RunCli, WriteTaskfile, child_env
 from tests.faults.jobs import wait_until
 from tests.helpers import pid_alive
@@ -210,15 +212,17 @@ def test_a_process_that_left_its_group_does_not_outlive_the_job(
     assert not pid_alive(int(pids.read_text()))
 
 
+@pytest.mark.parametrize("inner", ["sleep", "setsid sleep"])
 def test_what_a_left_behind_process_leaves_ends_with_it_not_a_grace_later(
-    run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path
+    run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path, inner: str
 ) -> None:
-    """The detached shell dies at the job end's TERM and leaves its sleep to the supervisor:
-    the sleep gets the TERM too, and the job ends, instead of waiting out `--grace`."""
+    """The detached shell dies at the job end's TERM and leaves its sleep to the supervisor
+    (in the shell's group, or in a session of its own that no group kill reaches): the sleep
+    gets the TERM too, and the job ends, instead of waiting out `--grace`."""
     pids = tmp_path / "pids"
     path = taskfile(
-        f'[[task]]\nid = "detach"\ncommand = "setsid sh -c \'sleep 300 & echo $! > {pids}; wait\' &'
-        f' while [ ! -s {pids} ]; do sleep 0.01; done"\n'
+        f'[[task]]\nid = "detach"\ncommand = "setsid sh -c \'{inner} 300 & echo $! > {pids}; '
+        f'wait\' & while [ ! -s {pids} ]; do sleep 0.01; done"\n'
     )
     began = time.monotonic()
     run = run_cli("run", "--grace", "120", str(path), timeout=300)
