@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -56,10 +57,14 @@ def results(job_dir: Path, junit_path: str | None, json_path: str | None) -> int
                             junit_path=paths.junit_path)
         not_out = (document_to_stdout(job_dir, result, paths.to_stdout)
                    if paths.to_stdout else None)
-        summary = sys.stdout if paths.to_stdout is None else sys.stderr
-        with unless_gone(summary):  # `| head`: the status still says whether all passed
-            print_summary(result, summary)
+        if paths.to_stdout is None:
+            with unless_gone(sys.stdout):  # `| head`: the status still says whether all passed
+                print_summary(result, sys.stdout)
+        else:
+            with contextlib.suppress(OSError), unless_gone(sys.stderr):  # the document says it
+                print_summary(result, sys.stderr)
     if not_out is not None:
-        click.echo(f"spawnkit: error: {not_out}", err=True)
+        with contextlib.suppress(OSError), unless_gone(sys.stderr):
+            click.echo(f"spawnkit: error: {not_out}", err=True)
         return EXIT_IO
     return EXIT_OK if result.passed else EXIT_FAILED

@@ -17,6 +17,7 @@ from spawnkit.core.errors import UsageError
 from spawnkit.core.job import Job, JobSettings
 from spawnkit.core.registry import make_spawner
 from spawnkit.core.resume import read_takeover
+from spawnkit.core.runs import STATE_VARIABLE
 from spawnkit.core.services import service_secret_names
 from spawnkit.core.spawner import SpawnerOptions
 from spawnkit.core.taskcodec import from_json
@@ -72,6 +73,8 @@ def resume_job(job_dir: Path, *, taskfile: str | None = None, junit_path: str | 
         raise UsageError(f"{job_dir}: the job's settings in its journal cannot be read: "
                          f"{exc}") from None
     ran = recorded.task_file
+    if ran is not None and recorded.workdir is not None:
+        ran = os.path.join(recorded.workdir, ran)  # as given to its runner, where it ran
     if taskfile is not None and (ran is None or not _same_file(taskfile, ran)):
         raise UsageError(f"{job_dir}: the job ran {ran or 'a command'}, not {taskfile}")
     paths = _go_where_it_ran(recorded.workdir, paths)
@@ -102,6 +105,9 @@ def _go_where_it_ran(workdir: str | None, paths: ResultPaths) -> ResultPaths:
     paths = dataclasses.replace(
         paths, json_path=paths.json_path.absolute() if paths.json_path else None,
         junit_path=paths.junit_path.absolute() if paths.junit_path else None)
+    state = os.environ.get(STATE_VARIABLE)
+    if state:  # the index of running jobs stays the one named from here
+        os.environ[STATE_VARIABLE] = os.path.abspath(state)
     os.chdir(workdir)
     return paths
 

@@ -25,18 +25,29 @@ _CHUNK = 1 << 20
 MIN_LINE = 4
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 _XML_SPECIAL = frozenset("&<>\"'")
+_UNICODE_ESCAPE = re.compile(r"\\u[0-9a-f]{4}")
 
 
 def escaped_forms(value: str) -> set[str]:
     """`value`, and the ways XML and JSON writers escape it: a task that prints its own JUnit
-    report or a JSON document (`p&ss` as `p&amp;ss`, a key file's line ends as `\\n`) shows
-    the secret in a form the value itself does not match."""
+    report or a JSON document (`p&ss` as `p&amp;ss` or `&#38;`, a key file's line ends as
+    `\\n`) shows the secret in a form the value itself does not match. The writers' usual
+    forms: XML's named, decimal and hex references; JSON as Python writes it (ASCII or not), as
+    Go does (`<`, `>`, `&` as `\\u003c`...), with upper-case hex (.NET), `/` as `\\/` (PHP)."""
     xml = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    numeric = "".join(f"&#{ord(c)};" if c in _XML_SPECIAL else c for c in value)
-    return {value, xml, xml.replace('"', "&quot;"),
-            xml.replace('"', "&quot;").replace("'", "&apos;"),
-            xml.replace('"', "&#34;").replace("'", "&#39;"), numeric,
-            json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    forms = {value, xml, xml.replace('"', "&quot;"),
+             xml.replace('"', "&quot;").replace("'", "&apos;"),
+             xml.replace('"', "&#34;").replace("'", "&#39;")}
+    for ref in ("&#{:d};", "&#x{:x};", "&#x{:X};"):
+        forms.add("".join(ref.format(ord(c)) if c in _XML_SPECIAL or ord(c) > 127 else c
+                          for c in value))
+    ascii_json = json.dumps(value)[1:-1]
+    go_json = "".join(f"\\u{ord(c):04x}" if c in "<>&" else c for c in ascii_json)
+    forms |= {ascii_json, json.dumps(value, ensure_ascii=False)[1:-1], go_json,
+              _UNICODE_ESCAPE.sub(lambda m: m.group(0).upper().replace("\\U", "\\u"),
+                                  ascii_json),
+              ascii_json.replace("/", "\\/"), go_json.replace("/", "\\/")}
+    return forms
 
 
 def _needles(value: str) -> set[bytes]:

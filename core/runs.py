@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from spawnkit.core.spawner import Spawner
 
 __all__ = [
+    "STATE_VARIABLE",
     "OrphanedTask",
     "forget",
     "forget_dead",
@@ -38,8 +39,12 @@ __all__ = [
 ]
 
 
+#: Names the folder of spawnkit's own state (the index of running jobs).
+STATE_VARIABLE = "SPAWNKIT_STATE_DIR"
+
+
 def state_dir() -> Path:
-    base = os.environ.get("SPAWNKIT_STATE_DIR")
+    base = os.environ.get(STATE_VARIABLE)
     if base:
         return Path(base)
     xdg = os.environ.get("XDG_STATE_HOME")

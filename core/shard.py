@@ -71,9 +71,12 @@ def shard_from_environment(environ: Mapping[str, str] = os.environ) -> tuple[Sha
     for index_name, total_name, first in CI_SHARD_VARIABLES:
         index, total = environ.get(index_name, "").strip(), environ.get(total_name, "").strip()
         where = f"{index_name}/{total_name}"
-        if not index and total in ("", "1"):
-            # GitLab sets CI_NODE_TOTAL=1 in every job without `parallel:`, and no index.
+        if not index and not total:
             continue
+        if not index and total == "1":
+            # GitLab sets CI_NODE_TOTAL=1 in every job without `parallel:`, and no index: the
+            # one share, all of it (--durations then balances nothing, as with --shard 1/1).
+            return Shard(1, 1), where
         if not (total and index):
             # Half a share: run everything, or guess? Neither: said, as a bad value is.
             raise UsageError(f"{where}: only one of the two is set ('{index}/{total}'): set "
@@ -81,9 +84,11 @@ def shard_from_environment(environ: Mapping[str, str] = os.environ) -> tuple[Sha
         if not (index.isascii() and index.isdigit() and total.isascii() and total.isdigit()):
             raise UsageError(f"{where}: '{index}/{total}' are not whole numbers (or give --shard)")
         number, count = int(index) - first + 1, int(total)
-        if count < 1 or not 1 <= number <= count:
+        if count < 1:
+            raise UsageError(f"{where}: '{index}/{total}': the total must be at least 1")
+        if not 1 <= number <= count:
             raise UsageError(f"{where}: '{index}/{total}': the index must be from {first} to "
-                             f"{count - 1 + first}, and the total at least 1")
+                             f"{count - 1 + first}")
         return Shard(number, count), where
     return None
 

@@ -200,7 +200,8 @@ class TaskLifecycle:
         by itself (`exit.ended_before_stop`) finished, as if its end had been seen in time.
         One the backend timed out itself while no runner watched (`exit.timed_out`) is timed
         out, as the runner would have done."""
-        if self.stopped is None and exit is not None and exit.timed_out:
+        if exit is not None and exit.timed_out and (self.stopped is None
+                                                    or exit.ended_before_stop):
             return RuntimeTaskStatus.TIMEOUT, exit.timed_out
         if self.stopped is None or (exit is not None and exit.ended_before_stop):
             return RuntimeTaskStatus.FINISHED, None

@@ -63,6 +63,19 @@ class AdoptedTask:
             found.pid == self.supervisor for found in supervisors())
 
 
+def _reaped(out_dir: Path) -> bool:
+    """gc ended it: its mark is there, and no exit of its own came before the mark (a task
+    that ended by itself as gc looked keeps its exit)."""
+    try:
+        marked = (out_dir / REAPED).stat().st_mtime
+    except OSError:
+        return False
+    try:
+        return (out_dir / EXIT_STATUS).stat().st_mtime >= marked
+    except OSError:
+        return True
+
+
 def _timed_out(out_dir: Path) -> str | None:
     """The supervisor's record that it timed the task out, its runner gone (None: it did
     not)."""
@@ -70,8 +83,8 @@ def _timed_out(out_dir: Path) -> str | None:
         timeout = float((out_dir / TIMED_OUT).read_text())
     except (OSError, ValueError):
         return None
-    return (f"timed out after {round(timeout, 1):g} s (stopped by the task supervisor: no "
-            "runner was watching)")
+    return (f"timed out after {timeout:g} s (stopped by the task supervisor: no runner was "
+            "watching)")
 
 
 def adopt(runtime_task: RuntimeTask) -> AdoptedTask:
@@ -83,7 +96,7 @@ def adopt(runtime_task: RuntimeTask) -> AdoptedTask:
     if not isinstance(pid, int) or out_dir is None:
         raise AdoptError("the runner died while starting it: whether it began is not known",
                          spawner="process", handle=runtime_task.spawner_handle)
-    if (out_dir / REAPED).exists():
+    if _reaped(out_dir):
         raise AdoptError("`spawnkit gc` ended it once its runner was gone: how it would have "
                          "ended is not known", spawner="process",
                          handle=runtime_task.spawner_handle)

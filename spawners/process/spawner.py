@@ -153,14 +153,13 @@ class ProcessSpawner(ProcessServiceHooks):
         key = _key(runtime_task)
         future: asyncio.Future[ProcessHandle] = asyncio.get_running_loop().create_future()
         self._starting[key] = future
-        deadline = runtime_task.execution_timeout
         self._supervisor().send({
             "op": "spawn", "key": key, "argv": task.argv, "cwd": folder, "out": str(out_dir),
             "env": {**task.environment, **secret_env(task)} or None,
             "mask": list(self.job.masked_for(task)) if self.job is not None else [],
             "stand_in": True,  # a command that cannot be executed exits 127/126, as in a container
             # The supervisor's backstop, should this runner die before the task's deadline.
-            "timeout": None if deadline is None else max(deadline - time.monotonic(), 0.0),
+            "timeout": self.job.timeout_of(task) if self.job is not None else None,
             "grace": self.options.grace_period,
         })
         try:

@@ -86,6 +86,8 @@ class Supervisor:
         self.early: dict[int, tuple[int, float]] = {}
         #: pid -> [deadline (monotonic), timeout, grace, when its TERM went (None: not yet)]
         self.deadlines: dict[int, list[Any]] = {}
+        #: The grace the runner last gave: what leftovers get once its tasks have ended.
+        self.grace = 5.0
         self.spawns: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self.closing = threading.Event()
         self.runner_gone = threading.Event()
@@ -142,11 +144,12 @@ class Supervisor:
         self.say({"ev": "started", "key": key, "pid": proc.pid, "start": start_ticks(proc.pid),
                   "drained": not pumps})
         timeout = request.get("timeout")
+        self.grace = float(request.get("grace", self.grace))
         with self._lock:
             self.tasks[proc.pid] = (key, out)
             if timeout is not None:
                 self.deadlines[proc.pid] = [began + float(timeout), float(timeout),
-                                            float(request.get("grace", 5.0)), None]
+                                            self.grace, None]
             self.ends[key] = [None, not pumps, out]
             early = self.early.pop(proc.pid, None)
             self._generation += 1
@@ -345,13 +348,16 @@ def main() -> int:
     if grace is not None:
         sup.close(grace)
         return 0
-    # Its tasks run on, to their deadlines at most: record how each one ends, then go.
+    # Its tasks run on, to their deadlines at most: record how each one ends, then end what
+    # they left behind (`setsid cmd &`), as at the end of a job whose runner lives.
     while True:
         with sup.all_done:
             if not (sup.tasks or sup.ends):  # exited, and drained into their files
-                return 0
+                break
             sup.all_done.wait(0.2)
         sup.backstop(time.monotonic())
+    sup.close(sup.grace)
+    return 0
 
 
 if __name__ == "__main__":

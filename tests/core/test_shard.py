@@ -96,7 +96,8 @@ def test_the_ci_variables_say_the_share_when_no_option_does() -> None:
             shard_from_environment(half)
     # GitLab sets CI_NODE_TOTAL=1, and no index, in every job without `parallel:` (found by
     # trying: every such job exited 2).
-    assert shard_from_environment({"CI_NODE_TOTAL": "1"}) is None
+    assert shard_from_environment({"CI_NODE_TOTAL": "1"}) == (
+        Shard(1, 1), "CI_NODE_INDEX/CI_NODE_TOTAL")
     # An index past the total is said as the CI gave it (Buildkite's from 0).
     with pytest.raises(UsageError, match=r"BUILDKITE_PARALLEL_JOB_COUNT: '2/2': the index "
                                          r"must be from 0 to 1"):

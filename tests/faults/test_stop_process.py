@@ -153,10 +153,12 @@ def test_a_dead_runner_s_task_still_times_out(tmp_path: Path, run_cli: RunCli) -
     the runner would (TERM, the grace, KILL: this one ignores TERM), and a resume reports it
     timed out. A task with no timeout runs on: a resume takes it over."""
     bounded, free, go = tmp_path / "pid0", tmp_path / "pid1", tmp_path / "go"
+    left = tmp_path / "left"
     path = tmp_path / "tasks.toml"
     path.write_text(
         f'[[task]]\nid = "bounded"\ntimeout = 2\n'
-        f'command = "trap \'\' TERM; echo $$ > {bounded}; sleep 300"\n'
+        f'command = "trap \'\' TERM; setsid sleep 307 & echo $! > {left}; echo $$ > {bounded}; '
+        'sleep 300"\n'
         f'[[task]]\nid = "free"\n'
         f'command = "echo $$ > {free}; while [ ! -e {go} ]; do sleep 0.05; done"\n')
     proc = _start(tmp_path, "--grace", "1", str(path))
@@ -178,6 +180,9 @@ def test_a_dead_runner_s_task_still_times_out(tmp_path: Path, run_cli: RunCli) -
         "timed_out", "timed out after 2 s (stopped by the task supervisor: no runner was "
         "watching)")
     assert by_id["free"]["result"] == "passed"
+    # What it left outside its group ends once the supervisor's tasks have (found by review:
+    # it ran on for good).
+    wait_until(lambda: not pid_alive(int(left.read_text())), 30, "the leftover's end")
 
 
 def test_a_resume_from_another_folder_runs_tasks_where_the_job_ran(

@@ -78,9 +78,14 @@ def test_a_value_is_masked_as_xml_and_json_escape_it_too(tmp_path: Path) -> None
     path.write_text('<failure message="p&amp;ss&lt;1&gt;&quot;q-9c1e&#10;second-Line-7b"/>\n'
                     "p&#38;ss&#60;1&#62;&#34;q-9c1e\n"
                     '{"token": "p&ss<1>\\"q-9c1e\\nsecond-Line-7b"}\n'
+                    # Go's JSON (<, >, & as \\u00..), XML hex references (found by review).
+                    '{"go": "p\\u0026ss\\u003c1\\u003e\\"q-9c1e"}\n'
+                    "p&#x26;ss&#x3c;1&#x3e;&#x22;q-9c1e\n"
                     "p&ss plain words stay\n")
     mask_file(path, [value])
     assert path.read_text() == ('<failure message="***&#10;***"/>\n'
                                 "***\n"
                                 '{"token": "***"}\n'
+                                '{"go": "***"}\n'
+                                "***\n"
                                 "p&ss plain words stay\n")
