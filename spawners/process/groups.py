@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
 
 from spawnkit.core.procfs import is_alive, live_processes
+
+LOG = logging.getLogger(__name__)
 
 __all__ = [
     "group_alive",
@@ -58,6 +61,9 @@ async def kill_group(
         if not alive(pgid):
             return
         await asyncio.sleep(poll)
+    if grace_period > 0:  # said with -v: the task did not end on its TERM
+        LOG.info("process%s %d outlived its %g s grace: SIGKILL", "" if single else " group",
+                 pgid, grace_period)
     send(pgid, signal.SIGKILL)
     # A KILLed process is gone once the kernel tears it down: bounded wait, no hang.
     deadline = time.monotonic() + 5.0
