@@ -15,7 +15,7 @@ from click.shell_completion import CompletionItem
 
 from spawnkit.core.journal import JOURNAL_NAME
 from spawnkit.core.registry import available
-from spawnkit.core.select import BETWEEN_IDS, split_ids
+from spawnkit.core.select import split_ids
 
 __all__ = ["complete_job_task", "complete_spawner", "complete_task_ids"]
 
@@ -49,10 +49,23 @@ def complete_task_ids(ctx: click.Context, param: click.Parameter,
         return []
     names = [name for task in tasks
              for name in ((task.matrix_of, task.id) if task.matrix_of else (task.id,))]
-    cuts = [m.end() for m in BETWEEN_IDS.finditer(incomplete)]
-    before = incomplete[: cuts[-1]] if cuts else ""
+    before = incomplete[: _last_cut(incomplete)]
     typed = set(split_ids([before]))
     return _starting((n for n in names if n not in typed), incomplete[len(before):], before)
+
+
+def _last_cut(text: str) -> int:
+    """Where the id being typed begins: after the last comma between ids, not one inside a
+    matrix id's brackets, closed or not yet (`unit[py=3.11,db=p`)."""
+    depth, cut = 0, 0
+    for i, c in enumerate(text):
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth = max(depth - 1, 0)
+        elif c == "," and depth == 0:
+            cut = i + 1
+    return cut
 
 
 def complete_job_task(ctx: click.Context, param: click.Parameter,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +19,16 @@ from spawnkit.cli.report import print_summary
 from spawnkit.cli.streams import unless_gone
 from spawnkit.core.errors import ResultsUnwritable, UsageError
 from spawnkit.core.job import Job
+from spawnkit.core.joblock import LOCK_NAME
+from spawnkit.core.journal import JOURNAL_NAME
 from spawnkit.core.junit import junit_xml
-from spawnkit.core.outputs import cannot_write
+from spawnkit.core.outputs import JOB_OUTPUTS, cannot_write
 from spawnkit.core.results import JobResult
 
 __all__ = ["STDOUT", "ResultPaths", "check_result_paths", "document_to_stdout", "execute"]
+
+#: What a job folder holds of its own: no copy is written over one.
+_JOB_FILES = (*JOB_OUTPUTS, JOURNAL_NAME, LOCK_NAME)
 
 #: `--json -`, `--junit -`: that document on standard output, the summary then on stderr (so
 #: `spawnkit run FILE --json - | jq ...` reads JSON alone). The word as given: `./-` is a file.
@@ -38,19 +44,28 @@ class ResultPaths:
     to_stdout: str | None  # "json", "junit" or None
 
 
-def check_result_paths(json_path: str | Path | None,
-                       junit_path: str | Path | None) -> ResultPaths:
-    """--json and --junit can be written (UsageError before the run, not an error after it)."""
+def check_result_paths(json_path: str | Path | None, junit_path: str | Path | None,
+                       job_dir: Path | None = None) -> ResultPaths:
+    """--json and --junit can be written (UsageError before the run, not an error after it):
+    each a file of its own, and none of the job's own (`job_dir`, where it is known)."""
     if json_path == STDOUT and junit_path == STDOUT:
         raise UsageError("--json and --junit cannot both be '-': standard output takes one "
                          "document")
+    own = ({os.path.realpath(job_dir / name) for name in _JOB_FILES}
+           if job_dir is not None else set())
     files: dict[str, Path | None] = {}
     for flag, given in (("--json", json_path), ("--junit", junit_path)):
         path = None if given is None or given == STDOUT else Path(given)
         why = cannot_write(path) if path is not None else None
+        if path is not None and os.path.realpath(path) in own:
+            why = "it is one of the job's own files"
         if why is not None:
             raise UsageError(f"cannot write {flag} {path}: {why}")
         files[flag] = path
+    both = [p for p in files.values() if p is not None]
+    if len(both) == 2 and os.path.realpath(both[0]) == os.path.realpath(both[1]):
+        raise UsageError(f"--json and --junit name the same file, {both[0]}: one would be "
+                         "lost")
     to_stdout = "json" if json_path == STDOUT else "junit" if junit_path == STDOUT else None
     return ResultPaths(files["--json"], files["--junit"], to_stdout)
 

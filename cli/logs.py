@@ -112,17 +112,21 @@ class _Stream:
 
 
 def _ended(job_dir: Path, task_ids: list[str]) -> bool:
-    """Every task has a final entry, or the job has ended, or its runner is gone."""
+    """Every task has a final entry, or the job has ended, or its runner is gone (said: its
+    tasks may run on, with nobody to write when they end)."""
     try:
         header, entries, end = read_journal(job_dir / JOURNAL_NAME)
     except (OSError, ValueError):
         return True
-    if end is not None or not owner_alive(str(header.get("owner", ""))):
-        return True
     by_task: dict[str, list[dict[str, object]]] = {}
     for entry in entries:
         by_task.setdefault(str(entry["task"]), []).append(entry)
-    return all(final_entry(by_task.get(t, [])) is not None for t in task_ids)
+    done = all(final_entry(by_task.get(t, [])) is not None for t in task_ids)
+    if end is None and not done and not owner_alive(str(header.get("owner", ""))):
+        click.echo(f"spawnkit: the job's runner is gone: what runs of it goes on unwatched "
+                   f"(`spawnkit resume {job_dir}` takes it over)", err=True)
+        return True
+    return end is not None or done
 
 
 def _no_output_note(job_dir: Path, task_id: str) -> str | None:

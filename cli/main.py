@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import logging
 import os
@@ -131,6 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_TERMINATED
         _say("spawnkit: interrupted")
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            return _internal_error(exc)
+        # `spawnkit list FILE > out` on a full disk: what was asked for is not written.
+        _say(f"spawnkit: error: cannot write: {exc.strerror or exc}")
+        return EXIT_IO
     except Exception as exc:
         return _internal_error(exc)
     return code if isinstance(code, int) else EXIT_OK

@@ -33,7 +33,7 @@ def results(job_dir: Path, junit_path: str | None, json_path: str | None) -> int
 
     Tasks that were still running when the runner stopped are marked as lost.
     """
-    paths = check_result_paths(json_path, junit_path)
+    paths = check_result_paths(json_path, junit_path, job_dir)
     if not (job_dir / JOURNAL_NAME).is_file():
         raise UsageError(f"{job_dir}: no {JOURNAL_NAME} here (is it a job folder?)")
     if job_in_use(job_dir):

@@ -12,6 +12,7 @@ spawnkit completes, which hold `=` and `,` (`--only=lint`, `unit[py=3.11,db=pg]`
 from __future__ import annotations
 
 import os
+import re
 
 from click.shell_completion import (
     BashComplete,
@@ -121,7 +122,9 @@ class _Bash(BashComplete):
         bare = (split_arg_string(bash_word) or [""])[0]
         suffix = next((w for w in (bash_word, bare) if self._typed.endswith(w)), None)
         cut = len(self._typed) - len(suffix) if suffix is not None else 0
-        return f"plain,{whole[cut:]}"
+        # Its brackets escaped: bash would take `unit[py=3.11]` for a glob, and a file such as
+        # `unit1` here would match it.
+        return "plain," + re.sub(r"([][*?])", r"\\\1", whole[cut:])
 
 
 def register_shells() -> None:

@@ -24,23 +24,28 @@ _CHUNK = 1 << 20
 #: identifies nothing, and would mask ordinary text wherever it is.
 MIN_LINE = 4
 _LINE_BREAKS = re.compile(r"[\r\n]+")
-_XML_SPECIAL = frozenset("&<>\"'")
+_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
 _UNICODE_ESCAPE = re.compile(r"\\u[0-9a-f]{4}")
 
 
 def escaped_forms(value: str) -> set[str]:
     """`value`, and the ways XML and JSON writers escape it: a task that prints its own JUnit
     report or a JSON document (`p&ss` as `p&amp;ss` or `&#38;`, a key file's line ends as
-    `\\n`) shows the secret in a form the value itself does not match. The writers' usual
-    forms: XML's named, decimal and hex references; JSON as Python writes it (ASCII or not), as
-    Go does (`<`, `>`, `&` as `\\u003c`...), with upper-case hex (.NET), `/` as `\\/` (PHP)."""
-    xml = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    forms = {value, xml, xml.replace('"', "&quot;"),
-             xml.replace('"', "&quot;").replace("'", "&apos;"),
-             xml.replace('"', "&#34;").replace("'", "&#39;")}
-    for ref in ("&#{:d};", "&#x{:x};", "&#x{:X};"):
-        forms.add("".join(ref.format(ord(c)) if c in _XML_SPECIAL or ord(c) > 127 else c
-                          for c in value))
+    `\\n`) shows the secret in a form the value itself does not match.
+
+    XML: the characters a writer escapes (all five, those of text or of attributes, or only
+    `&` and `<`), each as a named, decimal or hex reference, with non-ASCII letters as they
+    are or as references (Python's ElementTree: `&amp;` and `&#252;`). JSON: as Python
+    writes it (ASCII or not), as Go does (`<`, `>`, `&` as `\\u003c`...), with upper-case
+    hex (.NET), `/` as `\\/` (PHP)."""
+    forms = {value}
+    for special in ("&<", "&<>", "&<>\"", "&<>\"'"):
+        for style in ("named", "dec", "hex", "HEX"):
+            for wide in (None, "dec", "hex"):
+                forms.add("".join(
+                    _reference(c, style) if c in special
+                    else _reference(c, wide) if wide is not None and ord(c) > 127 else c
+                    for c in value))
     ascii_json = json.dumps(value)[1:-1]
     go_json = "".join(f"\\u{ord(c):04x}" if c in "<>&" else c for c in ascii_json)
     forms |= {ascii_json, json.dumps(value, ensure_ascii=False)[1:-1], go_json,
@@ -48,6 +53,14 @@ def escaped_forms(value: str) -> set[str]:
                                   ascii_json),
               ascii_json.replace("/", "\\/"), go_json.replace("/", "\\/")}
     return forms
+
+
+def _reference(c: str, style: str) -> str:
+    """`c` as an XML reference: named (`&amp;`), decimal (`&#38;`) or hex (`&#x26;`)."""
+    if style == "named":
+        return _NAMED[c]
+    n = ord(c)
+    return f"&#{n};" if style == "dec" else f"&#x{n:x};" if style == "hex" else f"&#x{n:X};"
 
 
 def _needles(value: str) -> set[bytes]:

@@ -132,3 +132,16 @@ def test_an_unknown_completion_instruction_is_one_line(run_cli: RunCli) -> None:
     assert done.stderr.splitlines() == [
         "spawnkit: error: _SPAWNKIT_COMPLETE=tcsh_source: not a shell completion instruction "
         "(bash_source, zsh_source or fish_source)"]
+
+
+def test_a_matrix_id_of_two_axes_completes_and_is_no_glob(
+    complete: Complete, taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    """Inside the brackets a comma is no separator, and the id goes in escaped: unquoted,
+    `unit[py=3.11,db=pg]` is a glob that a file named `unit1` matches (found by a user's try:
+    the shell ran `--only unit1`)."""
+    taskfile('[[task]]\nid = "unit"\ncommand = "true"\n'
+             'matrix = { py = ["3.11"], db = ["pg", "my"] }\n')
+    (tmp_path / "unit1").touch()
+    assert complete("spawnkit list tasks.toml --only unit[py=3.11,db=p") == (
+        "spawnkit list tasks.toml --only unit[py=3.11,db=pg]")

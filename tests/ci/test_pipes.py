@@ -130,3 +130,33 @@ def test_json_dash_that_stdout_cannot_take_is_exit_74(tmp_path: Path) -> None:
                            env=child_env(tmp_path), cwd=tmp_path, timeout=120)
     assert named.returncode == 0 and "schema_version" not in named.stdout
     assert json.loads((tmp_path / "-").read_text())["passed"] is True
+
+
+def test_a_stdout_on_a_full_disk_is_exit_74_not_an_internal_error(
+    taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    """`spawnkit list FILE > out` with no room for `out` (found by a user's try: exit 70,
+    'internal error', which says a bug of spawnkit's)."""
+    path = taskfile('[[task]]\nid = "t"\ncommand = "true"\n')
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "spawnkit.cli", "list", str(path)],
+                              stdout=full, stderr=subprocess.PIPE, text=True,
+                              env=child_env(tmp_path), timeout=120)
+    assert proc.returncode == 74
+    assert proc.stderr == "spawnkit: error: cannot write: No space left on device\n"
+
+
+def test_a_copy_is_never_written_over_another_or_the_job_s_own(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """`--json X --junit X` lost one of them, and `results JOB --junit JOB/results.json`
+    put XML in place of the job's results.json (found by a user's try)."""
+    same = run_cli("run", "--json", "out", "--junit", "./out", "--", "true")
+    assert (same.code, same.stderr) == (2, "spawnkit: error: --json and --junit name the same "
+                                           "file, out: one would be lost\n")
+    run = run_cli("run", "-q", "--", "true")
+    own = run.job_dir / "results.json"
+    before = own.read_bytes()
+    refused = run_cli("results", str(run.job_dir), "--junit", str(own))
+    assert refused.code == 2 and "it is one of the job's own files" in refused.stderr
+    assert own.read_bytes() == before
