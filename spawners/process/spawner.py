@@ -207,6 +207,8 @@ class ProcessSpawner(ProcessServiceHooks):
         if handle is None:
             return
         handle.stop_began = handle.stop_began or time.monotonic()
+        if self._client is not None and str(handle.pid) not in self._adopted:
+            self._client.send({"op": "stop", "pid": handle.pid, "grace": grace_period})
         await kill_group(handle.pid, grace_period)
         adopted = self._adopted.get(str(handle.pid))
         if adopted is not None:

@@ -14,6 +14,8 @@ object a line:
                                                    127 or 126, core.execerror, rather than
                                                    failing to start; timeout: seconds to
                                                    its deadline, None for none)
+    -> {"op": "stop", "pid": P, "grace": G}        the runner TERMed task P: should it die, P
+                                                   still gets its KILL G seconds on
     -> {"op": "close", "grace": S}                 end what tasks left behind, then exit
     <- {"ev": "started", "key": K, "pid": P, "start": T, "drained": B}
     <- {"ev": "ready"}                             once, when it takes requests
@@ -88,6 +90,9 @@ class Supervisor:
         self.deadlines: dict[int, list[Any]] = {}
         #: The grace the runner last gave: what leftovers get once its tasks have ended.
         self.grace = 5.0
+        #: pid -> when its KILL is due: a stop the runner began (a cancel, --failfast) is
+        #: carried through should the runner die within its grace (a CI's TERM, then KILL).
+        self.kill_at: dict[int, float] = {}
         self.spawns: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self.closing = threading.Event()
         self.runner_gone = threading.Event()
@@ -242,6 +247,7 @@ class Supervisor:
         with self._lock:
             key, _out = self.tasks.pop(pid)
             self.deadlines.pop(pid, None)
+            self.kill_at.pop(pid, None)
             if not self.tasks:
                 self.all_done.notify_all()
         self._ended(key, status=status)
@@ -253,6 +259,11 @@ class Supervisor:
         with self._lock:
             due = [(pid, entry, self.tasks[pid][1]) for pid, entry in self.deadlines.items()
                    if now >= entry[0] and pid in self.tasks]
+            stopped = [pid for pid, when in self.kill_at.items()
+                       if now >= when and pid in self.tasks]
+        for pid in stopped:
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
         for pid, entry, out in due:
             _deadline, timeout, grace, termed = entry
             if termed is None:
@@ -337,6 +348,9 @@ def main() -> int:
         op = request.get("op")
         if op == "spawn":
             sup.spawns.put(request)
+        elif op == "stop":
+            with sup.all_done:
+                sup.kill_at[int(request["pid"])] = time.monotonic() + float(request["grace"])
         elif op == "close":
             grace = float(request.get("grace", 5.0))
             break

@@ -234,3 +234,18 @@ def test_tasks_gc_ended_are_lost_to_a_later_resume(tmp_path: Path, run_cli: RunC
         assert by_id[task_id]["result"] == "lost", by_id[task_id]
         assert "`spawnkit gc` ended it once its runner was gone" in by_id[task_id]["reason"]
     assert by_id["queued"]["result"] == "skipped"  # it needs t0
+
+
+def test_a_stop_cut_short_by_a_kill_of_the_runner_still_kills(tmp_path: Path) -> None:
+    """A CI's cancel: SIGTERM, then SIGKILL of the runner before the grace ends. The task
+    that ignores TERM still gets its KILL when the grace is over (found by a user's try: it
+    ran on, and a resume reported it passed)."""
+    proc = _start(tmp_path, "--grace", "2", str(_job_with_markers(tmp_path, 1, ignore_term=True)))
+    pid = _wait_markers(tmp_path, 1, proc)[0]
+    journal = tmp_path / "results" / "latest" / "journal.jsonl"
+    proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: '"terminating"' in journal.read_text(), 30, "the stop")
+    proc.kill()
+    proc.communicate()
+    assert pid_alive(pid)  # within its grace
+    wait_until(lambda: not pid_alive(pid), 30, "the KILL its grace ends with")
