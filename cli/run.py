@@ -94,6 +94,23 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
     return out
 
 
+#: What `--resume` takes from the command line; the job's own settings win over the rest.
+_RESUME_TAKES = frozenset({"taskfile", "junit_path", "json_path", "show_output", "tail",
+                           "quiet", "verbose", "no_gc", "resume_dir"})
+
+
+def _say_ignored(ctx: click.Context) -> None:
+    """One warning naming the options given on the command line that a resume does not take
+    (found by a user's try: `--spawner docker --only x` were ignored without a word)."""
+    ignored = sorted(
+        "/".join(p.opts) for p in ctx.command.params
+        if p.name not in _RESUME_TAKES and p.name is not None
+        and ctx.get_parameter_source(p.name) is click.core.ParameterSource.COMMANDLINE)
+    if ignored:
+        click.echo(f"spawnkit: warning: --resume goes on with the job's own settings: "
+                   f"{', '.join(ignored)} not taken", err=True)
+
+
 @cli.command()
 @kubernetes_options
 @click.argument("taskfile", required=False, type=click.Path(dir_okay=False))
@@ -198,6 +215,7 @@ def run(
     if resume_dir is not None:
         if command:
             raise UsageError("--resume goes on with a job: give no command")
+        _say_ignored(ctx)
         return resume_job(resume_dir, taskfile=taskfile, junit_path=junit_path,
                           json_path=json_path, show_output=show_output, tail=tail, quiet=quiet,
                           verbose=verbose, no_gc=no_gc)

@@ -249,3 +249,14 @@ def test_a_stop_cut_short_by_a_kill_of_the_runner_still_kills(tmp_path: Path) ->
     proc.communicate()
     assert pid_alive(pid)  # within its grace
     wait_until(lambda: not pid_alive(pid), 30, "the KILL its grace ends with")
+
+
+def test_run_resume_names_the_options_it_does_not_take(run_cli: RunCli) -> None:
+    """A resume goes on with the job's own settings: options that would change them are
+    named, not dropped without a word (found by a user's try)."""
+    run = run_cli("run", "-q", "--", "true")
+    again = run_cli("run", "--resume", str(run.job_dir), "--spawner", "docker", "--only", "x",
+                    "-q")
+    assert again.stderr.splitlines()[0] == (
+        "spawnkit: warning: --resume goes on with the job's own settings: --only, --spawner "
+        "not taken")
