@@ -8,8 +8,10 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -25,7 +27,20 @@ from spawnkit.core.junit import junit_xml
 from spawnkit.core.outputs import JOB_OUTPUTS, cannot_write
 from spawnkit.core.results import JobResult
 
-__all__ = ["STDOUT", "ResultPaths", "check_result_paths", "document_to_stdout", "execute"]
+__all__ = ["STDOUT", "ResultPaths", "check_result_paths", "document_to_stdout", "execute",
+           "report_options"]
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def report_options(func: F) -> F:
+    """`--junit PATH` and `--json PATH`, as run, resume and results take them."""
+    func = click.option(
+        "--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+        help="Also write results.json here ('-': to stdout, the summary to stderr).")(func)
+    return click.option(
+        "--junit", "junit_path", type=click.Path(dir_okay=False, allow_dash=True),
+        default=None, help="Also write the JUnit XML report here ('-': to stdout).")(func)
 
 #: What a job folder holds of its own: no copy is written over one.
 _JOB_FILES = (*JOB_OUTPUTS, JOURNAL_NAME, LOCK_NAME)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from spawnkit.cli.execute import check_result_paths, document_to_stdout
+from spawnkit.cli.execute import check_result_paths, document_to_stdout, report_options
 from spawnkit.cli.main import EXIT_FAILED, EXIT_IO, EXIT_OK, cli
 from spawnkit.cli.report import print_summary
 from spawnkit.cli.streams import unless_gone
@@ -22,11 +22,7 @@ __all__ = ["results"]
 
 @cli.command()
 @click.argument("job_dir", type=click.Path(path_type=Path))
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, allow_dash=True),
-              default=None, help="Also write the JUnit XML report here ('-': to stdout).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
-              default=None, help="Also write results.json here ('-': to stdout, the summary "
-                                 "to stderr).")
+@report_options
 def results(job_dir: Path, junit_path: str | None, json_path: str | None) -> int:
     """Rebuild results.json, results.xml and timeline.html of JOB_DIR from its journal (and
     the copies a CI reads, where its runner died before writing them).

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from spawnkit.cli.execute import ResultPaths, check_result_paths, execute
+from spawnkit.cli.execute import ResultPaths, check_result_paths, execute, report_options
 from spawnkit.cli.main import cli
 from spawnkit.cli.progress import make_progress
 from spawnkit.cli.tails import DEFAULT_TAIL, ShowOutput
@@ -27,12 +27,7 @@ __all__ = ["resume", "resume_job"]
 
 @cli.command()
 @click.argument("job_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--junit", "junit_path",
-              type=click.Path(dir_okay=False, allow_dash=True), default=None,
-              help="Also write the JUnit XML report here ('-': to stdout).")
-@click.option("--json", "json_path",
-              type=click.Path(dir_okay=False, allow_dash=True), default=None,
-              help="Also write results.json here ('-': to stdout, the summary to stderr).")
+@report_options
 @click.option("--output", "show_output", type=click.Choice([o.value for o in ShowOutput]),
               default=None, help="Whose output's last lines go into the log (as for run).")
 @click.option("--tail", type=click.IntRange(min=0), default=DEFAULT_TAIL, show_default=True,

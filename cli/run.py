@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from spawnkit.cli.completion import complete_spawner
-from spawnkit.cli.execute import check_result_paths, execute
+from spawnkit.cli.execute import check_result_paths, execute, report_options
 from spawnkit.cli.kubeoptions import kubernetes_options
 from spawnkit.cli.main import cli
 from spawnkit.cli.params import Seconds
@@ -148,12 +148,7 @@ def _say_ignored(ctx: click.Context) -> None:
 @click.option("--slurm-container", type=click.Choice(["docker", "podman"]), default=None,
               help="The nodes' engine for tasks with an image, where the task file names none "
                    "(--spawner slurm) [default: the command runs on the node, image ignored].")
-@click.option("--junit", "junit_path",
-              type=click.Path(dir_okay=False, allow_dash=True), default=None,
-              help="Also write the JUnit XML report here ('-': to stdout).")
-@click.option("--json", "json_path",
-              type=click.Path(dir_okay=False, allow_dash=True), default=None,
-              help="Also write results.json here ('-': to stdout, the summary to stderr).")
+@report_options
 @click.option("--output", "show_output", type=click.Choice([o.value for o in ShowOutput]),
               default=None, help="Whose output's last lines go into the log, folded where the "
                                  "CI folds [default: failed with CI=true, else none].")
