@@ -86,12 +86,13 @@ class Supervisor:
         self.ends: dict[str, list[Any]] = {}
         # pid -> (status, when): reaped before its spawn thread registered it (or an orphan)
         self.early: dict[int, tuple[int, float]] = {}
-        #: pid -> [deadline (monotonic), timeout, grace, when its TERM went (None: not yet)]
-        self.deadlines: dict[int, list[Any]] = {}
+        #: pid -> (deadline (monotonic), timeout, grace), until its TERM goes
+        self.deadlines: dict[int, tuple[float, float, float]] = {}
         #: The grace the runner last gave: what leftovers get once its tasks have ended.
         self.grace = 5.0
         #: pid -> when its KILL is due: a stop the runner began (a cancel, --failfast) is
-        #: carried through should the runner die within its grace (a CI's TERM, then KILL).
+        #: carried through should the runner die within its grace (a CI's TERM, then KILL);
+        #: so is one of the backstop's own.
         self.kill_at: dict[int, float] = {}
         self.spawns: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self.closing = threading.Event()
@@ -153,8 +154,7 @@ class Supervisor:
         with self._lock:
             self.tasks[proc.pid] = (key, out)
             if timeout is not None:
-                self.deadlines[proc.pid] = [began + float(timeout), float(timeout),
-                                            self.grace, None]
+                self.deadlines[proc.pid] = (began + float(timeout), float(timeout), self.grace)
             self.ends[key] = [None, not pumps, out]
             early = self.early.pop(proc.pid, None)
             self._generation += 1
@@ -257,24 +257,21 @@ class Supervisor:
         """With the runner gone: TERM the group of each task past its deadline (its folder
         saying so first), KILL it a grace later."""
         with self._lock:
-            due = [(pid, entry, self.tasks[pid][1]) for pid, entry in self.deadlines.items()
-                   if now >= entry[0] and pid in self.tasks]
-            stopped = [pid for pid, when in self.kill_at.items()
-                       if now >= when and pid in self.tasks]
-        for pid in stopped:
+            due = [(pid, self.deadlines.pop(pid), self.tasks[pid][1])
+                   for pid, (deadline, _t, _g) in list(self.deadlines.items())
+                   if now >= deadline and pid in self.tasks]
+            for pid, (_deadline, _timeout, grace), _out in due:
+                self.kill_at.setdefault(pid, now + grace)
+            killed = [pid for pid, when in self.kill_at.items()
+                      if now >= when and pid in self.tasks]
+        for pid, (_deadline, timeout, _grace), out in due:
+            with contextlib.suppress(OSError):
+                write_atomic(out / TIMED_OUT, f"{timeout:g}\n".encode(), make_folder=False)
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGTERM)
+        for pid in killed:
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
-        for pid, entry, out in due:
-            _deadline, timeout, grace, termed = entry
-            if termed is None:
-                entry[3] = now
-                with contextlib.suppress(OSError):
-                    write_atomic(out / TIMED_OUT, f"{timeout:g}\n".encode(), make_folder=False)
-                with contextlib.suppress(OSError):
-                    os.killpg(pid, signal.SIGTERM)
-            elif now >= termed + grace:
-                with contextlib.suppress(OSError):
-                    os.killpg(pid, signal.SIGKILL)
 
     def close(self, grace: float) -> None:
         """The runner collected its tasks: what they left behind (out of their groups, a
