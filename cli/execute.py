@@ -27,8 +27,8 @@ from spawnkit.core.junit import junit_xml
 from spawnkit.core.outputs import JOB_OUTPUTS, cannot_write
 from spawnkit.core.results import JobResult
 
-__all__ = ["STDOUT", "ResultPaths", "check_result_paths", "document_to_stdout", "execute",
-           "report_options"]
+__all__ = ["STDOUT", "ResultPaths", "check_result_paths", "execute", "report_options",
+           "show_result"]
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -41,6 +41,7 @@ def report_options(func: F) -> F:
     return click.option(
         "--junit", "junit_path", type=click.Path(dir_okay=False, allow_dash=True),
         default=None, help="Also write the JUnit XML report here ('-': to stdout).")(func)
+
 
 #: What a job folder holds of its own: no copy is written over one.
 _JOB_FILES = (*JOB_OUTPUTS, JOURNAL_NAME, LOCK_NAME)
@@ -85,9 +86,22 @@ def check_result_paths(json_path: str | Path | None, junit_path: str | Path | No
     return ResultPaths(files["--json"], files["--junit"], to_stdout)
 
 
-def document_to_stdout(job_dir: Path, result: JobResult, kind: str) -> str | None:
-    """--json - / --junit -: the document on stdout; what the OS said when it would not take
-    it (a full disk under `> file`: exit 74, as for the job's own files)."""
+def show_result(job_dir: Path, result: JobResult, to_stdout: str | None) -> str | None:
+    """The summary on stdout; with `--json -` / `--junit -`, that document there first (what a
+    pipeline reads is out before anything else can fail) and the summary on stderr. Returns
+    what the OS said when stdout would not take the document (exit 74, as for the job's own
+    files)."""
+    if to_stdout is None:
+        with unless_gone(sys.stdout):  # `| head`: the status still says whether all passed
+            print_summary(result, sys.stdout)
+        return None
+    not_out = _document_to_stdout(job_dir, result, to_stdout)
+    with contextlib.suppress(OSError), unless_gone(sys.stderr):  # the document says it
+        print_summary(result, sys.stderr)
+    return not_out
+
+
+def _document_to_stdout(job_dir: Path, result: JobResult, kind: str) -> str | None:
     document = (junit_xml(result, job_dir) if kind == "junit"
                 else (json.dumps(result.as_dict(), indent=2) + "\n").encode())
     try:
@@ -109,7 +123,6 @@ def execute(job: Job, progress: Progress, to_stdout: str | None = None) -> int:
     progress.start()
     result: JobResult | None = None
     unwritten: ResultsUnwritable | None = None
-    not_out: str | None = None  # why --json - / --junit - could not be written
     try:
         result = asyncio.run(job.run())
     except ResultsUnwritable as exc:  # a full disk: what the run found is still said
@@ -118,14 +131,7 @@ def execute(job: Job, progress: Progress, to_stdout: str | None = None) -> int:
         result, unwritten = exc.result, exc
     finally:
         progress.close(result)
-    if to_stdout is None:
-        with unless_gone(sys.stdout):
-            print_summary(result, sys.stdout)
-    else:
-        # The document first: what a pipeline reads is out before anything else can fail.
-        not_out = document_to_stdout(job.job_dir, result, to_stdout)
-        with contextlib.suppress(OSError), unless_gone(sys.stderr):  # the document says it
-            print_summary(result, sys.stderr)
+    not_out = show_result(job.job_dir, result, to_stdout)
     # A stderr that takes nothing (`2>/dev/full`) changes no exit status.
     with contextlib.suppress(OSError), unless_gone(sys.stderr):
         for error in (unwritten, not_out):

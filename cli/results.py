@@ -8,9 +8,8 @@ from pathlib import Path
 
 import click
 
-from spawnkit.cli.execute import check_result_paths, document_to_stdout, report_options
+from spawnkit.cli.execute import check_result_paths, report_options, show_result
 from spawnkit.cli.main import EXIT_FAILED, EXIT_IO, EXIT_OK, cli
-from spawnkit.cli.report import print_summary
 from spawnkit.cli.streams import unless_gone
 from spawnkit.core.errors import UsageError
 from spawnkit.core.joblock import ended_unrecorded, job_in_use
@@ -51,14 +50,7 @@ def results(job_dir: Path, junit_path: str | None, json_path: str | None) -> int
     finally:  # a full disk: what the journal holds is still shown
         write_extra_outputs(job_dir, result, json_path=paths.json_path,
                             junit_path=paths.junit_path)
-        not_out = (document_to_stdout(job_dir, result, paths.to_stdout)
-                   if paths.to_stdout else None)
-        if paths.to_stdout is None:
-            with unless_gone(sys.stdout):  # `| head`: the status still says whether all passed
-                print_summary(result, sys.stdout)
-        else:
-            with contextlib.suppress(OSError), unless_gone(sys.stderr):  # the document says it
-                print_summary(result, sys.stderr)
+        not_out = show_result(job_dir, result, paths.to_stdout)
     if not_out is not None:
         with contextlib.suppress(OSError), unless_gone(sys.stderr):
             click.echo(f"spawnkit: error: {not_out}", err=True)

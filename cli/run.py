@@ -17,7 +17,7 @@ from spawnkit.cli.kubeoptions import kubernetes_options
 from spawnkit.cli.main import cli
 from spawnkit.cli.params import Seconds
 from spawnkit.cli.progress import make_progress
-from spawnkit.cli.resume import resume_job
+from spawnkit.cli.resume import resume, resume_job
 from spawnkit.cli.selection import apply_selection, selection_options
 from spawnkit.cli.sharding import apply_shard, shard_options
 from spawnkit.cli.tails import DEFAULT_TAIL, ShowOutput
@@ -94,9 +94,9 @@ def with_slurm(tasks: Sequence[Task], partition: str | None, container: str | No
     return out
 
 
-#: What `--resume` takes from the command line; the job's own settings win over the rest.
-_RESUME_TAKES = frozenset({"taskfile", "junit_path", "json_path", "show_output", "tail",
-                           "quiet", "verbose", "no_gc", "resume_dir"})
+#: What `--resume` takes from the command line (what `spawnkit resume` takes, and the task
+#: file to check); the job's own settings win over the rest.
+_RESUME_TAKES = frozenset({p.name for p in resume.params} | {"taskfile", "resume_dir"})
 
 
 def _say_ignored(ctx: click.Context) -> None:
