@@ -9,6 +9,7 @@ try, and how often, is `faults`' business.
 from __future__ import annotations
 
 import abc
+import posixpath
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -309,6 +310,14 @@ class Engine(abc.ABC):
     def archive(self, container_id: str, path: str) -> Iterator[bytes] | None:
         """A tar stream of `path` (a file or a folder) in the container, running or ended;
         None when there is no such path."""
+
+    def archive_in(self, container_id: str, workdir: str, path: str) -> Iterator[bytes] | None:
+        """`archive` of `path` in the folder `workdir`. The folder itself as `DIR/.`: the
+        engines name the members of `DIR` differently (Docker `DIR/x`, Podman `/x`), those
+        of `DIR/.` alike (`./x`, `x`: core.copyout.TarSource reads both)."""
+        if path == ".":
+            return self.archive(container_id, posixpath.join(workdir, "."))
+        return self.archive(container_id, posixpath.normpath(posixpath.join(workdir, path)))
 
     @abc.abstractmethod
     def exit_events(self, label: str) -> tuple[Iterator[str], Callable[[], None]]:

@@ -4,6 +4,7 @@ Containerfile there, `FROM scratch`, with no registry."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -11,10 +12,25 @@ from pathlib import Path
 
 from spawnkit.core.errors import BackendError, UsageError
 from spawnkit.core.images import IMAGE_LABEL, recipe
+from spawnkit.spawners.container.calls import EngineCalls
 from spawnkit.spawners.container.engine import Engine, ImageInfo
 from spawnkit.spawners.container.faults import engine_message
 
-__all__ = ["build_image", "list_images"]
+__all__ = ["build_image", "ensure_image", "list_images"]
+
+LOG = logging.getLogger(__name__)
+
+
+async def ensure_image(call: EngineCalls, engine: Engine, image: str) -> str | None:
+    """None when the image is there (pulled if need be), else the engine's reason."""
+    try:
+        if await call(engine.image_exists, image):
+            return None
+        LOG.info("%s: pulling %s", engine.name, image)
+        await call(engine.pull, image, idempotent=False)
+    except Exception as exc:
+        return engine_message(exc)
+    return None
 
 
 def build_image(engine: Engine, name: str, tag: str | None = None) -> tuple[str, str]:

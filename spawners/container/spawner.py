@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import posixpath
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
+from spawnkit.core.backstop import timed_out_reason
 from spawnkit.core.copyout import TarSource
 from spawnkit.core.errors import BackendError, RequirementError, StartError
 from spawnkit.core.images import IMAGE_LABEL
@@ -44,6 +44,7 @@ from spawnkit.spawners.container.services import ContainerServiceHooks
 from spawnkit.spawners.container.spec import LABEL_JOB, LABEL_MANAGED, container_spec
 from spawnkit.spawners.container.userimages import UserImages
 from spawnkit.spawners.container.watch import ContainerWatch
+from spawnkit.spawners.container.watchdog import Watchdog
 
 __all__ = ["ContainerSpawner"]
 
@@ -79,6 +80,7 @@ class ContainerSpawner(ContainerServiceHooks):
         self._watch = ContainerWatch(self.name, self.engine.name, self.engine.url,
                                      self.options.engine_down_after, self.poll_interval)
         self._events: ExitEvents | None = None
+        self._watchdog: Watchdog | None = None
 
     # -- job ----------------------------------------------------------------------------------
 
@@ -95,6 +97,8 @@ class ContainerSpawner(ContainerServiceHooks):
                                           "(--engine-down-after)") from None
         if job is not None:
             self._events = ExitEvents(self.engine, f"{LABEL_JOB}={job.job_id}", self._died)
+            self._watchdog = Watchdog(type(self.engine), job.job_id, job.job_dir,
+                                      self.options.engine_url)
 
     def stopping(self) -> None:
         self.engine.retry_policy.stopping = lambda: True
@@ -108,6 +112,8 @@ class ContainerSpawner(ContainerServiceHooks):
     async def close(self) -> None:
         if self._events is not None:
             self._events.close()
+        if self._watchdog is not None:
+            self._watchdog.close()
         self._watch.close()
         await self._call.close(engine_answers=self._watch.down is None, within=self.kill_wait)
 
@@ -139,7 +145,8 @@ class ContainerSpawner(ContainerServiceHooks):
         # Once per image per job; tasks triaged meanwhile wait for the same answer.
         check = self._images.get(image)
         if check is None:
-            check = self._images[image] = asyncio.ensure_future(self._ensure_image(image))
+            check = self._images[image] = asyncio.ensure_future(
+                images.ensure_image(self._call, self.engine, image))
         problem = await asyncio.shield(check)
         if problem is not None:
             raise RequirementError(
@@ -167,17 +174,6 @@ class ContainerSpawner(ContainerServiceHooks):
         if have is not None and cpus > have:
             raise RequirementError(f"cpus = {cpus:g} is more than the {have} CPUs of the "
                                    f"{self.name} engine's machine", spawner=self.name)
-
-    async def _ensure_image(self, image: str) -> str | None:
-        """None when the image is there (pulled if need be), else the engine's reason."""
-        try:
-            if await self._call(self.engine.image_exists, image):
-                return None
-            LOG.info("%s: pulling %s", self.name, image)
-            await self._call(self.engine.pull, image, idempotent=False)
-        except Exception as exc:
-            return engine_message(exc)
-        return None
 
     # -- spawn --------------------------------------------------------------------------------
 
@@ -230,6 +226,7 @@ class ContainerSpawner(ContainerServiceHooks):
             logs=LogFollower(self.engine, container_id, output),
         )
         runtime_task.spawner_handle = container_id
+        self._watch_deadline(runtime_task, started_wall)
         runtime_task.spawning_result = {
             "container_id": container_id,
             "name": spec.name,
@@ -251,6 +248,16 @@ class ContainerSpawner(ContainerServiceHooks):
     async def adopt_task(self, runtime_task: RuntimeTask) -> None:
         handle = await adopt_container(self._call, self.engine, self._job(), runtime_task)
         self._handles[handle.id] = handle
+        if (runtime_task.spawning_result or {}).get("started_wall") is not None:
+            self._watch_deadline(runtime_task, handle.started_wall)
+
+    def _watch_deadline(self, runtime_task: RuntimeTask, started_wall: float) -> None:
+        """The watchdog stops it at its deadline should this runner die first (Docker has no
+        run-time limit of its own)."""
+        if self._watchdog is not None and runtime_task.output_dir is not None:
+            self._watchdog.watch(str(runtime_task.spawner_handle), runtime_task.output_dir,
+                                 started_wall, self._job().timeout_of(runtime_task.task),
+                                 self.options.grace_period)
 
     # -- monitor ------------------------------------------------------------------------------
 
@@ -279,6 +286,8 @@ class ContainerSpawner(ContainerServiceHooks):
             # removes it once the engine is back (its runner is gone by then).
             return
         first = not handle.sent
+        if first and self._watchdog is not None and runtime_task.output_dir is not None:
+            self._watchdog.stopping(handle.id, runtime_task.output_dir, grace_period)
         try:
             await self._call.stop(handle.id, grace_period, self.kill_wait, handle.sent)
             # No signal delivered: the engine said it was not running (`ExitResult.
@@ -324,6 +333,8 @@ class ContainerSpawner(ContainerServiceHooks):
                               f"{handle.short}", exc, handle.id) from exc
         finally:
             self._handles.pop(handle.id, None)
+            if self._watchdog is not None:
+                self._watchdog.forget(handle.id)
 
     async def _collect(self, runtime_task: RuntimeTask, handle: ContainerHandle) -> ExitResult:
         state = await self._call(self.engine.inspect, handle.id)
@@ -349,14 +360,16 @@ class ContainerSpawner(ContainerServiceHooks):
                                      since=handle.started_wall - 1.0,
                                      outage=self._watch.victim_of_outage(handle.id))
         if handle.adopted and state.finished_at > 0:
-            exit = dataclasses.replace(exit, ended_at=state.finished_at)
+            exit = dataclasses.replace(exit, ended_at=state.finished_at, timed_out=(
+                timed_out_reason(runtime_task.output_dir, "the container watchdog")
+                if runtime_task.output_dir is not None else None))
         if handle.ended_first:
             exit = dataclasses.replace(exit, ended_before_stop=True)
         task = runtime_task.task
         if task.junit or task.artifacts:
             # From the container's own file system, before it goes: no workspace needed.
             workdir = state.workdir or "/"
-            source = TarSource(lambda path: self.engine.archive(handle.id, _under(workdir, path)))
+            source = TarSource(lambda path: self.engine.archive_in(handle.id, workdir, path))
             await self._call(self.keep_files, runtime_task, exit, source, retry=False)
         if keeps(self.options, exit, stopped=handle.signalled):
             runtime_task.notes.append(kept_note(handle.id, self._job().job_dir,
@@ -383,11 +396,3 @@ class ContainerSpawner(ContainerServiceHooks):
             for i in found
         ]
 
-
-def _under(workdir: str, path: str) -> str:
-    """`path` of the working folder as the archive call takes it. The folder itself as
-    `DIR/.`: the engines name the members of `DIR` differently (Docker `DIR/x`, Podman `/x`),
-    those of `DIR/.` alike (`./x`, `x`: TarSource reads both)."""
-    if path == ".":
-        return posixpath.join(workdir, ".")
-    return posixpath.normpath(posixpath.join(workdir, path))

@@ -12,12 +12,13 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from spawnkit.core.backstop import timed_out_reason
 from spawnkit.core.errors import AdoptError
 from spawnkit.core.procfs import is_alive, start_ticks
 from spawnkit.core.task.runtime import RuntimeTask
 from spawnkit.spawners.process.client import supervisors
 from spawnkit.spawners.process.handle import ProcessHandle
-from spawnkit.spawners.process.supervisor import EXIT_STATUS, TIMED_OUT
+from spawnkit.spawners.process.supervisor import EXIT_STATUS
 
 __all__ = ["REAPED", "AdoptedTask", "adopt"]
 
@@ -44,7 +45,7 @@ class AdoptedTask:
             status = int(record.read_text())
             # Written once its output was whole: close to its end, not to this look.
             self.handle.ended_at = record.stat().st_mtime
-            self.handle.timed_out = _timed_out(self.out_dir)
+            self.handle.timed_out = timed_out_reason(self.out_dir, "the task supervisor")
             self.handle.end(status)
             if not self.handle.drained.done():
                 self.handle.drained.set_result(None)  # written once its output was whole
@@ -74,17 +75,6 @@ def _reaped(out_dir: Path) -> bool:
         return (out_dir / EXIT_STATUS).stat().st_mtime >= marked
     except OSError:
         return True
-
-
-def _timed_out(out_dir: Path) -> str | None:
-    """The supervisor's record that it timed the task out, its runner gone (None: it did
-    not)."""
-    try:
-        timeout = float((out_dir / TIMED_OUT).read_text())
-    except (OSError, ValueError):
-        return None
-    return (f"timed out after {timeout:g} s (stopped by the task supervisor: no runner was "
-            "watching)")
 
 
 def adopt(runtime_task: RuntimeTask) -> AdoptedTask:

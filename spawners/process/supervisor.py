@@ -34,10 +34,10 @@ exit (and reaps every orphan) with one blocking `wait()`, and it outlives a runn
 status in DIR/exit-status once all its output is written, so a runner that takes the job over
 (`spawnkit resume`) still learns how they ended. With its runner gone, it also stops a task at
 its deadline as the runner would have (TERM, grace, KILL of its group), and says so in
-DIR/timed-out: nothing runs on unbounded for want of a runner.
+DIR/timed-out (core.backstop): nothing runs on unbounded for want of a runner.
 
-Imports nothing of spawnkit but core.masking, core.procfs and core.execerror: it starts in a
-few tens of milliseconds.
+Imports nothing of spawnkit but core.masking, core.procfs, core.execerror and core.backstop:
+it starts in a few tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -56,18 +56,16 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from spawnkit.core.backstop import mark_timed_out
 from spawnkit.core.execerror import start_or_stand_in
 from spawnkit.core.masking import Masker
 from spawnkit.core.paths import write_atomic
 from spawnkit.core.procfs import live_processes, start_ticks
 
-__all__ = ["EXIT_STATUS", "TIMED_OUT", "main"]
+__all__ = ["EXIT_STATUS", "main"]
 
 #: The file in a task's output folder that holds its raw wait status, once it has ended.
 EXIT_STATUS = "exit-status"
-#: The file in a task's output folder that says the supervisor timed it out (its runner
-#: gone): the timeout in seconds.
-TIMED_OUT = "timed-out"
 
 #: Threads that fork and exec: several execs under way at once (more only fight over the
 #: interpreter's lock: 8 measured slower than 4 on two cores).
@@ -265,8 +263,7 @@ class Supervisor:
             killed = [pid for pid, when in self.kill_at.items()
                       if now >= when and pid in self.tasks]
         for pid, (_deadline, timeout, _grace), out in due:
-            with contextlib.suppress(OSError):
-                write_atomic(out / TIMED_OUT, f"{timeout:g}\n".encode(), make_folder=False)
+            mark_timed_out(out, timeout)
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGTERM)
         for pid in killed:

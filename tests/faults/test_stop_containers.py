@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from spawnkit.spawners.container.watchdog import WATCHDOG
 from tests.conftest import RunCli
-from tests.engines.conftest import TEST_IMAGE, containers_of
+from tests.engines.conftest import TEST_IMAGE, containers_of, engine_cli
 from tests.faults.jobs import (
     container_job,
     job_dir_of,
@@ -27,6 +28,7 @@ from tests.faults.jobs import (
     wait_running,
     wait_until,
 )
+from tests.helpers import pid_alive
 
 N = 8
 
@@ -96,3 +98,85 @@ def test_signal_stops_containers_within_the_grace_period(
     assert len(handles) == N
     assert containers_of(engine_name, job_dir.name) == []
     wait_until(lambda: not job_processes(job, handles), 10, "the job's processes")
+
+
+def _watchdogs(job_id: str) -> list[str]:
+    """Live container watchdogs of the job on this host."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if WATCHDOG.encode() in words and job_id.encode() in words and pid_alive(
+                int(entry.name)):
+            found.append(entry.name)
+    return found
+
+
+def _running(engine_name: str, container_id: str) -> bool:
+    return engine_cli(engine_name, "inspect", "-f", "{{.State.Running}}",
+                      container_id).strip() == "true"
+
+
+def test_a_dead_runner_s_task_still_times_out(
+    engine_name: str, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """After a `kill -9` of the runner, its container watchdog stops a task at its deadline
+    as the runner would (TERM, the grace, KILL: this one ignores TERM), and a resume reports
+    it timed out. A task with no timeout runs on: the resume takes it over. Docker has no
+    run-time limit of its own: before the watchdog, the container ran until `spawnkit gc`."""
+    job = container_job(tmp_path, 2, "ignore_term", TEST_IMAGE)
+    job.path.write_text(job.path.read_text().replace('id = "t0"\n', 'id = "t0"\ntimeout = 2\n')
+                        .replace("sleep 1000", "while [ ! -e /workspace/go ]; do sleep 0.05; "
+                                 "done"))
+    proc = start_cli(tmp_path, "--spawner", engine_name, "--max-running", "2", "--no-gc",
+                     "--grace", "1", str(job.path))
+    wait_running(job, proc)
+    proc.kill()
+    proc.communicate(timeout=30)
+    job_dir = job_dir_of(tmp_path)
+    handles = started_handles(job_dir)
+    assert _watchdogs(job_dir.name)
+    wait_until(lambda: not _running(engine_name, handles["t0"]), 30,
+               "the watchdog's stop of the task past its deadline")
+    assert engine_cli(engine_name, "inspect", "-f", "{{.State.ExitCode}}",
+                      handles["t0"]).strip() == "137"  # its TERM was ignored: the KILL
+    assert (job_dir / "tasks" / "t0" / "timed-out").read_text() == "2\n"
+    assert _running(engine_name, handles["t1"])
+    job.go()
+    resumed = run_cli("resume", str(job_dir), timeout=120)
+    assert resumed.code == 1, resumed.stderr
+    results = read_results(job_dir)
+    assert (results["t0"]["result"], results["t0"]["reason"]) == (
+        "timed_out", "timed out after 2 s (stopped by the container watchdog: no runner was "
+        "watching)")
+    assert results["t1"]["result"] == "passed", results["t1"]
+    assert containers_of(engine_name, job_dir.name) == []
+    wait_until(lambda: not _watchdogs(job_dir.name), 10, "the watchdogs' exit")
+
+
+def test_a_stop_cut_short_by_a_kill_of_the_runner_still_kills(
+    engine_name: str, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """A CI's cancel: SIGTERM, then SIGKILL of the runner before the grace ends. The task
+    that ignores TERM still gets its KILL when the grace is over, from the watchdog (a
+    task with no timeout: the stop alone starts it)."""
+    job = container_job(tmp_path, 1, "ignore_term", TEST_IMAGE)
+    proc = start_cli(tmp_path, "--spawner", engine_name, "--no-gc", "--grace", "3",
+                     str(job.path))
+    wait_running(job, proc)
+    job_dir = job_dir_of(tmp_path)
+    handle = started_handles(job_dir)["t0"]
+    proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: '"terminating"' in (job_dir / "journal.jsonl").read_text(), 30,
+               "the stop")
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert _running(engine_name, handle)  # within its grace
+    wait_until(lambda: not _running(engine_name, handle), 30, "the KILL its grace ends with")
+    assert engine_cli(engine_name, "inspect", "-f", "{{.State.ExitCode}}",
+                      handle).strip() == "137"
+    wait_until(lambda: not _watchdogs(job_dir.name), 10, "the watchdog's exit")
+    assert run_cli("resume", str(job_dir), timeout=120).code == 1
+    assert containers_of(engine_name, job_dir.name) == []
