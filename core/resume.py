@@ -38,6 +38,8 @@ class TaskStanding:
     #: A `spawning` entry with no `started` after it: it may have begun, with no handle known.
     spawning: bool = False
     attempt: int = 1
+    #: Its `terminating` entry after that start: a stop its runner began (and died within).
+    stopping: dict[str, Any] | None = None
 
     @property
     def runs(self) -> bool:
@@ -113,7 +115,9 @@ def _follow(standing: TaskStanding, entry: dict[str, Any]) -> None:
     if status in FINAL_STATUSES:
         standing.final = entry
     elif status == "started":
-        standing.started, standing.spawning = entry, False
+        standing.started, standing.spawning, standing.stopping = entry, False, None
+    elif status == "terminating":
+        standing.stopping = entry
     elif status == "adopted":
         # Taken over before: its handle is the adopter's word, its start the original one
         # (the timeout counts from it).
@@ -125,7 +129,7 @@ def _follow(standing: TaskStanding, entry: dict[str, Any]) -> None:
         standing.spawning, standing.started = True, None
     elif status == "retrying":
         standing.attempt = int(entry.get("attempt") or standing.attempt) + 1
-        standing.started, standing.spawning = None, False
+        standing.started, standing.spawning, standing.stopping = None, False, None
 
 
 def _restored_outcome(final: dict[str, Any]) -> tuple[RuntimeTaskStatus, Outcome]:
@@ -143,6 +147,18 @@ def _restored_outcome(final: dict[str, Any]) -> tuple[RuntimeTaskStatus, Outcome
         cause = Cause.ENGINE
     return status, Outcome(TaskResult(final.get("result", "error")), cause,
                            final.get("reason"), exit)
+
+
+def _stop_begun(entry: dict[str, Any] | None) -> tuple[RuntimeTaskStatus, str] | None:
+    """The status and reason of the stop a `terminating` entry records (an interrupt, a
+    timeout, failfast): what the task ends with, as the runner that began it would have said."""
+    if entry is None:
+        return None
+    try:
+        status = RuntimeTaskStatus[str(entry.get("why")).upper()]
+    except KeyError:
+        status = RuntimeTaskStatus.INTERRUPTED
+    return status, str(entry.get("reason") or status.word)
 
 
 async def take_over(takeover: Takeover, runtime_tasks: list[RuntimeTask],
@@ -175,4 +191,4 @@ async def take_over(takeover: Takeover, runtime_tasks: list[RuntimeTask],
             began = (standing.started or {}).get("time", time.time())
             if isinstance(answer, float):  # it waited in a queue: it runs since then
                 began = max(float(began), answer)
-            worker.adopt(rt, float(began))
+            worker.adopt(rt, float(began), _stop_begun(standing.stopping))

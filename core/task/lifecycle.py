@@ -60,6 +60,7 @@ class TaskLifecycle:
         #: The reason to give should the stop find it never ran (still in a batch queue).
         self._not_run: str | None = None
         self._spawned = False
+        self._carried_on = False
         self._termination: asyncio.Future[None] | None = None
         self._collection: asyncio.Future[ExitResult] | None = None
 
@@ -116,13 +117,15 @@ class TaskLifecycle:
     # -- terminate ---------------------------------------------------------------------------
 
     def stop(self, status: RuntimeTaskStatus, reason: str, grace_period: float, *,
-             not_run: str | None = None) -> bool:
+             not_run: str | None = None, carried_on: bool = False) -> bool:
         """Tell it to stop, once: TERM, grace, KILL, in the background. False when it was
         already told (the first reason stands) or never started. `not_run`: the reason
-        should the backend find that its command never began (`ExitResult.never_ran`)."""
+        should the backend find that its command never began (`ExitResult.never_ran`).
+        `carried_on`: a stop an earlier runner began (`spawnkit resume`): a task found ended
+        ended of that stop, not by itself."""
         if self._termination is not None or self._collection is not None or not self.spawned:
             return False
-        self.stopped, self._not_run = (status, reason), not_run
+        self.stopped, self._not_run, self._carried_on = (status, reason), not_run, carried_on
         self._termination = asyncio.ensure_future(self._terminate(grace_period))
         return True
 
@@ -163,7 +166,7 @@ class TaskLifecycle:
             # Even when the outcome cannot be read, what the task printed is masked.
             self.mask_output()
             self._read_reports()
-        if self.stopped is not None and exit.ended_before_stop:
+        if self.stopped is not None and self._ended_first(exit):
             # The journal says it was being stopped: say why its own exit stands.
             self.runtime_task.notes.append(
                 f"it had ended by itself when its stop ({self.stopped[1]}) came: judged by "
@@ -201,11 +204,14 @@ class TaskLifecycle:
         One the backend timed out itself while no runner watched (`exit.timed_out`) is timed
         out, as the runner would have done."""
         if exit is not None and exit.timed_out and (self.stopped is None
-                                                    or exit.ended_before_stop):
+                                                    or self._ended_first(exit)):
             return RuntimeTaskStatus.TIMEOUT, exit.timed_out
-        if self.stopped is None or (exit is not None and exit.ended_before_stop):
+        if self.stopped is None or self._ended_first(exit):
             return RuntimeTaskStatus.FINISHED, None
         return self.stopped
+
+    def _ended_first(self, exit: ExitResult | None) -> bool:
+        return exit is not None and exit.ended_before_stop and not self._carried_on
 
     def judge(
         self, exit: ExitResult | None = None, error: BaseException | None = None

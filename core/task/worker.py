@@ -80,11 +80,10 @@ class Worker:
             return sm.take_requested(self._max_triaging) is not None
 
     async def triage(self) -> bool:
-        """Reads from triaging, moves into either: ready or finished.
-
-        The requirement check runs in the background (an image pull may take minutes), the
-        task in `triaging` (a stop reaches it), triaged again once it passed. One whose
-        dependencies have not all finished is parked, at no cost, until one does."""
+        """Reads from triaging, moves into either: ready or finished. The requirement check
+        runs in the background (an image pull may take minutes), the task in `triaging` (a
+        stop reaches it), triaged again once it passed. One whose dependencies have not all
+        finished is parked, at no cost, until one does."""
         sm = self._state_machine
         async with sm.lock:
             runtime_task = sm.take_to_triage()
@@ -136,9 +135,11 @@ class Worker:
                                                    self._spawn(lifecycle, slot)))
         return True
 
-    def adopt(self, runtime_task: RuntimeTask, started_wall: float) -> None:
+    def adopt(self, runtime_task: RuntimeTask, started_wall: float,
+              stopping: tuple[RuntimeTaskStatus, str] | None = None) -> None:
         """A task an earlier runner of the job started, taken over (`spawnkit resume`) once
-        the spawner re-attached it: watched, stopped and collected from now on like the rest."""
+        the spawner re-attached it: watched, stopped and collected from now on like the rest;
+        the stop that runner began (`stopping`: status, reason) is carried on to its end."""
         sm = self._state_machine
         slot = sm.adopt(runtime_task)
         lifecycle = TaskLifecycle(runtime_task, self._spawner, masked=self._masked,
@@ -147,6 +148,8 @@ class Worker:
         sm.lifecycles[runtime_task.identifier] = self._mine[runtime_task.identifier] = lifecycle
         sm.record(runtime_task, "adopted", handle=runtime_task.spawner_handle, slot=slot,
                   spawning_result=runtime_task.spawning_result, since=started_wall)
+        if stopping is not None:
+            self._stop(lifecycle, *stopping, self._grace_period, carried_on=True)
 
     async def monitor(self) -> bool:
         """Reads from started, moves into finished: one poll for all of this worker's tasks;
@@ -314,22 +317,18 @@ class Worker:
         await self._finish(runtime_task, status, outcome=outcome)
 
     def _stop(self, lifecycle: TaskLifecycle, status: RuntimeTaskStatus, reason: str,
-              grace: float, not_run: str | None = None) -> asyncio.Task[None] | None:
+              grace: float, not_run: str | None = None, *,
+              carried_on: bool = False) -> asyncio.Task[None] | None:
         """Terminate a running task in the background, then collect it (None: stopping)."""
-        if not lifecycle.stop(status, reason, grace, not_run=not_run):
+        if not lifecycle.stop(status, reason, grace, not_run=not_run, carried_on=carried_on):
             return None
-        self._state_machine.record(lifecycle.runtime_task, "terminating", why=status.word)
+        self._state_machine.record(lifecycle.runtime_task, "terminating", why=status.word,
+                                   reason=reason)
         return self._moves.start(lifecycle.task_id, self._collect(lifecycle))
 
-    async def _finish(
-        self,
-        runtime_task: RuntimeTask,
-        status: RuntimeTaskStatus,
-        *,
-        outcome: Outcome | None = None,
-        error: BaseException | None = None,
-        reason: str | None = None,
-    ) -> None:
+    async def _finish(self, runtime_task: RuntimeTask, status: RuntimeTaskStatus, *,
+                      outcome: Outcome | None = None, error: BaseException | None = None,
+                      reason: str | None = None) -> None:
         sm = self._state_machine
         async with sm.lock:
             sm.finish(runtime_task, status, outcome=outcome, error=error, reason=reason)
@@ -389,8 +388,7 @@ class Worker:
         once a job's timeout expires); what never started is not run."""
         await self._terminate_tasks(RuntimeTaskStatus.TIMEOUT, "the job's timeout expired")
 
-    async def terminate_tasks_interrupted(self) -> None:
-        """Terminate all running tasks as interrupted (by the user)."""
+    async def terminate_tasks_interrupted(self) -> None:  # as interrupted (by the user)
         await self._terminate_tasks(RuntimeTaskStatus.INTERRUPTED, "interrupted by the user")
 
     async def _terminate_tasks(self, status: RuntimeTaskStatus, why: str) -> None:

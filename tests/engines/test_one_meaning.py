@@ -421,6 +421,34 @@ def test_a_second_signal_exits_at_once(
     assert proc.returncode == 143
 
 
+def test_a_stop_cut_short_by_the_runner_s_death_ends_as_it_began(
+    spawner_name: str, tmp_path: Path, run_cli: RunCli, no_leftovers: None
+) -> None:
+    """A CI's cancel: SIGTERM, then `kill -9` of the runner within the grace. The task that
+    ignores TERM gets its KILL all the same, and a resume reports it interrupted, as the
+    stop began, not "killed by SIGKILL" (or passed, had it handled TERM)."""
+    (tmp_path / "ws").mkdir()
+    path = tmp_path / "tasks.toml"
+    path.write_text('[[task]]\nid = "t"\nworkspace = "ws"\n'
+                    'command = "trap \\"\\" TERM; touch started; while :; do sleep 1; done"\n')
+    proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE, "--grace",
+                     "3", "--no-gc", str(path))
+    wait_until(lambda: (tmp_path / "ws" / "started").exists(), 120, "the task")
+    journal = tmp_path / "results" / "latest" / "journal.jsonl"
+    wait_until(lambda: started_handles(journal.parent), 30, "the journal's started")
+    proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: '"terminating"' in journal.read_text(), 30, "the stop")
+    proc.kill()
+    proc.communicate(timeout=30)
+    job_dir = job_dir_of(tmp_path)
+    resumed = run_cli("resume", str(job_dir), timeout=120)
+    assert resumed.code == 1, resumed.stderr  # the resume itself was not interrupted
+    rec = json.loads((job_dir / "results.json").read_text())["tasks"][0]
+    assert (rec["result"], rec["reason"]) == ("interrupted", "interrupted: SIGTERM received")
+    assert rec["adopted"] is True, rec
+    assert task_gone(spawner_name, job_dir.name, rec["handle"])
+
+
 # -- 8. gc takes a dead runner's tasks at once, in parallel -------------------------------------
 
 def test_gc_takes_a_dead_runners_tasks_at_once(

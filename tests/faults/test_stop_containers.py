@@ -178,5 +178,10 @@ def test_a_stop_cut_short_by_a_kill_of_the_runner_still_kills(
     assert engine_cli(engine_name, "inspect", "-f", "{{.State.ExitCode}}",
                       handle).strip() == "137"
     wait_until(lambda: not _watchdogs(job_dir.name), 10, "the watchdog's exit")
+    # A resume ends the task as the stop began: interrupted, not "killed by SIGKILL".
     assert run_cli("resume", str(job_dir), timeout=120).code == 1
+    results = read_results(job_dir)
+    assert (results["t0"]["result"], results["t0"]["reason"]) == (
+        "interrupted", "interrupted: SIGTERM received")
+    assert results["queued"]["result"] == "not_run"  # the interrupt's, before the kill -9
     assert containers_of(engine_name, job_dir.name) == []

@@ -236,10 +236,12 @@ def test_tasks_gc_ended_are_lost_to_a_later_resume(tmp_path: Path, run_cli: RunC
     assert by_id["queued"]["result"] == "skipped"  # it needs t0
 
 
-def test_a_stop_cut_short_by_a_kill_of_the_runner_still_kills(tmp_path: Path) -> None:
+def test_a_stop_cut_short_by_a_kill_of_the_runner_still_kills(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
     """A CI's cancel: SIGTERM, then SIGKILL of the runner before the grace ends. The task
     that ignores TERM still gets its KILL when the grace is over (found by a user's try: it
-    ran on, and a resume reported it passed)."""
+    ran on, and a resume reported it passed), and a resume reports it interrupted."""
     proc = _start(tmp_path, "--grace", "2", str(_job_with_markers(tmp_path, 1, ignore_term=True)))
     pid = _wait_markers(tmp_path, 1, proc)[0]
     journal = tmp_path / "results" / "latest" / "journal.jsonl"
@@ -249,6 +251,12 @@ def test_a_stop_cut_short_by_a_kill_of_the_runner_still_kills(tmp_path: Path) ->
     proc.communicate()
     assert pid_alive(pid)  # within its grace
     wait_until(lambda: not pid_alive(pid), 30, "the KILL its grace ends with")
+    # A resume ends the task as the stop began: interrupted, not "killed by SIGKILL".
+    job_dir = (tmp_path / "results" / "latest").resolve()
+    assert run_cli("resume", str(job_dir)).code == 1  # not itself interrupted
+    by_id = {t["id"]: t for t in json.loads((job_dir / "results.json").read_text())["tasks"]}
+    assert (by_id["t0"]["result"], by_id["t0"]["reason"]) == (
+        "interrupted", "interrupted: SIGTERM received")
 
 
 def test_run_resume_names_the_options_it_does_not_take(run_cli: RunCli) -> None:
