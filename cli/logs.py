@@ -23,7 +23,7 @@ import click
 from spawnkit.cli.completion import complete_job_task
 from spawnkit.cli.main import EXIT_OK, cli
 from spawnkit.core.errors import UsageError
-from spawnkit.core.journal import JOURNAL_NAME, read_job_journal, read_journal
+from spawnkit.core.journal import JOURNAL_NAME, current_owner, read_job_journal, read_journal
 from spawnkit.core.output import STREAMS
 from spawnkit.core.owner import owner_alive
 from spawnkit.core.paths import safe_name
@@ -122,7 +122,7 @@ def _ended(job_dir: Path, task_ids: list[str]) -> bool:
     for entry in entries:
         by_task.setdefault(str(entry["task"]), []).append(entry)
     done = all(final_entry(by_task.get(t, [])) is not None for t in task_ids)
-    if end is None and not done and not owner_alive(str(header.get("owner", ""))):
+    if end is None and not done and not owner_alive(current_owner(header)):
         click.echo(f"spawnkit: the job's runner is gone: what runs of it goes on unwatched "
                    f"(`spawnkit resume {job_dir}` takes it over)", err=True)
         return True
@@ -146,7 +146,7 @@ def _no_output_note(job_dir: Path, task_id: str) -> str | None:
     if started:
         return None
     ongoing = (final_entry(history) is None and end is None
-               and owner_alive(str(header.get("owner", ""))))
+               and owner_alive(current_owner(header)))
     note = f"task '{task_id}' has no output: it has not started yet" if ongoing else (
         f"task '{task_id}' has no output: {'its last attempt' if retried else 'it'} never "
         "started")

@@ -19,6 +19,7 @@ from spawnkit.core.taskcodec import task_from_json, task_to_json
 __all__ = [
     "JOURNAL_NAME",
     "Journal",
+    "current_owner",
     "read_job_journal",
     "read_journal",
     "rebuild_results",
@@ -169,6 +170,15 @@ def read_journal(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict
         raise ValueError(f"{path}: no job header")
     header["takeovers"] = takeovers
     return header, entries, end
+
+
+def current_owner(header: dict[str, Any]) -> str:
+    """The runner that holds the job as its journal says (core.owner's form): the last to
+    take it over (`spawnkit resume`), else the one that began it."""
+    owner = str(header.get("owner", ""))
+    for record in header.get("takeovers", ()):
+        owner = str(record.get("new_owner", owner))
+    return owner
 
 
 def read_job_journal(

@@ -16,7 +16,7 @@ from typing import Any
 
 from spawnkit.core.errors import AdoptError, UsageError
 from spawnkit.core.joblock import JobEnded, ended_unrecorded
-from spawnkit.core.journal import JOURNAL_NAME, read_journal
+from spawnkit.core.journal import JOURNAL_NAME, current_owner, read_journal
 from spawnkit.core.results import FINAL_STATUSES
 from spawnkit.core.spawner import Spawner
 from spawnkit.core.task.description import Task
@@ -97,10 +97,7 @@ def _takeover(job_dir: Path, header: dict[str, Any], entries: list[dict[str, Any
     for key in ("settings", "options"):
         if not isinstance(header.get(key) or {}, dict):
             raise ValueError(f"the job's {key} are not a table")
-    owner = str(header.get("owner", ""))
-    for record in header.get("takeovers", ()):
-        owner = str(record.get("new_owner", owner))
-    takeover = Takeover(job_dir, header, entries, tasks, owner)
+    takeover = Takeover(job_dir, header, entries, tasks, current_owner(header))
     for task in tasks:
         takeover.standings[task.id] = TaskStanding()
     for entry in entries:

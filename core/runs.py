@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spawnkit.core.joblock import job_in_use
-from spawnkit.core.journal import JOURNAL_NAME, read_journal
+from spawnkit.core.journal import JOURNAL_NAME, current_owner, read_journal
 from spawnkit.core.owner import owner_alive
 from spawnkit.core.results import FINAL_STATUSES
 
@@ -98,7 +98,7 @@ def _dead_jobs(spawner: str, spare_recent: bool = False,
             header, entries, _end = read_journal(job_dir / JOURNAL_NAME)
         except (OSError, ValueError):
             continue
-        if header.get("spawner") != spawner or owner_alive(str(header.get("owner", ""))):
+        if header.get("spawner") != spawner or owner_alive(current_owner(header)):
             continue
         if leave_alone(job_id, job_dir, spare_recent=spare_recent):
             continue

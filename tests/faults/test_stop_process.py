@@ -268,3 +268,34 @@ def test_run_resume_names_the_options_it_does_not_take(run_cli: RunCli) -> None:
     assert again.stderr.splitlines()[0] == (
         "spawnkit: warning: --resume goes on with the job's own settings: --only, --spawner "
         "not taken")
+
+
+def test_logs_follow_of_a_resumed_job_follows_the_resume(tmp_path: Path) -> None:
+    """`logs -f` of a job a resume took over follows it to its end, not stops at once saying
+    the runner is gone (found at an earlier stop: it watched the runner that began the job)."""
+    mark, go = tmp_path / "printed", tmp_path / "go"
+    path = tmp_path / "tasks.toml"
+    path.write_text(f'[[task]]\nid = "t"\ncommand = "echo before; touch {mark}; '
+                    f'while [ ! -e {go} ]; do sleep 0.05; done; echo after"\n')
+    proc = _start(tmp_path, str(path))
+    journal = tmp_path / "results" / "latest" / "journal.jsonl"
+    wait_until(lambda: mark.exists() and '"started"' in journal.read_text(), 30, "the task")
+    proc.kill()
+    proc.communicate()
+    job_dir = journal.parent.resolve()
+    cli = [sys.executable, "-m", "spawnkit.cli"]
+    resume = subprocess.Popen([*cli, "resume", str(job_dir)], env=child_env(tmp_path),
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: '"takeover"' in journal.read_text(), 30, "the takeover")
+        follow = subprocess.Popen([*cli, "logs", "-f", str(job_dir)], env=child_env(tmp_path),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        assert follow.stdout is not None
+        first = follow.stdout.readline()
+        go.touch()
+        rest, err = follow.communicate(timeout=60)
+    finally:
+        go.touch()
+        resume.wait(timeout=60)
+    assert (first, rest, follow.returncode) == (b"before\n", b"after\n", 0), err
+    assert resume.returncode == 0
