@@ -8,12 +8,12 @@ on what a dependency means.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from spawnkit.core.dependencies import CircularDependencyException, Dependencies
 from spawnkit.core.task.description import Task
 
-__all__ = ["dependency_graph", "find_cycle", "plan", "run_order"]
+__all__ = ["cycle_in", "dependency_graph", "find_cycle", "plan", "run_order"]
 
 
 def dependency_graph(tasks: Sequence[Task]) -> Dependencies[str]:
@@ -32,15 +32,19 @@ def find_cycle(tasks: Sequence[Task]) -> list[str] | None:
         pass
     else:
         return None
-    requires = {t.id: t.depends_on for t in tasks}
+    return cycle_in({t.id: t.depends_on for t in tasks})
+
+
+def cycle_in(requires: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """A cycle of `requires` (key -> the keys it depends on) as a path, or None."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
-    for task in tasks:
-        if task.id in state:
+    for start in requires:
+        if start in state:
             continue
         # Depth first, with a stack of (key, its dependencies left): no recursion limit.
-        path = [task.id]
-        stack = [(task.id, iter(requires.get(task.id, ())))]
-        state[task.id] = 1
+        path = [start]
+        stack = [(start, iter(requires.get(start, ())))]
+        state[start] = 1
         while stack:
             key, deps = stack[-1]
             dep = next(deps, None)

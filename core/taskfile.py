@@ -11,7 +11,7 @@ from typing import Any
 from spawnkit.core.buildcontext import parse_images
 from spawnkit.core.errors import TaskFileError
 from spawnkit.core.matrix import expand_matrix
-from spawnkit.core.plan import find_cycle
+from spawnkit.core.plan import cycle_in
 from spawnkit.core.servicefile import parse_services, services_of
 from spawnkit.core.task.description import (
     ImageBuild,
@@ -138,7 +138,10 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
                 problems.append((label, "depends on itself"))
             elif dep not in seen:
                 problems.append((label, f"depends_on: unknown task '{dep}'"))
-    if not problems and (cycle := find_cycle(tasks)):
+    # Said with the other problems, among the dependencies that are there: a fix of those
+    # must not reveal a cycle only on the next try.
+    if cycle := cycle_in({label: [d for d in deps if d != label and d in seen]
+                          for label, deps in needs}):
         problems.append((cycle[0], "circular dependency: " + " -> ".join(cycle)))
     if problems:
         raise TaskFileError(name, problems)
