@@ -9,7 +9,6 @@ what is shown here holds no secret either.
 from __future__ import annotations
 
 import enum
-import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -90,8 +89,9 @@ class OutputTails:
             return (f"::group::{title}\n::stop-commands::{token}",
                     f"::{token}::\n::endgroup::")
         if self.fold is Fold.GITLAB:
-            # Section names take letters, digits, and _ . -; a stamp keeps each one unique.
-            name = "spawnkit_" + re.sub(r"[^A-Za-z0-9_.-]", "_", task_id)[:60]
+            # Section names take letters, digits, and _ . -: the task's folder name is made
+            # of those, and two ids never share one (`a b` and `a/b` would, cut down).
+            name = "spawnkit_" + safe_name(task_id)
             now = int(time.time())
             return (f"\x1b[0Ksection_start:{now}:{name}[collapsed=true]\r\x1b[0K{title}",
                     f"\x1b[0Ksection_end:{now}:{name}\r\x1b[0K")

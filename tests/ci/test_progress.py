@@ -169,3 +169,24 @@ def test_live_line_fits_and_counts() -> None:
     assert len(line) <= 99 and line.endswith("...")
     progress.close()
     assert out.getvalue().endswith("\r\x1b[2K")
+
+
+def test_gitlab_sections_of_two_ids_alike_are_two(tmp_path: Path) -> None:
+    """Each failed task's output in a section of its own on GitLab, also for ids that differ
+    only in what a section name cannot hold (found at an earlier stop: `a b` and `a/b` got
+    one name)."""
+    path = tmp_path / "tasks.toml"
+    path.write_text('[[task]]\nid = "a b"\ncommand = "echo one; exit 1"\n'
+                    '[[task]]\nid = "a/b"\ncommand = "echo two; exit 1"\n')
+    env = cli_env(CI="true", GITLAB_CI="true", SPAWNKIT_RESULTS=str(tmp_path / "r"))
+    proc = subprocess.run([sys.executable, "-m", "spawnkit.cli", "run", str(path)],
+                          capture_output=True, env=env, timeout=30)
+    assert proc.returncode == 1
+    log = proc.stderr.decode()  # as bytes: text mode would turn each \r into a line end
+    starts = re.findall(r"section_start:\d+:([^\[\r]+)\[collapsed=true\]\r\x1b\[0K(a.b):",
+                        log)
+    ends = re.findall(r"section_end:\d+:([^\r]+)\r", log)
+    assert sorted(task for _name, task in starts) == ["a b", "a/b"], log
+    names = [name for name, _task in starts]
+    assert len(set(names)) == 2 and sorted(ends) == sorted(names), (names, ends)
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+", name) for name in names), names
