@@ -205,7 +205,6 @@ def run(
     """Run the tasks of TASKFILE, or one command: spawnkit run [OPTIONS] -- COMMAND [ARGS]."""
     if verbose:
         logging.getLogger("spawnkit").setLevel(logging.INFO)
-    paths = check_result_paths(json_path, junit_path)
     command: list[str] = ctx.obj.get("command", []) if ctx.obj else []
     if resume_dir is not None:
         if command:
@@ -214,6 +213,7 @@ def run(
         return resume_job(resume_dir, taskfile=taskfile, junit_path=junit_path,
                           json_path=json_path, show_output=show_output, tail=tail, quiet=quiet,
                           verbose=verbose, no_gc=no_gc)
+    paths = check_result_paths(json_path, junit_path)
     if taskfile and command:
         raise UsageError("give a task file or a command after '--', not both")
     if command and (only or exclude or keywords):
