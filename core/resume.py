@@ -146,16 +146,17 @@ def _restored_outcome(final: dict[str, Any]) -> tuple[RuntimeTaskStatus, Outcome
                            final.get("reason"), exit)
 
 
-def _stop_begun(entry: dict[str, Any] | None) -> tuple[RuntimeTaskStatus, str] | None:
-    """The status and reason of the stop a `terminating` entry records (an interrupt, a
-    timeout, failfast): what the task ends with, as the runner that began it would have said."""
+def _stop_begun(entry: dict[str, Any] | None) -> tuple[RuntimeTaskStatus, str, float] | None:
+    """The status, reason and time (epoch seconds) of the stop a `terminating` entry records
+    (an interrupt, a timeout, failfast): what the task ends with, as the runner that began it
+    would have said."""
     if entry is None:
         return None
     try:
         status = RuntimeTaskStatus[str(entry.get("why")).upper()]
     except KeyError:
         status = RuntimeTaskStatus.INTERRUPTED
-    return status, str(entry.get("reason") or status.word)
+    return status, str(entry.get("reason") or status.word), float(entry.get("time") or 0.0)
 
 
 async def take_over(takeover: Takeover, runtime_tasks: list[RuntimeTask],

@@ -60,7 +60,7 @@ class TaskLifecycle:
         #: The reason to give should the stop find it never ran (still in a batch queue).
         self._not_run: str | None = None
         self._spawned = False
-        self._carried_on = False
+        self._stop_began: float | None = None
         self._termination: asyncio.Future[None] | None = None
         self._collection: asyncio.Future[ExitResult] | None = None
 
@@ -117,15 +117,15 @@ class TaskLifecycle:
     # -- terminate ---------------------------------------------------------------------------
 
     def stop(self, status: RuntimeTaskStatus, reason: str, grace_period: float, *,
-             not_run: str | None = None, carried_on: bool = False) -> bool:
+             not_run: str | None = None, began: float | None = None) -> bool:
         """Tell it to stop, once: TERM, grace, KILL, in the background. False when it was
         already told (the first reason stands) or never started. `not_run`: the reason
         should the backend find that its command never began (`ExitResult.never_ran`).
-        `carried_on`: a stop an earlier runner began (`spawnkit resume`): a task found ended
-        ended of that stop, not by itself."""
+        `began`: epoch seconds an earlier runner began this stop (`spawnkit resume` carries
+        it on): a task found ended ended of it, unless it is known to have ended before."""
         if self._termination is not None or self._collection is not None or not self.spawned:
             return False
-        self.stopped, self._not_run, self._carried_on = (status, reason), not_run, carried_on
+        self.stopped, self._not_run, self._stop_began = (status, reason), not_run, began
         self._termination = asyncio.ensure_future(self._terminate(grace_period))
         return True
 
@@ -211,7 +211,10 @@ class TaskLifecycle:
         return self.stopped
 
     def _ended_first(self, exit: ExitResult | None) -> bool:
-        return exit is not None and exit.ended_before_stop and not self._carried_on
+        if exit is None or not exit.ended_before_stop:
+            return False
+        began = self._stop_began
+        return began is None or (exit.ended_at is not None and exit.ended_at < began)
 
     def judge(
         self, exit: ExitResult | None = None, error: BaseException | None = None

@@ -136,10 +136,10 @@ class Worker:
         return True
 
     def adopt(self, runtime_task: RuntimeTask, started_wall: float,
-              stopping: tuple[RuntimeTaskStatus, str] | None = None) -> None:
+              stopping: tuple[RuntimeTaskStatus, str, float] | None = None) -> None:
         """A task an earlier runner of the job started, taken over (`spawnkit resume`) once
         the spawner re-attached it: watched, stopped and collected from now on like the rest;
-        the stop that runner began (`stopping`: status, reason) is carried on to its end."""
+        the stop that runner began (`stopping`: status, reason, when) is carried on."""
         sm = self._state_machine
         slot = sm.adopt(runtime_task)
         lifecycle = TaskLifecycle(runtime_task, self._spawner, masked=self._masked,
@@ -149,7 +149,8 @@ class Worker:
         sm.record(runtime_task, "adopted", handle=runtime_task.spawner_handle, slot=slot,
                   spawning_result=runtime_task.spawning_result, since=started_wall)
         if stopping is not None:
-            self._stop(lifecycle, *stopping, self._grace_period, carried_on=True)
+            status, reason, began = stopping
+            self._stop(lifecycle, status, reason, self._grace_period, began=began)
 
     async def monitor(self) -> bool:
         """Reads from started, moves into finished: one poll for all of this worker's tasks;
@@ -318,9 +319,9 @@ class Worker:
 
     def _stop(self, lifecycle: TaskLifecycle, status: RuntimeTaskStatus, reason: str,
               grace: float, not_run: str | None = None, *,
-              carried_on: bool = False) -> asyncio.Task[None] | None:
+              began: float | None = None) -> asyncio.Task[None] | None:
         """Terminate a running task in the background, then collect it (None: stopping)."""
-        if not lifecycle.stop(status, reason, grace, not_run=not_run, carried_on=carried_on):
+        if not lifecycle.stop(status, reason, grace, not_run=not_run, began=began):
             return None
         self._state_machine.record(lifecycle.runtime_task, "terminating", why=status.word,
                                    reason=reason)

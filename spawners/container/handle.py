@@ -34,8 +34,10 @@ class ContainerHandle:
     ended_first: bool = False
 
     @property
-    def signalled(self) -> bool:
-        return bool(self.sent)
+    def stopped(self) -> bool:
+        """spawnkit stopped it: this runner's signals, or a stop a dead runner began that
+        found it ended (a resume carries that stop on)."""
+        return bool(self.sent) or (self.adopted and self.ended_first)
 
     @property
     def short(self) -> str:

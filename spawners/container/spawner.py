@@ -113,7 +113,7 @@ class ContainerSpawner(ContainerServiceHooks):
         if self._events is not None:
             self._events.close()
         if self._watchdog is not None:
-            self._watchdog.close()
+            await self._watchdog.close()
         self._watch.close()
         await self._call.close(engine_answers=self._watch.down is None, within=self.kill_wait)
 
@@ -371,7 +371,7 @@ class ContainerSpawner(ContainerServiceHooks):
             workdir = state.workdir or "/"
             source = TarSource(lambda path: self.engine.archive_in(handle.id, workdir, path))
             await self._call(self.keep_files, runtime_task, exit, source, retry=False)
-        if keeps(self.options, exit, stopped=handle.signalled):
+        if keeps(self.options, exit, stopped=handle.stopped):
             runtime_task.notes.append(kept_note(handle.id, self._job().job_dir,
                                                 runtime_task.identifier))
         else:

@@ -30,6 +30,7 @@ starts in a few tens of milliseconds and costs a job one process.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import json
@@ -106,16 +107,17 @@ class Watchdog:
     def forget(self, container_id: str) -> None:
         self._send({"op": "forget", "id": container_id})
 
-    def close(self) -> None:
-        """Tell it the job ended; it exits at once (nothing waits for it)."""
+    async def close(self) -> None:
+        """Tell it the job ended; it exits at once, and is reaped (off the event loop)."""
         proc, self._proc, self._closed = self._proc, None, True
         if proc is None or proc.stdin is None:
             return
         with contextlib.suppress(OSError):
             proc.stdin.write(b'{"op": "close"}\n')
+        with contextlib.suppress(OSError):
             proc.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5.0)  # reaped, not left a zombie of the runner
+            await asyncio.to_thread(proc.wait, 5.0)
 
     def _send(self, request: dict[str, Any]) -> None:
         proc = self._proc
@@ -125,8 +127,13 @@ class Watchdog:
             proc.stdin.write((json.dumps(request) + "\n").encode())
             proc.stdin.flush()
         except OSError as exc:
-            LOG.warning("the container watchdog is gone: %s", exc)
-            self._proc = None
+            # Not started again: a new one would not know the deadlines this one had.
+            LOG.warning("the container watchdog is gone (a runner killed now leaves its "
+                        "containers to `spawnkit gc`): %s", exc)
+            self._proc, self._closed = None, True
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            proc.poll()
 
 
 def read_requests(stream: IO[bytes], watched: dict[str, Watched]) -> bool:
@@ -174,24 +181,28 @@ def backstop(engine: Any, job_id: str, job_dir: str, watched: dict[str, Watched]
             del watched[cid]
         now = time.time()
         for cid, item in watched.items():
-            with contextlib.suppress(Exception):  # tried again at the next look
+            try:
                 _act(engine, cid, item, now)
+            except Exception as exc:  # still due: tried again at the next look
+                LOG.debug("watchdog: cannot signal %s: %s", cid[:12], exc)
         due = [t for item in watched.values() for t in (item.deadline, item.kill_at)
                if t is not None]
         time.sleep(min([POLL, *(max(t - time.time(), 0.01) for t in due)]))
 
 
 def _act(engine: Any, cid: str, item: Watched, now: float) -> None:
+    """A signal that is due; one whose call fails stays due (an engine error raises)."""
     if item.deadline is not None and now >= item.deadline:
-        item.deadline = None
         mark_timed_out(item.out, item.timeout)
-        if not engine.kill(cid, "SIGTERM"):
+        delivered = engine.kill(cid, "SIGTERM")
+        item.deadline = None
+        if not delivered:
             clear_timed_out(item.out)  # it had ended by itself: its own exit stands
             return
         item.kill_at = now + item.grace if item.kill_at is None else item.kill_at
     if item.kill_at is not None and now >= item.kill_at:
-        item.kill_at = None
         engine.kill(cid, "SIGKILL")
+        item.kill_at = None
 
 
 def _connect(engine_path: str, url: str | None) -> Any:

@@ -19,8 +19,9 @@ class FakeEngine:
     """The job's one container: it ignores TERM and runs until a KILL; or, `ended`, it is
     still listed running at the first look but has ended by the time a signal comes."""
 
-    def __init__(self, *, ended: bool = False) -> None:
+    def __init__(self, *, ended: bool = False, failures: int = 0) -> None:
         self.ended = ended
+        self.failures = failures  # the first calls of kill that fail (an engine's 500)
         self.kills: list[str] = []
         self.looks = 0
 
@@ -31,6 +32,9 @@ class FakeEngine:
         return [ContainerSummary("c1", "running" if running else "exited", {}, 0.0)]
 
     def kill(self, container_id: str, signal: str) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("500 Server Error: Internal Server Error")
         self.kills.append(signal)
         return not self.ended
 
@@ -65,6 +69,17 @@ def test_one_that_ended_by_itself_keeps_its_own_exit(tmp_path: Path) -> None:
     watchdog.backstop(engine, "job", str(tmp_path), watched)
     assert engine.kills == ["SIGTERM"]
     assert not (tmp_path / "timed-out").exists()
+
+
+def test_a_signal_the_engine_failed_to_send_is_sent_again(tmp_path: Path) -> None:
+    """Found by review: a TERM whose call failed was never tried again, and the container
+    ran on with a watchdog polling it for good."""
+    watched = _requests(tmp_path, {"op": "watch", "id": "c1", "out": str(tmp_path),
+                                   "started": time.time() - 10, "timeout": 2, "grace": 0.05})
+    engine = FakeEngine(failures=2)
+    watchdog.backstop(engine, "job", str(tmp_path), watched)
+    assert engine.kills == ["SIGTERM", "SIGKILL"]
+    assert (tmp_path / "timed-out").read_text() == "2\n"
 
 
 def test_collected_and_closed_leave_nothing_to_do(tmp_path: Path) -> None:
