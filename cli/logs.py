@@ -16,13 +16,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 
 from spawnkit.cli.completion import complete_job_task
 from spawnkit.cli.main import EXIT_OK, cli
 from spawnkit.core.errors import UsageError
+from spawnkit.core.joblock import job_in_use
 from spawnkit.core.journal import JOURNAL_NAME, current_owner, read_job_journal, read_journal
 from spawnkit.core.output import STREAMS
 from spawnkit.core.owner import owner_alive
@@ -122,11 +123,17 @@ def _ended(job_dir: Path, task_ids: list[str]) -> bool:
     for entry in entries:
         by_task.setdefault(str(entry["task"]), []).append(entry)
     done = all(final_entry(by_task.get(t, [])) is not None for t in task_ids)
-    if end is None and not done and not owner_alive(current_owner(header)):
+    if end is None and not done and not _runner_alive(job_dir, header):
         click.echo(f"spawnkit: the job's runner is gone: what runs of it goes on unwatched "
                    f"(`spawnkit resume {job_dir}` takes it over)", err=True)
         return True
     return end is not None or done
+
+
+def _runner_alive(job_dir: Path, header: dict[str, Any]) -> bool:
+    """A runner holds the job: its lock (a resume holds it before its takeover is in the
+    journal), or the runner the journal names last, alive (on another host too)."""
+    return job_in_use(job_dir) or owner_alive(current_owner(header))
 
 
 def _no_output_note(job_dir: Path, task_id: str) -> str | None:
@@ -146,7 +153,7 @@ def _no_output_note(job_dir: Path, task_id: str) -> str | None:
     if started:
         return None
     ongoing = (final_entry(history) is None and end is None
-               and owner_alive(current_owner(header)))
+               and _runner_alive(job_dir, header))
     note = f"task '{task_id}' has no output: it has not started yet" if ongoing else (
         f"task '{task_id}' has no output: {'its last attempt' if retried else 'it'} never "
         "started")

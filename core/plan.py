@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from spawnkit.core.dependencies import CircularDependencyException, Dependencies
 from spawnkit.core.task.description import Task
 
-__all__ = ["cycle_in", "dependency_graph", "find_cycle", "plan", "run_order"]
+__all__ = ["cycles_in", "dependency_graph", "find_cycle", "plan", "run_order"]
 
 
 def dependency_graph(tasks: Sequence[Task]) -> Dependencies[str]:
@@ -32,12 +32,17 @@ def find_cycle(tasks: Sequence[Task]) -> list[str] | None:
         pass
     else:
         return None
-    return cycle_in({t.id: t.depends_on for t in tasks})
+    found = cycles_in({t.id: t.depends_on for t in tasks})
+    return found[0] if found else None
 
 
-def cycle_in(requires: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """A cycle of `requires` (key -> the keys it depends on) as a path, or None."""
+def cycles_in(requires: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """Cycles of `requires` (key -> the keys it depends on), each as a path (`[a, b, a]`):
+    one for each set of keys no cycle found before goes through (a and b in a loop, x and y
+    in another: both, not only the first)."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
+    found: list[list[str]] = []
+    told: set[str] = set()
     for start in requires:
         if start in state:
             continue
@@ -53,12 +58,15 @@ def cycle_in(requires: Mapping[str, Sequence[str]]) -> list[str] | None:
                 path.pop()
                 state[key] = 2
             elif state.get(dep) == 1:
-                return [*path[path.index(dep) :], dep]
+                cycle = [*path[path.index(dep) :], dep]
+                if told.isdisjoint(cycle):
+                    found.append(cycle)
+                    told.update(cycle)
             elif dep not in state:
                 state[dep] = 1
                 path.append(dep)
                 stack.append((dep, iter(requires.get(dep, ()))))
-    return None
+    return found
 
 
 def _with_teardown_order(tasks: Sequence[Task]) -> list[Task]:

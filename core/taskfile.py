@@ -11,7 +11,7 @@ from typing import Any
 from spawnkit.core.buildcontext import parse_images
 from spawnkit.core.errors import TaskFileError
 from spawnkit.core.matrix import expand_matrix
-from spawnkit.core.plan import cycle_in
+from spawnkit.core.plan import cycles_in
 from spawnkit.core.servicefile import parse_services, services_of
 from spawnkit.core.task.description import (
     ImageBuild,
@@ -140,8 +140,8 @@ def parse_taskfile(text: str, name: str = "<tasks>", base_dir: Path | None = Non
                 problems.append((label, f"depends_on: unknown task '{dep}'"))
     # Said with the other problems, among the dependencies that are there: a fix of those
     # must not reveal a cycle only on the next try.
-    if cycle := cycle_in({label: [d for d in deps if d != label and d in seen]
-                          for label, deps in needs}):
+    for cycle in cycles_in({label: [d for d in deps if d != label and d in seen]
+                            for label, deps in needs}):
         problems.append((cycle[0], "circular dependency: " + " -> ".join(cycle)))
     if problems:
         raise TaskFileError(name, problems)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from spawnkit.core.results import finished_entry
-from spawnkit.core.task.outcome import Outcome
+from spawnkit.core.task.outcome import Cause, Outcome
 from spawnkit.core.task.runtime import RuntimeTask
 
 __all__ = ["ATTEMPTS_FOLDER", "attempt_entry", "keep_attempt", "retries"]
@@ -22,9 +22,10 @@ ATTEMPTS_FOLDER = "attempts"
 
 def retries(runtime_task: RuntimeTask, outcome: Outcome, *, stopping: bool) -> bool:
     """Whether the attempt that ended so runs again: its retry policy wants it and the job is
-    not stopping (an interrupt or failfast ends what runs; it does not start it again)."""
+    not stopping (an interrupt or failfast ends what runs; it does not start it again, also
+    when a resume carries on the stop of a runner that died within it)."""
     policy = runtime_task.task.retry
-    if policy is None or stopping:
+    if policy is None or stopping or outcome.cause is Cause.INTERRUPTED:
         return False
     exit_code = outcome.exit.exit_code if outcome.exit is not None else None
     return policy.wants(outcome.result.value, exit_code, runtime_task.attempt)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from spawnkit.core import runs
+from spawnkit.core.backstop import mark_kill_at
 from spawnkit.core.copyout import HostFolder
 from spawnkit.core.errors import StartError
 from spawnkit.core.owner import owner_alive, runner_owner
@@ -207,10 +208,14 @@ class ProcessSpawner(ProcessServiceHooks):
         if handle is None:
             return
         handle.stop_began = handle.stop_began or time.monotonic()
-        if self._client is not None and str(handle.pid) not in self._adopted:
+        adopted = self._adopted.get(str(handle.pid))
+        # The supervisor KILLs it should this runner die within the grace: ours, told; an
+        # earlier runner's (a task taken over), through a mark in the task's folder.
+        if adopted is not None:
+            mark_kill_at(adopted.out_dir, time.time() + grace_period)
+        elif self._client is not None:
             self._client.send({"op": "stop", "pid": handle.pid, "grace": grace_period})
         await kill_group(handle.pid, grace_period)
-        adopted = self._adopted.get(str(handle.pid))
         if adopted is not None:
             await self._adopted_end(adopted, EXIT_WAIT)
         await _within(handle.exited, EXIT_WAIT)
@@ -271,7 +276,11 @@ class ProcessSpawner(ProcessServiceHooks):
             pid, job_id = sup.pid, sup.job_id
             for child, fields in live_processes():
                 if fields[1] == str(pid) and int(fields[2]) == child:  # a task: its own group
-                    groups.setdefault(child, f"job {job_id}, {_task_id(child)}")
+                    kind, task_id = _task_of(child)
+                    groups.setdefault(child, f"job {job_id}, {kind} {task_id}")
+                    if task_id != "?" and kind == "task" and sup.job_dir:  # not in our index too
+                        folders.setdefault(child, Path(sup.job_dir) / "tasks" /
+                                           safe_name(task_id))
         if not dry_run:
             for folder in folders.values():  # first: a resume then reports it lost
                 with contextlib.suppress(OSError):
@@ -296,19 +305,19 @@ def _key(runtime_task: RuntimeTask) -> str:
     return f"{runtime_task.identifier}#{runtime_task.attempt}"
 
 
-def _task_id(pid: int) -> str:
-    """`task ID` from the id a task's process carries in its environment (SPAWNKIT_TASK_ID),
-    `service ID` for a service's, or `task ?`."""
+def _task_of(pid: int) -> tuple[str, str]:
+    """("task", ID) from the id a task's process carries in its environment
+    (SPAWNKIT_TASK_ID), ("service", ID) for a service's, or ("task", "?")."""
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
-        return "task ?"
+        return "task", "?"
     for item in environ:
         name, _, value = item.partition(b"=")
         if name in (b"SPAWNKIT_TASK_ID", SERVICE_VARIABLE.encode()):
             kind = "task" if name == b"SPAWNKIT_TASK_ID" else "service"
-            return f"{kind} {value.decode(errors='replace')}"
-    return "task ?"
+            return kind, value.decode(errors="replace")
+    return "task", "?"
 
 
 async def _within(future: asyncio.Future[None], seconds: float) -> None:

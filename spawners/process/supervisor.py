@@ -56,7 +56,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from spawnkit.core.backstop import mark_timed_out
+from spawnkit.core.backstop import kill_due, mark_timed_out
 from spawnkit.core.execerror import start_or_stand_in
 from spawnkit.core.masking import Masker
 from spawnkit.core.paths import write_atomic
@@ -79,8 +79,8 @@ class Supervisor:
         self._out_lock = threading.Lock()
         self._lock = threading.Lock()
         self.tasks: dict[int, tuple[str, Path]] = {}  # pid -> (key, output folder)
-        #: key -> [wait status once reaped, output drained, output folder]: the exit-status
-        #: file is written once both are in.
+        #: key -> [wait status once reaped, output drained, output folder, pid]: the
+        #: exit-status file is written once both are in.
         self.ends: dict[str, list[Any]] = {}
         # pid -> (status, when): reaped before its spawn thread registered it (or an orphan)
         self.early: dict[int, tuple[int, float]] = {}
@@ -92,6 +92,8 @@ class Supervisor:
         #: carried through should the runner die within its grace (a CI's TERM, then KILL);
         #: so is one of the backstop's own.
         self.kill_at: dict[int, float] = {}
+        #: pid -> when the KILL of what an ended task left in its group is due (monotonic).
+        self.leftovers_at: dict[int, float] = {}
         self.spawns: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self.closing = threading.Event()
         self.runner_gone = threading.Event()
@@ -153,7 +155,7 @@ class Supervisor:
             self.tasks[proc.pid] = (key, out)
             if timeout is not None:
                 self.deadlines[proc.pid] = (began + float(timeout), float(timeout), self.grace)
-            self.ends[key] = [None, not pumps, out]
+            self.ends[key] = [None, not pumps, out, proc.pid]
             early = self.early.pop(proc.pid, None)
             self._generation += 1
             self._has_child.set()
@@ -253,7 +255,10 @@ class Supervisor:
 
     def backstop(self, now: float) -> None:
         """With the runner gone: TERM the group of each task past its deadline (its folder
-        saying so first), KILL it a grace later."""
+        saying so first), KILL it a grace later; KILL one whose stop a resume began, past its
+        grace (core.backstop's `kill-at`); end what an ended task left in its group, as the
+        runner's collect would (its output pipes held open, its exit-status never comes)."""
+        wall = time.time()
         with self._lock:
             due = [(pid, self.deadlines.pop(pid), self.tasks[pid][1])
                    for pid, (deadline, _t, _g) in list(self.deadlines.items())
@@ -262,6 +267,14 @@ class Supervisor:
                 self.kill_at.setdefault(pid, now + grace)
             killed = [pid for pid, when in self.kill_at.items()
                       if now >= when and pid in self.tasks]
+            killed += [pid for pid, (_key, out) in self.tasks.items() if kill_due(out, wall)]
+            left = [end[3] for end in self.ends.values() if end[0] is not None and not end[1]]
+        for pid in left:
+            first = pid not in self.leftovers_at
+            if first or now >= self.leftovers_at[pid]:
+                self.leftovers_at[pid] = now + self.grace if first else float("inf")
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGTERM if first else signal.SIGKILL)
         for pid, (_deadline, timeout, _grace), out in due:
             mark_timed_out(out, timeout)
             with contextlib.suppress(OSError):

@@ -60,13 +60,16 @@ def test_a_cycle_is_said_with_the_other_problems(run_cli: RunCli, tmp_path: Path
     """Not only once they are fixed (found at an earlier stop: a second try showed it)."""
     path = tmp_path / "tasks.toml"
     path.write_text('[[task]]\nid = "a"\ncommand = "true"\ndepends_on = ["b"]\ncolour = 1\n'
-                    '[[task]]\nid = "b"\ncommand = "true"\ndepends_on = ["a", "nope"]\n')
+                    '[[task]]\nid = "b"\ncommand = "true"\ndepends_on = ["a", "nope"]\n'
+                    '[[task]]\nid = "x"\ncommand = "true"\ndepends_on = ["y"]\n'
+                    '[[task]]\nid = "y"\ncommand = "true"\ndepends_on = ["x", "a"]\n')
     run = run_cli("validate", str(path))
     assert run.code == 2
     assert run.stderr.splitlines() == [
         f"spawnkit: error: {path}: task 'a': unknown key 'colour'",
         f"spawnkit: error: {path}: task 'b': depends_on: unknown task 'nope'",
         f"spawnkit: error: {path}: task 'a': circular dependency: a -> b -> a",
+        f"spawnkit: error: {path}: task 'x': circular dependency: x -> y -> x",  # each cycle
     ]
 
 

@@ -1,0 +1,140 @@
+"""A resume and the stops around it, on the process backend: a stop a dead runner began, a
+resume itself cancelled and killed, a masked task's leftover, gc from another index. Each
+found by a CI engineer's try (a helper, this session)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import RunCli, child_env
+from tests.faults.jobs import wait_until
+from tests.helpers import pid_alive
+
+
+def _start(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+           command: str = "run") -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "spawnkit.cli", command, *args],
+                            env=child_env(tmp_path, env), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _results(job_dir: Path) -> dict[str, dict[str, Any]]:
+    return {t["id"]: t for t in json.loads((job_dir / "results.json").read_text())["tasks"]}
+
+
+def _journal(tmp_path: Path) -> Path:
+    return tmp_path / "results" / "latest" / "journal.jsonl"
+
+
+def test_a_carried_on_stop_is_not_retried(tmp_path: Path, run_cli: RunCli) -> None:
+    """A CI's cancel cut short by a `kill -9`: the resume ends the task interrupted, and its
+    retry policy does not start it again (it did: the retry ran on after the cancel)."""
+    marker, go = tmp_path / "pid", tmp_path / "go"
+    path = tmp_path / "tasks.toml"
+    # It exits 1 on TERM, once the test says so: after the runner is gone.
+    path.write_text(f'[[task]]\nid = "t"\nretry = {{ max = 2, exit_codes = [1] }}\n'
+                    f'command = "trap \'while [ ! -e {go} ]; do sleep 0.05; done; exit 1\' TERM; '
+                    f'echo $$ > {marker}; sleep 300 & wait"\n')
+    proc = _start(tmp_path, "--grace", "30", str(path))
+    journal = _journal(tmp_path)
+    wait_until(lambda: marker.exists() and '"started"' in journal.read_text(), 30, "the task")
+    proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: '"terminating"' in journal.read_text(), 30, "the stop")
+    proc.kill()
+    proc.communicate()
+    job_dir = journal.parent.resolve()
+    go.touch()
+    wait_until((job_dir / "tasks" / "t" / "exit-status").exists, 30, "its exit 1")
+    resumed = run_cli("resume", str(job_dir))
+    assert resumed.code == 1, resumed.stderr
+    record = _results(job_dir)["t"]
+    assert (record["result"], record["reason"]) == ("interrupted",
+                                                    "interrupted: SIGTERM received"), record
+    assert "attempts" not in record or not record["attempts"], record
+    assert '"retrying"' not in journal.read_text()
+
+
+def test_a_resume_killed_within_its_stop_still_kills(tmp_path: Path, run_cli: RunCli) -> None:
+    """A resume cancelled (TERM) and killed within the grace: the task it took over, which
+    ignores TERM, still gets its KILL from the supervisor that has it (the mark the resume
+    left), and the next resume reports it interrupted."""
+    marker = tmp_path / "pid"
+    path = tmp_path / "tasks.toml"
+    path.write_text(f'[[task]]\nid = "t"\ncommand = "trap \'\' TERM; echo $$ > {marker}; '
+                    'while :; do sleep 0.1; done"\n')
+    proc = _start(tmp_path, "--grace", "2", str(path))
+    journal = _journal(tmp_path)
+    wait_until(lambda: marker.exists() and '"started"' in journal.read_text(), 30, "the task")
+    proc.kill()
+    proc.communicate()
+    job_dir = journal.parent.resolve()
+    resume = _start(tmp_path, str(job_dir), command="resume")
+    wait_until(lambda: '"adopted"' in journal.read_text(), 30, "the takeover")
+    resume.send_signal(signal.SIGTERM)
+    wait_until(lambda: journal.read_text().count('"terminating"') == 1, 30, "the stop")
+    wait_until((job_dir / "tasks" / "t" / "kill-at").exists, 10, "the resume's mark")
+    resume.kill()
+    resume.communicate()
+    pid = int(marker.read_text())
+    assert pid_alive(pid)  # within its grace
+    wait_until(lambda: not pid_alive(pid), 30, "the KILL its grace ends with")
+    again = run_cli("resume", str(job_dir))
+    assert again.code == 1, again.stderr
+    assert _results(job_dir)["t"]["result"] == "interrupted"
+
+
+def test_a_masked_task_s_leftover_does_not_hold_its_end(tmp_path: Path, run_cli: RunCli) -> None:
+    """A task whose output is masked (it has a secret) ends, leaving `sleep 300 &` in its
+    group, after a `kill -9` of the runner: the supervisor ends the leftover as the runner
+    would have, so the task's end is recorded at once and a resume reports it passed (it
+    waited for the leftover: 300 s)."""
+    go, leftover = tmp_path / "go", tmp_path / "leftover"
+    path = tmp_path / "tasks.toml"
+    path.write_text(f'[[task]]\nid = "t"\nsecrets = ["TRY_TOKEN"]\n'
+                    f'command = "echo token=$TRY_TOKEN; sleep 300 & echo $! > {leftover}; '
+                    f'while [ ! -e {go} ]; do sleep 0.05; done"\n')
+    env = {"TRY_TOKEN": "tok-51fe0a"}
+    proc = _start(tmp_path, "--grace", "1", str(path), env=env)
+    journal = _journal(tmp_path)
+    wait_until(lambda: leftover.exists() and leftover.read_text().strip()
+               and '"started"' in journal.read_text(), 30, "the task")
+    proc.kill()
+    proc.communicate()
+    job_dir = journal.parent.resolve()
+    go.touch()
+    wait_until((job_dir / "tasks" / "t" / "exit-status").exists, 30, "its recorded end")
+    assert not pid_alive(int(leftover.read_text()))
+    resumed = run_cli("resume", str(job_dir), env=env)
+    assert resumed.code == 0, resumed.stderr
+    record = _results(job_dir)["t"]
+    assert record["result"] == "passed" and record["duration"] < 60, record
+    assert (job_dir / record["stdout"]).read_text() == "token=***\n"
+
+
+def test_gc_from_another_index_says_who_ended_the_task(tmp_path: Path, run_cli: RunCli) -> None:
+    """`spawnkit gc` with another state folder (another CI job's) ends a dead runner's task
+    through its supervisor; the resume reports it lost, ended by gc, not failed."""
+    marker = tmp_path / "pid"
+    path = tmp_path / "tasks.toml"
+    path.write_text(f'[[task]]\nid = "t"\ncommand = "echo $$ > {marker}; exec sleep 300"\n')
+    proc = _start(tmp_path, str(path))
+    journal = _journal(tmp_path)
+    wait_until(lambda: marker.exists() and '"started"' in journal.read_text(), 30, "the task")
+    proc.kill()
+    proc.communicate()
+    job_dir = journal.parent.resolve()
+    other = {"SPAWNKIT_STATE_DIR": str(tmp_path / "other-state")}
+    gc = run_cli("gc", "--spawner", "process", env=other)
+    assert gc.code == 0, gc.stderr
+    assert "task t" in gc.stdout, gc.stdout
+    wait_until(lambda: not pid_alive(int(marker.read_text())), 10, "the task's end")
+    resumed = run_cli("resume", str(job_dir))
+    assert resumed.code == 1, resumed.stderr
+    record = _results(job_dir)["t"]
+    assert record["result"] == "lost", record
+    assert "`spawnkit gc` ended it once its runner was gone" in record["reason"], record
