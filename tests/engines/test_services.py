@@ -24,6 +24,7 @@ from tests.engines.conftest import (
     require_engine,
 )
 from tests.faults.jobs import job_dir_of, start_cli, wait_until
+from tests.helpers import processes_with
 
 #: Backends that refuse tasks with services before anything runs.
 REFUSING = ("slurm", "kubernetes")
@@ -96,15 +97,7 @@ def networks_of(name: str, job_id: str) -> list[str]:
 
 def service_processes(port: int) -> list[int]:
     """PIDs of this host's processes serving `port` with busybox httpd (process backend)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            words = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"httpd" in words and str(port).encode() in words:
-            found.append(int(entry.name))
-    return found
+    return processes_with("httpd", str(port))
 
 
 def nothing_left(name: str, job_id: str, port: int) -> bool:

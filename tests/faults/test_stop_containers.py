@@ -28,7 +28,7 @@ from tests.faults.jobs import (
     wait_running,
     wait_until,
 )
-from tests.helpers import pid_alive
+from tests.helpers import processes_with
 
 N = 8
 
@@ -100,18 +100,9 @@ def test_signal_stops_containers_within_the_grace_period(
     wait_until(lambda: not job_processes(job, handles), 10, "the job's processes")
 
 
-def _watchdogs(job_id: str) -> list[str]:
+def _watchdogs(job_id: str) -> list[int]:
     """Live container watchdogs of the job on this host."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            words = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if WATCHDOG.encode() in words and job_id.encode() in words and pid_alive(
-                int(entry.name)):
-            found.append(entry.name)
-    return found
+    return processes_with(WATCHDOG, job_id)
 
 
 def _running(engine_name: str, container_id: str) -> bool:
