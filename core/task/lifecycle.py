@@ -214,7 +214,8 @@ class TaskLifecycle:
         if exit is None or not exit.ended_before_stop:
             return False
         began = self._stop_began
-        return began is None or (exit.ended_at is not None and exit.ended_at < began)
+        # A second's margin: Kubernetes says when a container ended in whole seconds.
+        return began is None or (exit.ended_at is not None and exit.ended_at + 1.0 < began)
 
     def judge(
         self, exit: ExitResult | None = None, error: BaseException | None = None

@@ -278,7 +278,7 @@ class ProcessSpawner(ProcessServiceHooks):
                 if fields[1] == str(pid) and int(fields[2]) == child:  # a task: its own group
                     kind, task_id = _task_of(child)
                     groups.setdefault(child, f"job {job_id}, {kind} {task_id}")
-                    if task_id != "?" and kind == "task" and sup.job_dir:  # not in our index too
+                    if task_id != "?" and kind == "task" and sup.job_dir:  # if not in our index
                         folders.setdefault(child, Path(sup.job_dir) / "tasks" /
                                            safe_name(task_id))
         if not dry_run:
@@ -312,11 +312,12 @@ def _task_of(pid: int) -> tuple[str, str]:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return "task", "?"
-    for item in environ:
-        name, _, value = item.partition(b"=")
-        if name in (b"SPAWNKIT_TASK_ID", SERVICE_VARIABLE.encode()):
-            kind = "task" if name == b"SPAWNKIT_TASK_ID" else "service"
-            return kind, value.decode(errors="replace")
+    ids = dict(item.partition(b"=")[::2] for item in environ)
+    # A service's first: a runner started by a task (spawnkit in spawnkit) passes the
+    # task's id on to its services.
+    for name, kind in ((SERVICE_VARIABLE.encode(), "service"), (b"SPAWNKIT_TASK_ID", "task")):
+        if name in ids:
+            return kind, ids[name].decode(errors="replace")
     return "task", "?"
 
 

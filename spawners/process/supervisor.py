@@ -36,8 +36,8 @@ status in DIR/exit-status once all its output is written, so a runner that takes
 its deadline as the runner would have (TERM, grace, KILL of its group), and says so in
 DIR/timed-out (core.backstop): nothing runs on unbounded for want of a runner.
 
-Imports nothing of spawnkit but core.masking, core.procfs, core.execerror and core.backstop:
-it starts in a few tens of milliseconds.
+Imports nothing of spawnkit but core.masking, core.procfs, core.execerror, core.backstop and
+spawners.process.leftovers: it starts in a few tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ from spawnkit.core.execerror import start_or_stand_in
 from spawnkit.core.masking import Masker
 from spawnkit.core.paths import write_atomic
 from spawnkit.core.procfs import live_processes, start_ticks
+from spawnkit.spawners.process.leftovers import EndedGroups
 
 __all__ = ["EXIT_STATUS", "main"]
 
@@ -92,8 +93,11 @@ class Supervisor:
         #: carried through should the runner die within its grace (a CI's TERM, then KILL);
         #: so is one of the backstop's own.
         self.kill_at: dict[int, float] = {}
-        #: pid -> when the KILL of what an ended task left in its group is due (monotonic).
-        self.leftovers_at: dict[int, float] = {}
+        #: What tasks that ended with their runner gone left in their groups, ended as the
+        #: runner's collect would (spawners.process.leftovers); pid -> key of those tasks.
+        self.ended_groups = EndedGroups()
+        self.gone_exits: dict[int, str] = {}
+        self._next_look = 0.0  # epoch seconds: when the tasks' kill-at marks are read next
         self.spawns: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self.closing = threading.Event()
         self.runner_gone = threading.Event()
@@ -246,6 +250,8 @@ class Supervisor:
     def _exited(self, pid: int, status: int, at: float) -> None:
         with self._lock:
             key, _out = self.tasks.pop(pid)
+            if self.runner_gone.is_set():
+                self.gone_exits[pid] = key
             self.deadlines.pop(pid, None)
             self.kill_at.pop(pid, None)
             if not self.tasks:
@@ -256,8 +262,9 @@ class Supervisor:
     def backstop(self, now: float) -> None:
         """With the runner gone: TERM the group of each task past its deadline (its folder
         saying so first), KILL it a grace later; KILL one whose stop a resume began, past its
-        grace (core.backstop's `kill-at`); end what an ended task left in its group, as the
-        runner's collect would (its output pipes held open, its exit-status never comes)."""
+        grace (core.backstop's `kill-at`, read once a second); end what an ended task left in
+        its group, as the runner's collect would (its output pipes held open, its exit-status
+        never comes)."""
         wall = time.time()
         with self._lock:
             due = [(pid, self.deadlines.pop(pid), self.tasks[pid][1])
@@ -267,14 +274,16 @@ class Supervisor:
                 self.kill_at.setdefault(pid, now + grace)
             killed = [pid for pid, when in self.kill_at.items()
                       if now >= when and pid in self.tasks]
-            killed += [pid for pid, (_key, out) in self.tasks.items() if kill_due(out, wall)]
-            left = [end[3] for end in self.ends.values() if end[0] is not None and not end[1]]
-        for pid in left:
-            first = pid not in self.leftovers_at
-            if first or now >= self.leftovers_at[pid]:
-                self.leftovers_at[pid] = now + self.grace if first else float("inf")
-                with contextlib.suppress(OSError):
-                    os.killpg(pid, signal.SIGTERM if first else signal.SIGKILL)
+            running = [(pid, out) for pid, (_key, out) in self.tasks.items()]
+            ended = {**self.gone_exits, **{end[3]: key for key, end in self.ends.items()
+                                          if end[0] is not None and not end[1]}}
+        if wall >= self._next_look:
+            self._next_look = wall + 1.0
+            killed += [pid for pid, out in running if kill_due(out, wall)]
+        for key in self.ended_groups.step(ended, now, self.grace):
+            self._ended(key, drained=True)  # its output is what is there
+            with self._lock:
+                self.gone_exits = {p: k for p, k in self.gone_exits.items() if k != key}
         for pid, (_deadline, timeout, _grace), out in due:
             mark_timed_out(out, timeout)
             with contextlib.suppress(OSError):
