@@ -40,9 +40,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from spawnkit.core.backstop import clear_timed_out, mark_timed_out
+
+if TYPE_CHECKING:  # not imported at run time: the watchdog starts with the standard library
+    from spawnkit.spawners.container.engine import Engine
 
 __all__ = ["WATCHDOG", "Watchdog", "Watched", "main"]
 
@@ -71,7 +74,7 @@ class Watched:
 class Watchdog:
     """The runner's end: `start` once, then one line per change; `close` at the job's end."""
 
-    def __init__(self, engine_class: type[Any], job_id: str, job_dir: Path,
+    def __init__(self, engine_class: type[Engine], job_id: str, job_dir: Path,
                  url: str | None) -> None:
         self._argv = [sys.executable, "-I", "-m", WATCHDOG,
                       f"{engine_class.__module__}:{engine_class.__qualname__}", job_id,
@@ -157,7 +160,7 @@ def read_requests(stream: IO[bytes], watched: dict[str, Watched]) -> bool:
     return False
 
 
-def backstop(engine: Any, job_id: str, job_dir: str, watched: dict[str, Watched]) -> None:
+def backstop(engine: Engine, job_id: str, job_dir: str, watched: dict[str, Watched]) -> None:
     """With the runner gone: stop each watched container at its deadline, until none runs."""
     # Only now: not on a living runner's path.
     from spawnkit.core import runs
@@ -190,7 +193,7 @@ def backstop(engine: Any, job_id: str, job_dir: str, watched: dict[str, Watched]
         time.sleep(min([POLL, *(max(t - time.time(), 0.01) for t in due)]))
 
 
-def _act(engine: Any, cid: str, item: Watched, now: float) -> None:
+def _act(engine: Engine, cid: str, item: Watched, now: float) -> None:
     """A signal that is due; one whose call fails stays due (an engine error raises)."""
     if item.deadline is not None and now >= item.deadline:
         mark_timed_out(item.out, item.timeout)
@@ -205,11 +208,11 @@ def _act(engine: Any, cid: str, item: Watched, now: float) -> None:
         item.kill_at = None
 
 
-def _connect(engine_path: str, url: str | None) -> Any:
+def _connect(engine_path: str, url: str | None) -> Engine | None:
     """The engine, once it answers (None if it does not within GIVE_UP: an engine that
     restarts ends its containers, and `spawnkit gc` removes them)."""
     module, _, qualname = engine_path.partition(":")
-    engine = getattr(importlib.import_module(module), qualname)(url, pool_size=2)
+    engine: Engine = getattr(importlib.import_module(module), qualname)(url, pool_size=2)
     began = time.monotonic()
     while True:
         try:
