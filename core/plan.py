@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from spawnkit.core.dependencies import CircularDependencyException, Dependencies
 from spawnkit.core.task.description import Task
 
-__all__ = ["cycles_in", "dependency_graph", "find_cycle", "plan", "run_order"]
+__all__ = ["cycles_in", "dependency_graph", "plan", "run_order"]
 
 
 def dependency_graph(tasks: Sequence[Task]) -> Dependencies[str]:
@@ -22,18 +22,6 @@ def dependency_graph(tasks: Sequence[Task]) -> Dependencies[str]:
         for required in task.depends_on:
             deps += (task.id, required)
     return deps
-
-
-def find_cycle(tasks: Sequence[Task]) -> list[str] | None:
-    """A cycle as a path (`[a, b, a]`), or None. Self-dependencies count."""
-    try:
-        list(dependency_graph(tasks))
-    except CircularDependencyException:
-        pass
-    else:
-        return None
-    found = cycles_in({t.id: t.depends_on for t in tasks})
-    return found[0] if found else None
 
 
 def cycles_in(requires: Mapping[str, Sequence[str]]) -> list[list[str]]:
