@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Collection
 
 __all__ = ["OUTPUT_WAIT", "EndedGroups"]
 
@@ -25,13 +26,13 @@ class EndedGroups:
     def __init__(self) -> None:
         self._steps: dict[int, tuple[int, float]] = {}  # group -> (next step, when due)
 
-    def step(self, groups: dict[int, str], now: float, grace: float) -> list[str]:
-        """Signal the groups (id -> its task's key) whose step is due (`now`: monotonic
-        seconds); the keys of the tasks whose output is no longer waited for."""
+    def step(self, groups: Collection[int], now: float, grace: float) -> list[int]:
+        """Signal the groups (their ids: their tasks' PIDs) whose step is due (`now`:
+        monotonic seconds); the groups whose tasks' output is no longer waited for."""
         given_up = []
         for pgid in [g for g in self._steps if g not in groups]:
             del self._steps[pgid]  # recorded: its group is no longer ours to end
-        for pgid, key in groups.items():
+        for pgid in groups:
             step, due = self._steps.get(pgid, (_TERM, now))
             if now < due:
                 continue
@@ -43,7 +44,7 @@ class EndedGroups:
                 _signal_group(pgid, signal.SIGKILL)
                 self._steps[pgid] = (_WAIT, now + OUTPUT_WAIT)
             else:
-                given_up.append(key)
+                given_up.append(pgid)
         return given_up
 
 

@@ -280,10 +280,10 @@ class Supervisor:
         if wall >= self._next_look:
             self._next_look = wall + 1.0
             killed += [pid for pid, out in running if kill_due(out, wall)]
-        for key in self.ended_groups.step(ended, now, self.grace):
-            self._ended(key, drained=True)  # its output is what is there
+        for pid in self.ended_groups.step(ended, now, self.grace):
+            self._ended(ended[pid], drained=True)  # its output is what is there
             with self._lock:
-                self.gone_exits = {p: k for p, k in self.gone_exits.items() if k != key}
+                self.gone_exits.pop(pid, None)
         for pid, (_deadline, timeout, _grace), out in due:
             mark_timed_out(out, timeout)
             with contextlib.suppress(OSError):
