@@ -72,7 +72,8 @@ class Watched:
 
 
 class Watchdog:
-    """The runner's end: `start` once, then one line per change; `close` at the job's end."""
+    """The runner's end: one line per change (the first `watch` or `stopping` starts the
+    process); `close` at the job's end."""
 
     def __init__(self, engine_class: type[Engine], job_id: str, job_dir: Path,
                  url: str | None) -> None:

@@ -81,11 +81,13 @@ def container_job(tmp_path: Path, n: int, script: str, image: str) -> ContainerJ
 
 
 def start_cli(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None, stderr: TextIO | None = None
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, stderr: TextIO | None = None,
+    command: str = "run",
 ) -> subprocess.Popen[str]:
-    """`spawnkit run ARGS` in a child process (killable alone), results under tmp_path."""
+    """`spawnkit COMMAND ARGS` (`run` unless said) in a child process (killable alone),
+    results under tmp_path."""
     return subprocess.Popen(
-        [sys.executable, "-m", "spawnkit.cli", "run", *args],
+        [sys.executable, "-m", "spawnkit.cli", command, *args],
         env=child_env(tmp_path, env), cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=stderr or subprocess.PIPE, text=True,
     )

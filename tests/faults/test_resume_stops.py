@@ -4,29 +4,14 @@ found by a CI engineer's try (a helper, this session)."""
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import RunCli, child_env
-from tests.faults.jobs import wait_until
+from tests.conftest import RunCli
+from tests.faults.jobs import read_results, start_cli, wait_until
 from tests.helpers import pid_alive
-
-
-def _start(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
-           command: str = "run") -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "spawnkit.cli", command, *args],
-                            env=child_env(tmp_path, env), cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _results(job_dir: Path) -> dict[str, dict[str, Any]]:
-    return {t["id"]: t for t in json.loads((job_dir / "results.json").read_text())["tasks"]}
 
 
 def _journal(tmp_path: Path) -> Path:
@@ -42,7 +27,7 @@ def test_a_carried_on_stop_is_not_retried(tmp_path: Path, run_cli: RunCli) -> No
     path.write_text(f'[[task]]\nid = "t"\nretry = {{ max = 2, exit_codes = [1] }}\n'
                     f'command = "trap \'while [ ! -e {go} ]; do sleep 0.05; done; exit 1\' TERM; '
                     f'echo $$ > {marker}; sleep 300 & wait"\n')
-    proc = _start(tmp_path, "--grace", "30", str(path))
+    proc = start_cli(tmp_path, "--grace", "30", str(path))
     journal = _journal(tmp_path)
     wait_until(lambda: marker.exists() and '"started"' in journal.read_text(), 30, "the task")
     proc.send_signal(signal.SIGTERM)
@@ -54,7 +39,7 @@ def test_a_carried_on_stop_is_not_retried(tmp_path: Path, run_cli: RunCli) -> No
     wait_until((job_dir / "tasks" / "t" / "exit-status").exists, 30, "its exit 1")
     resumed = run_cli("resume", str(job_dir))
     assert resumed.code == 1, resumed.stderr
-    record = _results(job_dir)["t"]
+    record = read_results(job_dir)["t"]
     assert (record["result"], record["reason"]) == ("interrupted",
                                                     "interrupted: SIGTERM received"), record
     assert "attempts" not in record or not record["attempts"], record
@@ -69,13 +54,13 @@ def test_a_resume_killed_within_its_stop_still_kills(tmp_path: Path, run_cli: Ru
     path = tmp_path / "tasks.toml"
     path.write_text(f'[[task]]\nid = "t"\ncommand = "trap \'\' TERM; echo $$ > {marker}; '
                     'while :; do sleep 0.1; done"\n')
-    proc = _start(tmp_path, "--grace", "2", str(path))
+    proc = start_cli(tmp_path, "--grace", "2", str(path))
     journal = _journal(tmp_path)
     wait_until(lambda: marker.exists() and '"started"' in journal.read_text(), 30, "the task")
     proc.kill()
     proc.communicate()
     job_dir = journal.parent.resolve()
-    resume = _start(tmp_path, str(job_dir), command="resume")
+    resume = start_cli(tmp_path, str(job_dir), command="resume")
     wait_until(lambda: '"adopted"' in journal.read_text(), 30, "the takeover")
     resume.send_signal(signal.SIGTERM)
     wait_until(lambda: journal.read_text().count('"terminating"') == 1, 30, "the stop")
@@ -87,7 +72,7 @@ def test_a_resume_killed_within_its_stop_still_kills(tmp_path: Path, run_cli: Ru
     wait_until(lambda: not pid_alive(pid), 30, "the KILL its grace ends with")
     again = run_cli("resume", str(job_dir))
     assert again.code == 1, again.stderr
-    assert _results(job_dir)["t"]["result"] == "interrupted"
+    assert read_results(job_dir)["t"]["result"] == "interrupted"
 
 
 @pytest.mark.parametrize("leftover_command", ["sleep 300", "setsid sleep 300"])
@@ -106,7 +91,7 @@ def test_a_masked_task_s_leftover_does_not_hold_its_end(
                     f'command = "echo token=$TRY_TOKEN; {leftover_command} & '
                     f'echo $! > {leftover}; while [ ! -e {go} ]; do sleep 0.05; done"\n')
     env = {"TRY_TOKEN": "tok-51fe0a"}
-    proc = _start(tmp_path, "--grace", "1", str(path), env=env)
+    proc = start_cli(tmp_path, "--grace", "1", str(path), env=env)
     journal = _journal(tmp_path)
     wait_until(lambda: leftover.exists() and leftover.read_text().strip()
                and '"started"' in journal.read_text(), 30, "the task")
@@ -118,7 +103,7 @@ def test_a_masked_task_s_leftover_does_not_hold_its_end(
     wait_until(lambda: not pid_alive(int(leftover.read_text())), 30, "the leftover's end")
     resumed = run_cli("resume", str(job_dir), env=env)
     assert resumed.code == 0, resumed.stderr
-    record = _results(job_dir)["t"]
+    record = read_results(job_dir)["t"]
     assert record["result"] == "passed" and record["duration"] < 60, record
     assert (job_dir / record["stdout"]).read_text() == "token=***\n"
 
@@ -129,7 +114,7 @@ def test_gc_from_another_index_says_who_ended_the_task(tmp_path: Path, run_cli: 
     marker = tmp_path / "pid"
     path = tmp_path / "tasks.toml"
     path.write_text(f'[[task]]\nid = "t"\ncommand = "echo $$ > {marker}; exec sleep 300"\n')
-    proc = _start(tmp_path, str(path))
+    proc = start_cli(tmp_path, str(path))
     journal = _journal(tmp_path)
     wait_until(lambda: marker.exists() and '"started"' in journal.read_text(), 30, "the task")
     proc.kill()
@@ -142,6 +127,6 @@ def test_gc_from_another_index_says_who_ended_the_task(tmp_path: Path, run_cli: 
     wait_until(lambda: not pid_alive(int(marker.read_text())), 10, "the task's end")
     resumed = run_cli("resume", str(job_dir))
     assert resumed.code == 1, resumed.stderr
-    record = _results(job_dir)["t"]
+    record = read_results(job_dir)["t"]
     assert record["result"] == "lost", record
     assert "`spawnkit gc` ended it once its runner was gone" in record["reason"], record
