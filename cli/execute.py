@@ -18,7 +18,7 @@ import click
 from spawnkit.cli.main import EXIT_FAILED, EXIT_IO, EXIT_OK
 from spawnkit.cli.progress import Progress
 from spawnkit.cli.report import print_summary
-from spawnkit.cli.streams import unless_gone
+from spawnkit.cli.streams import silence, unless_gone
 from spawnkit.core.errors import ResultsUnwritable, UsageError
 from spawnkit.core.job import Job
 from spawnkit.core.joblock import LOCK_NAME
@@ -92,8 +92,13 @@ def show_result(job_dir: Path, result: JobResult, to_stdout: str | None) -> str 
     what the OS said when stdout would not take the document (exit 74, as for the job's own
     files)."""
     if to_stdout is None:
-        with unless_gone(sys.stdout):  # `| head`: the status still says whether all passed
-            print_summary(result, sys.stdout)
+        try:
+            with unless_gone(sys.stdout):  # `| head`: the status still says whether all passed
+                print_summary(result, sys.stdout)
+        except OSError as exc:  # `> /dev/full`
+            silence(sys.stdout)  # what is left in its buffer: not again at the exit
+            return (f"cannot write the summary to standard output: {exc.strerror or exc} "
+                    f"(the results are in {job_dir})")
         return None
     not_out = _document_to_stdout(job_dir, result, to_stdout)
     with contextlib.suppress(OSError), unless_gone(sys.stderr):  # the document says it

@@ -15,7 +15,13 @@ from types import FrameType
 
 import click
 
-from spawnkit.cli.streams import ensure_standard_streams, reader_gone, silence, unless_gone
+from spawnkit.cli.streams import (
+    ensure_standard_streams,
+    out_of_room,
+    reader_gone,
+    silence,
+    unless_gone,
+)
 from spawnkit.core.errors import ResultsUnwritable, SpawnkitError, TaskFileError
 
 __all__ = ["COMPLETE_VAR", "EXIT_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_IO", "EXIT_OK",
@@ -136,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
             return _internal_error(exc)
         # `spawnkit list FILE > out` on a full disk: what was asked for is not written.
-        _say(f"spawnkit: error: cannot write: {exc.strerror or exc}")
+        what = exc.filename or ("to standard output" if out_of_room(sys.stdout) else "")
+        _say(f"spawnkit: error: cannot write{' ' if what else ''}{what}: "
+             f"{exc.strerror or exc}")
         return EXIT_IO
     except Exception as exc:
         return _internal_error(exc)

@@ -23,8 +23,9 @@ __all__ = ["results"]
 @click.argument("job_dir", type=click.Path(path_type=Path))
 @report_options
 def results(job_dir: Path, junit_path: str | None, json_path: str | None) -> int:
-    """Rebuild results.json, results.xml and timeline.html of JOB_DIR from its journal (and
-    the copies a CI reads, where its runner died before writing them).
+    """Rebuild results.json, results.xml and timeline.html of JOB_DIR from its journal; with
+    --json/--junit, also the copies a CI reads (the job does not remember the paths its
+    runner was given: name them again where it died before writing them).
 
     Tasks that were still running when the runner stopped are marked as lost.
     """

@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import stat
 import sys
 from collections.abc import Iterator
 from typing import IO
 
-__all__ = ["ensure_standard_streams", "reader_gone", "silence", "unless_gone"]
+__all__ = ["ensure_standard_streams", "out_of_room", "reader_gone", "silence", "unless_gone"]
 
 _STREAMS = ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w"))
 
@@ -43,6 +44,19 @@ def reader_gone(stream: IO[str]) -> bool:
         poller.register(stream.fileno(), select.POLLOUT)
         gone = select.POLLERR | select.POLLHUP
         return any(events & gone for _fd, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
+def out_of_room(stream: IO[str]) -> bool:
+    """Whether `stream` takes no more writes: a file on a full file system, or /dev/full."""
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode):
+            room = os.fstatvfs(fd)
+            return room.f_bavail == 0 or room.f_bfree == 0
+        return stat.S_ISCHR(mode) and os.path.realpath(f"/proc/self/fd/{fd}") == "/dev/full"
     except (OSError, ValueError):
         return False
 

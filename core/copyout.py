@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
-from spawnkit.core.junitreports import REPORTS_FOLDER
+from spawnkit.core.junitreports import REPORTS_FOLDER, kept_name
 from spawnkit.core.masking import Masker
 from spawnkit.core.paths import JOB_ID
 from spawnkit.core.task.description import Task
@@ -207,7 +207,7 @@ def keep_task_files(
         kept.junit = _copy(source, task.junit, task_dir / REPORTS_FOLDER, JUNIT_MAX, "JUnit report",
                            kept.notes, flat=True, since=since, masked=masked)
         for name in kept.junit:
-            _mask_report(task_dir / REPORTS_FOLDER / name.replace("/", "__"), masked)
+            _mask_report(task_dir / REPORTS_FOLDER / kept_name(name), masked)
         if not kept.junit and len(kept.notes) == before:  # else a note says why not
             kept.notes.append(f"no JUnit report matches {', '.join(task.junit)}")
     passed = exit is not None and exit.successful
@@ -271,7 +271,7 @@ def _copy(
                     notes.append(f"{what} {name} not kept: the cap of {limit:,} bytes per task "
                                  "is reached")
                     continue
-                target = dest / (name.replace("/", "__") if flat else name)
+                target = dest / (kept_name(name) if flat else name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open(target, "wb") as out:
                     masker = Masker(masked)

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["REPORTS_FOLDER", "TaskReports", "read_reports"]
+__all__ = ["REPORTS_FOLDER", "TaskReports", "kept_name", "read_reports"]
 
 #: Where a task's kept JUnit reports are, in its output folder.
 REPORTS_FOLDER = "junit"
@@ -57,6 +57,18 @@ def _kind(case: ET.Element) -> str | None:
     return None
 
 
+def kept_name(path: str) -> str:
+    """The file name a report found at `path` (relative, with `/`) is kept under: the
+    reports of a task sit side by side in its `junit/` folder."""
+    return path.replace("/", "__")
+
+
+def _found_at(kept: str) -> str:
+    """Where a kept report was found, as its task file's pattern matched it (a name that held
+    `__` itself reads as a folder: a note's words only)."""
+    return kept.replace("__", "/")
+
+
 def read_reports(folder: Path) -> TaskReports:
     """Every test case of the reports in `folder` (files in name order)."""
     reports = TaskReports()
@@ -66,10 +78,11 @@ def read_reports(folder: Path) -> TaskReports:
         try:
             root = ET.parse(path).getroot()
         except (ET.ParseError, OSError) as exc:
-            reports.notes.append(f"JUnit report {path.name} cannot be read: {exc}")
+            reports.notes.append(f"JUnit report {_found_at(path.name)} cannot be read: "
+                                 f"{exc}")
             continue
         if root.tag not in ("testsuites", "testsuite", "testcase"):
-            reports.notes.append(f"JUnit report {path.name} is not JUnit XML "
+            reports.notes.append(f"JUnit report {_found_at(path.name)} is not JUnit XML "
                                  f"(its root is <{root.tag}>)")
             continue
         found = [root] if root.tag == "testcase" else list(root.iter("testcase"))

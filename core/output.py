@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from spawnkit.core.masking import Masker
 
-__all__ = ["STREAMS", "MaskedStream", "TaskOutput", "last_lines"]
+__all__ = ["STREAMS", "CatchUp", "MaskedStream", "TaskOutput", "last_lines"]
 
 #: The streams of a task, by the name of their file in its output folder.
 STREAMS = ("stdout", "stderr")
@@ -42,8 +42,7 @@ class MaskedStream:
 
     def write(self, data: bytes) -> None:
         """Take bytes as they come (from a live source: a follower, a pipe)."""
-        if not self._sealed:
-            self._take(data)
+        self._take(data, live=True)
 
     def seal(self) -> None:
         """Take no more from the live source (it may still be running: a follower that did
@@ -53,13 +52,15 @@ class MaskedStream:
 
     def write_rest(self, data: bytes) -> None:
         """Take bytes from the complete read, after `seal`."""
-        self._take(data)
+        self._take(data, live=False)
 
-    def _take(self, data: bytes) -> None:
+    def _take(self, data: bytes, *, live: bool) -> None:
         if not data:
             return
         with self._lock:
-            if self._fd < 0:
+            # Under the lock: a live write that was under way as the stream was sealed must
+            # not land after `catch_up` took its measure.
+            if self._fd < 0 or (live and self._sealed):
                 return
             self.taken += len(data)
             self._hash.update(data)
@@ -77,29 +78,10 @@ class MaskedStream:
             written = os.write(self._fd, view)
             view = view[written:]
 
-    def is_prefix_of(self, chunks: Iterable[bytes]) -> tuple[bool, Iterator[bytes]]:
-        """Whether what was taken so far is where `chunks` (a complete read of the same
-        stream) begins; and the rest of `chunks` after it, to write (`seal` first)."""
-        check = hashlib.sha256()
-        need = self.taken
-        it = iter(chunks)
-        rest: list[bytes] = []
-        for chunk in it:
-            if need >= len(chunk):
-                check.update(chunk)
-                need -= len(chunk)
-                continue
-            check.update(chunk[:need])
-            rest.append(chunk[need:])
-            need = 0
-            break
-        same = need == 0 and check.digest() == self._hash.digest()
-
-        def remaining() -> Iterator[bytes]:
-            yield from rest
-            yield from it
-
-        return same, remaining()
+    def catch_up(self) -> CatchUp:
+        """What takes the rest of this stream from a complete read of it (`seal` first)."""
+        with self._lock:
+            return CatchUp(self, self.taken, self._hash.digest())
 
     def restart(self) -> None:
         """Forget what was written: the complete read follows from its first byte."""
@@ -117,6 +99,42 @@ class MaskedStream:
             self._put(self._masker.close())
             os.close(self._fd)
             self._fd = -1
+
+
+class CatchUp:
+    """The rest of one stream from a complete read of it, fed chunk by chunk: the bytes the
+    live source gave are checked against the read's first bytes (length and hash), what
+    follows them is written. Nothing is written when the read begins otherwise (`same` is
+    then false: `restart` the stream and write the whole complete read)."""
+
+    def __init__(self, stream: MaskedStream, taken: int, digest: bytes) -> None:
+        self._stream = stream
+        self._need = taken
+        self._want = digest
+        self._check = hashlib.sha256()
+        self._same: bool | None = None if taken else True
+
+    def feed(self, chunk: bytes) -> None:
+        if self._same is None:
+            head, chunk = chunk[:self._need], chunk[self._need:]
+            self._check.update(head)
+            self._need -= len(head)
+            if self._need:
+                return
+            self._same = self._check.digest() == self._want
+        if self._same:
+            self._stream.write_rest(chunk)
+
+    @property
+    def short(self) -> bool:
+        """Whether the read fed so far is shorter than what the live source gave."""
+        return self._same is None
+
+    @property
+    def same(self) -> bool:
+        """Whether the read fed so far began with all the live source gave (false while it is
+        shorter)."""
+        return bool(self._same)
 
 
 class TaskOutput:

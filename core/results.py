@@ -152,6 +152,8 @@ def finished_entry(runtime_task: RuntimeTask, outcome: Outcome) -> dict[str, Any
             data["ended_at"] = outcome.exit.ended_at
         if outcome.exit.began_at is not None:
             data["began_at"] = outcome.exit.began_at
+        if outcome.exit.ended_mono is not None:
+            data["ended_mono"] = outcome.exit.ended_mono
     if runtime_task.notes:
         data["notes"] = list(runtime_task.notes)
     if runtime_task.tests is not None:
@@ -192,6 +194,8 @@ def run_time(started: Mapping[str, Any] | None, final: Mapping[str, Any] | None,
         return round(max(float(ended["ended_at"]) - since, 0.0), 3)
     key = "mono" if "mono" in started and "mono" in final else "time"
     total = max(float(final[key]) - float(started[key]), 0.0)
+    if key == "mono" and ended.get("ended_mono") is not None:  # collected a while later
+        total = min(total, max(float(ended["ended_mono"]) - float(started["mono"]), 0.0))
     waited = 0.0 if began is None else min(began - float(started["time"]), total)
     return round(total - waited, 3)
 
@@ -254,7 +258,7 @@ def build_results(
                 signal=final.get("signal") if final else None,
                 oom=bool(final.get("oom")) if final else False,
                 start=(_began(started, final) or started["time"]) if started else None,
-                end=(final.get("ended_at") or final["time"]) if final else None,
+                end=_end(final) if final else None,
                 duration=run_time(started, final),
                 spawner=started.get("spawner") if started else spawner,
                 handle=started.get("handle") if started else None,
@@ -276,6 +280,16 @@ def build_results(
     return result
 
 
+def _end(final: Mapping[str, Any]) -> float:
+    """When a finished task ended (epoch seconds): its command's end where the backend told
+    it apart from its collect."""
+    if final.get("ended_at") is not None:
+        return float(final["ended_at"])
+    if final.get("ended_mono") is not None and "mono" in final:
+        return float(final["time"]) - max(float(final["mono"]) - float(final["ended_mono"]), 0.0)
+    return float(final["time"])
+
+
 def _adopted(history: list[Mapping[str, Any]]) -> bool:
     """Whether the last attempt was taken over by a resume (an earlier one's adoption is
     told in its own attempt)."""
@@ -294,7 +308,7 @@ def _attempts(history: list[Mapping[str, Any]], folder: str) -> list[dict[str, A
             kept = f"{folder}/{entry.get('folder', '')}"
             attempts.append({
                 "attempt": entry.get("attempt"),
-                **dict(entry.get("ended") or {}),
+                **{k: v for k, v in (entry.get("ended") or {}).items() if k != "ended_mono"},
                 "start": (_began(started, entry.get("ended")) or started["time"]
                           if started else None),
                 "end": entry["time"],

@@ -8,7 +8,9 @@ The `ServiceManager` belongs to the Job and drives the spawner's service hooks
   checked at the same time share one start. A service that cannot start, ends before it is
   ready, or is not ready within its `ready_timeout` (counted from its start) fails the
   check of every task that needs it: `error` (cause: requirement), the reason naming the
-  service and its output's last lines. It is then stopped at once: nothing can use it.
+  service and its output's last lines. It is then stopped at once: nothing can use it. A
+  task's services are looked at again as it starts (`ensure(again=True)`): one that ended
+  on its own while the task waited for its dependencies or a slot is its reason too.
 - Once every task that names a service has finished (passed, failed, skipped, not run: the
   status record says so, `task_finished`), it is stopped with the job's grace period.
 - At the end of the job (`close`, shielded by the Job) everything still running is stopped,
@@ -38,17 +40,9 @@ from spawnkit.core.task.runtime import RuntimeTask, RuntimeTaskStatus
 from spawnkit.core.task.service import Service, host_variable
 from spawnkit.core.task.statusrepo import StatusEntry, StatusRepo
 
-__all__ = [
-    "CLOSE_MARGIN",
-    "KILL_MARGIN",
-    "TAIL_LINES",
-    "ServiceManager",
-    "ensure_services",
-    "service_secret_names",
-    "service_secret_values",
-    "services_ended",
-    "with_service_hosts",
-]
+__all__ = ["CLOSE_MARGIN", "KILL_MARGIN", "TAIL_LINES", "ServiceManager", "ensure_services",
+           "service_secret_names", "service_secret_values", "services_ended",
+           "with_service_hosts"]
 
 LOG = logging.getLogger(__name__)
 
@@ -81,14 +75,17 @@ def service_secret_values(tasks: Iterable[Task]) -> list[str]:
     return [v for task in tasks for service in task.services for v in service.secret_values()]
 
 
-async def ensure_services(runtime_task: RuntimeTask, spawner: Spawner) -> None:
-    """Triage: the task's services run and are ready (else RequirementError naming one)."""
+async def ensure_services(runtime_task: RuntimeTask, spawner: Spawner, *,
+                          again: bool = False) -> None:
+    """Triage: the task's services run and are ready (else RequirementError naming one).
+    `again`, as it starts: none of them ended on its own since (a stop of ours is left to
+    end the task as it ends the others)."""
     if not runtime_task.task.services:
         return
     if spawner.services is None:
         raise RequirementError("services ([[service]]) run only as part of a job "
                                "(spawnkit run)", spawner=spawner.name)
-    await spawner.services.ensure(runtime_task.task)
+    await spawner.services.ensure(runtime_task.task, again=again)
 
 
 async def services_ended(runtime_task: RuntimeTask, spawner: Spawner) -> list[str]:
@@ -155,17 +152,19 @@ class ServiceManager:
 
     # -- starting ----------------------------------------------------------------------------
 
-    async def ensure(self, task: Task) -> None:
+    async def ensure(self, task: Task, *, again: bool = False) -> None:
         """Every service of the task is running and ready; RequirementError if one is not."""
-        await asyncio.gather(*(self._ready(self._states[s.id], task.id)
+        await asyncio.gather(*(self._ready(self._states[s.id], task.id, again)
                                for s in task.services))
 
-    async def _ready(self, state: _State, task_id: str) -> None:
+    async def _ready(self, state: _State, task_id: str, again: bool) -> None:
         sid = state.service.id
         if state.failure is not None:  # its users' reason (its stop follows from it)
             raise RequirementError(await asyncio.shield(state.failure),
                                    spawner=self._spawner.name)
         if self._closing or state.stop is not None:
+            if again:
+                return  # as it starts: a stop of ours ends it as it ends the others
             raise RequirementError(f"service '{sid}': not started, the job is stopping",
                                    spawner=self._spawner.name)
         if state.start is None:
@@ -187,7 +186,7 @@ class ServiceManager:
         if state.failure is not None:
             raise RequirementError(await asyncio.shield(state.failure),
                                    spawner=self._spawner.name)
-        if state.stop is not None:
+        if state.stop is not None and not again:
             raise RequirementError(f"service '{sid}': stopped, the job is stopping",
                                    spawner=self._spawner.name)
         state.served.add(task_id)
@@ -215,7 +214,7 @@ class ServiceManager:
         while True:
             if not await self._alive(state, handle):
                 why = "ended before it was ready"
-                raise RequirementError(await asyncio.shield(self._failed(state, why)),
+                raise RequirementError(await asyncio.shield(self._failed(state, why, True)),
                                        spawner=self._spawner.name)
             if argv is None:
                 break
@@ -224,7 +223,7 @@ class ServiceManager:
                 why = (f"did not become ready within {service.ready_timeout:g} s "
                        f"(ready: {service.ready_words})")
                 # Shielded: every user's reason, whatever becomes of this start.
-                raise RequirementError(await asyncio.shield(self._failed(state, why)),
+                raise RequirementError(await asyncio.shield(self._failed(state, why, False)),
                                        spawner=self._spawner.name)
             try:
                 async with asyncio.timeout(remaining):
@@ -260,7 +259,7 @@ class ServiceManager:
         """Found not running: its users' reason, unless a stop of ours came meanwhile."""
         if state.failure is None and (state.stop is not None or self._closing):
             return False
-        await self._failed(state, "ended after it was ready")
+        await self._failed(state, "ended after it was ready", True)
         return True
 
     async def _alive(self, state: _State, handle: str) -> bool:
@@ -270,22 +269,22 @@ class ServiceManager:
             raise RequirementError(f"service '{state.service.id}': cannot tell whether it runs: "
                                    f"{_words(exc)}", spawner=self._spawner.name) from exc
 
-    def _failed(self, state: _State, why: str) -> asyncio.Future[str]:
+    def _failed(self, state: _State, why: str, ended: bool) -> asyncio.Future[str]:
         """The reason of every task that needs it, once: it is stopped at once (nothing can
-        use it), then its last lines are read."""
+        use it), then its last lines are read (`ended`: it was found ended on its own)."""
         if state.failure is None:
-            state.failure = asyncio.ensure_future(self._failure(state, why))
+            state.failure = asyncio.ensure_future(self._failure(state, why, ended))
         return state.failure
 
-    async def _failure(self, state: _State, why: str) -> str:
+    async def _failure(self, state: _State, why: str, ended: bool) -> str:
         exit: ExitResult | None = None
         try:
             # Not cancelling its start, which waits for this reason.
-            exit = await asyncio.shield(self._stop_soon(state, 0.0, failed=True))
+            exit = await asyncio.shield(self._stop_soon(state, 0.0, failed=True, ended=ended))
         except Exception as exc:
             LOG.warning("service %s: stopping it: %s", state.service.id, _words(exc))
         how = None
-        if exit is not None and "ended" in why:  # how it ended is its own, not our stop's
+        if exit is not None and ended:  # how it ended is its own, not our stop's
             how = describe_exit(exit) or f"exit code {exit.exit_code}"
         text = f"service '{state.service.id}' {why}" + (f" ({how})" if how else "")
         return text + self._tail(state)
@@ -312,16 +311,17 @@ class ServiceManager:
                 if not state.users and state.start is not None:
                     self._stop_soon(state, self._grace)
 
-    def _stop_soon(self, state: _State, grace: float, *,
-                   failed: bool = False) -> asyncio.Future[ExitResult | None]:
+    def _stop_soon(self, state: _State, grace: float, *, failed: bool = False,
+                   ended: bool = False) -> asyncio.Future[ExitResult | None]:
+        """Its stop, once (`ended`: it was found ended on its own, and is said so)."""
         if state.stop is None:
             start = state.start
             if start is not None and not start.done() and not failed:
                 start.cancel()  # its readiness tries: nobody waits for them now
-            state.stop = asyncio.ensure_future(self._stop(state, grace))
+            state.stop = asyncio.ensure_future(self._stop(state, grace, ended))
         return state.stop
 
-    async def _stop(self, state: _State, grace: float) -> ExitResult | None:
+    async def _stop(self, state: _State, grace: float, ended: bool) -> ExitResult | None:
         if state.launch is None:
             return None  # its start never began
         try:
@@ -330,7 +330,7 @@ class ServiceManager:
             return None  # it never started: said by its start
         # A second signal meanwhile took the grace away.
         exit = await self._spawner.stop_service(handle, min(grace, self._grace))
-        LOG.info("service %s: stopped%s", state.service.id,
+        LOG.info("service %s: %s%s", state.service.id, "ended" if ended else "stopped",
                  f" ({describe_exit(exit) or 'exit code 0'})" if exit is not None else "")
         return exit
 

@@ -43,30 +43,30 @@ _LOG_CONFIG = docker.types.LogConfig(type="local", config={"max-size": "100m", "
 _PIECE = 16 * 1024
 
 
-def _line_ends_restored(messages: Iterator[bytes]) -> Iterator[bytes]:
+def _line_ends_restored(messages: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
     """Docker 20.10's `local` log driver gives back the last piece of a line longer than
     16 KiB (its copier logs such a line as pieces) without the line's end. A piece shorter
     than 16 KiB, with no line end, after a 16 KiB one, is that last piece when more output
-    follows it: its line end is put back. What cannot be told apart stays as read: such a
-    piece at the very end of the output (a line with no end there reads the same), and a
-    line of exactly a multiple of 16 KiB (its last piece is empty and comes back as nothing).
+    of its stream follows it: its line end is put back. What cannot be told apart stays as
+    read: such a piece at the very end of its stream (a line with no end there reads the
+    same), and a line of exactly a multiple of 16 KiB (its last piece is empty and comes back
+    as nothing). Messages are (stream, bytes), as `log_messages` gives them.
     """
-    in_line = False  # the message before was a 16 KiB piece of a longer line
-    held: bytes | None = None
-    for message in messages:
-        if held is not None:
-            yield held + b"\n"
-            held = None
+    in_line: dict[str, bool] = {}  # the stream's message before was a 16 KiB piece of a line
+    held: dict[str, bytes] = {}
+    for name, message in messages:
+        piece = held.pop(name, None)
+        if piece is not None:
+            yield name, piece + b"\n"
         if message.endswith(b"\n"):
-            in_line = False
+            in_line[name] = False
         elif len(message) == _PIECE:
-            in_line = True
-        elif in_line:
-            held, in_line = message, False
+            in_line[name] = True
+        elif in_line.get(name):
+            held[name], in_line[name] = message, False
             continue
-        yield message
-    if held is not None:
-        yield held
+        yield name, message
+    yield from held.items()
 
 
 class DockerEngine(Engine):
@@ -205,13 +205,12 @@ class DockerEngine(Engine):
         except docker.errors.NotFound:
             return None
 
-    def log_stream(self, container_id: str, stream: str, *, follow: bool) -> Iterator[bytes]:
+    def logs(self, container_id: str, *, follow: bool) -> Iterator[tuple[str, bytes]]:
         # The endpoint itself: the SDK's logs() first inspects the container to learn whether
-        # it has a TTY, one more engine call per read (four per task). Ours never have one, so
-        # the answer is always the multiplexed stream. A container gone is a 404: NotFound.
-        want_stdout = stream == "stdout"
-        params = {"stdout": int(want_stdout), "stderr": int(not want_stdout),
-                  "follow": int(follow), "timestamps": 0, "tail": "all"}
+        # it has a TTY, one more engine call per read. Ours never have one, so the answer is
+        # always the multiplexed stream. A container gone is a 404: NotFound.
+        params = {"stdout": 1, "stderr": 1, "follow": int(follow), "timestamps": 0,
+                  "tail": "all"}
         response = self.api._get(self.api._url("/containers/{0}/logs", container_id),
                                  params=params, stream=True)
         self.api._raise_for_status(response)

@@ -201,16 +201,13 @@ class PodmanEngine(Engine):
         except podman.errors.NotFound:
             return None
 
-    def log_stream(self, container_id: str, stream: str, *, follow: bool) -> Iterator[bytes]:
-        want_stdout = stream == "stdout"
+    def logs(self, container_id: str, *, follow: bool) -> Iterator[tuple[str, bytes]]:
         # The endpoint itself, not the SDK's logs(): a followed log may be silent for longer
         # than the client's timeout, which logs() cannot lift (a read timeout of None waits as
-        # long as the container runs). One stream per call: the SDK does not take a
-        # multiplexed one apart.
+        # long as the container runs); and the SDK does not take a multiplexed stream apart.
         response = self.client.api.get(
             f"/containers/{container_id}/logs", stream=True, timeout=(self.timeout, None),
-            params={"stdout": want_stdout, "stderr": not want_stdout, "follow": follow,
-                    "tail": "all"})
+            params={"stdout": True, "stderr": True, "follow": follow, "tail": "all"})
         response.raise_for_status()
         return log_messages(response)
 

@@ -93,7 +93,11 @@ class TaskLifecycle:
             self._clock() + max(started_wall + timeout - time.time(), 0.0))
 
     async def spawn(self) -> None:
-        """Start it (StartError, or any backend error, propagates)."""
+        """Start it (StartError, or any backend error, propagates; RequirementError when a
+        service it needs has ended since its check)."""
+        # Its check may be long past (it waited for its dependencies, or a slot): a service
+        # that ended meanwhile is its users' reason, not something to start the task against.
+        await ensure_services(self.runtime_task, self.spawner, again=True)
         self.runtime_task.spawned_at = time.time()
         if await self.spawner.spawn_task(self.runtime_task) is False:
             raise StartError("the spawner could not start it", spawner=self.spawner.name)

@@ -13,7 +13,7 @@ import enum
 import signal as _signal
 from dataclasses import dataclass
 
-from spawnkit.core.errors import BackendError
+from spawnkit.core.errors import BackendError, RequirementError
 from spawnkit.core.task.runtime import RuntimeTaskStatus
 
 __all__ = [
@@ -109,6 +109,9 @@ class ExitResult:
     #: Epoch seconds it ended, when the backend knows and it is not when it was collected (a
     #: task that ended while no runner watched, taken over by `spawnkit resume`).
     ended_at: float | None = None
+    #: Monotonic seconds (this host's: the runner's clock) its command ended, when its collect
+    #: came later (what it left in its group had its grace first): its duration ends here.
+    ended_mono: float | None = None
     #: Epoch seconds its command began, when the backend knows it is later than its spawn
     #: (a batch job's time in the queue, and the batch system's launch): its duration
     #: counts from here, as its timeout does.
@@ -191,6 +194,8 @@ def judge(
             RuntimeTaskStatus.FAIL_TRIAGE: Cause.REQUIREMENT,
             RuntimeTaskStatus.FAIL_START: Cause.SPAWN_FAILURE,
         }.get(status, Cause.ENGINE)
+        if isinstance(error, RequirementError):  # found at the start (a service ended)
+            cause = Cause.REQUIREMENT
         return Outcome(TaskResult.ERROR, cause, reason or _describe_error(error), exit)
     if status is RuntimeTaskStatus.TIMEOUT:
         if ran:

@@ -23,9 +23,10 @@ ATTEMPTS_FOLDER = "attempts"
 def retries(runtime_task: RuntimeTask, outcome: Outcome, *, stopping: bool) -> bool:
     """Whether the attempt that ended so runs again: its retry policy wants it and the job is
     not stopping (an interrupt or failfast ends what runs; it does not start it again, also
-    when a resume carries on the stop of a runner that died within it)."""
+    when a resume carries on the stop of a runner that died within it). A requirement not
+    met (a service that ended, found at the start) is met no better the next time."""
     policy = runtime_task.task.retry
-    if policy is None or stopping or outcome.cause is Cause.INTERRUPTED:
+    if policy is None or stopping or outcome.cause in (Cause.INTERRUPTED, Cause.REQUIREMENT):
         return False
     exit_code = outcome.exit.exit_code if outcome.exit is not None else None
     return policy.wants(outcome.result.value, exit_code, runtime_task.attempt)

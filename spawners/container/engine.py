@@ -297,10 +297,11 @@ class Engine(abc.ABC):
         """None when the container does not exist (any more)."""
 
     @abc.abstractmethod
-    def log_stream(self, container_id: str, stream: str, *, follow: bool) -> Iterator[bytes]:
-        """The bytes one stream ("stdout", "stderr") of the container wrote, exactly: all so
-        far, and with `follow` what comes until it ends (a followed stream may end early:
-        read it again, unfollowed, once the container has ended)."""
+    def logs(self, container_id: str, *, follow: bool) -> Iterator[tuple[str, bytes]]:
+        """(stream, bytes) of what the container wrote, "stdout" or "stderr", in the order
+        the engine logged it, exactly: all so far, and with `follow` what comes until it ends
+        (a followed log may end early: read it again, unfollowed, once the container has
+        ended). One engine call for both streams."""
 
     @abc.abstractmethod
     def path_exists(self, container_id: str, path: str) -> bool:

@@ -182,19 +182,20 @@ class PodLog:
         when it answered with an error in place of (the rest of) the log."""
         refused: list[str] = []
         marks = self._marks[container]
-        same, rest = target.is_prefix_of(
-            _sifted(self._api.log(self._pod, container, follow=False), marks, refused))
-        if not same and refused:
+        catch_up = target.catch_up()
+        for chunk in _sifted(self._api.log(self._pod, container, follow=False), marks, refused):
+            catch_up.feed(chunk)
+        if catch_up.short and refused:
             # All the API gave is shorter than what was followed (an error, or nothing):
             # what was followed is the task's output, as far as it goes.
             return refused[0]
-        if not same:
+        if not catch_up.same:
             LOG.info("output of %s/%s: the followed log is not where the complete log "
                      "begins: written anew", self._pod, container)
             target.restart()
-            rest = _sifted(self._api.log(self._pod, container, follow=False), marks, refused)
-        for chunk in rest:
-            target.write_rest(chunk)
+            for chunk in _sifted(self._api.log(self._pod, container, follow=False), marks,
+                                 refused):
+                target.write_rest(chunk)
         return refused[0] if refused else None
 
     def _note(self, container: str, target: MaskedStream, words: str) -> str:

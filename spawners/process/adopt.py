@@ -8,7 +8,6 @@ watches that file, and the process itself (PID and start time: a reused PID is n
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,21 +37,27 @@ class AdoptedTask:
     def look(self) -> bool:
         """Learn whether it ended (True once it has): its exit-status file, else a task gone
         with no supervisor left to say how (its exit is then lost)."""
-        if self.handle.ended:
+        if self.handle.ended or self._exit_status():
             return True
-        with contextlib.suppress(OSError, ValueError):
+        if self._running() or self._supervised():
+            return False
+        if self._exit_status():  # written as its supervisor ended, between the two looks
+            return True
+        self.handle.lost()
+        return True
+
+    def _exit_status(self) -> bool:
+        try:
             record = self.out_dir / EXIT_STATUS
             status = int(record.read_text())
             # Written once its output was whole: close to its end, not to this look.
             self.handle.ended_at = record.stat().st_mtime
-            self.handle.timed_out = timed_out_reason(self.out_dir, "the task supervisor")
-            self.handle.end(status)
-            if not self.handle.drained.done():
-                self.handle.drained.set_result(None)  # written once its output was whole
-            return True
-        if self._running() or self._supervised():
+        except (OSError, ValueError):
             return False
-        self.handle.lost()
+        self.handle.timed_out = timed_out_reason(self.out_dir, "the task supervisor")
+        self.handle.end(status)
+        if not self.handle.drained.done():
+            self.handle.drained.set_result(None)  # written once its output was whole
         return True
 
     def _running(self) -> bool:
@@ -79,7 +84,8 @@ def _reaped(out_dir: Path) -> bool:
 
 def adopt(runtime_task: RuntimeTask) -> AdoptedTask:
     """The task as its journal entry describes it (AdoptError when it names no process: the
-    runner died while starting it, and nothing tells whether it began)."""
+    runner died while starting it, and nothing tells whether it began; or when neither the
+    task nor its supervisor is left and its folder has no exit status: it is lost)."""
     result = runtime_task.spawning_result or {}
     pid, start, supervisor = result.get("pid"), result.get("start_time"), result.get("supervisor")
     out_dir = runtime_task.output_dir
@@ -92,5 +98,8 @@ def adopt(runtime_task: RuntimeTask) -> AdoptedTask:
                          handle=runtime_task.spawner_handle)
     adopted = AdoptedTask(ProcessHandle(pid, start if isinstance(start, int) else None),
                           out_dir, supervisor if isinstance(supervisor, int) else None)
-    adopted.look()
+    if adopted.look() and adopted.handle.exit_lost:
+        raise AdoptError("its process and the task supervisor that had it are gone, with no "
+                         "word of how it ended", spawner="process",
+                         handle=runtime_task.spawner_handle)
     return adopted

@@ -14,8 +14,8 @@ __all__ = ["ProcessHandle"]
 class ProcessHandle:
     """A task's process, from its start until its outcome is collected."""
 
-    __slots__ = ("drained", "ended_at", "exited", "pid", "reaped", "start", "status",
-                 "stop_began", "timed_out")
+    __slots__ = ("drained", "ended_at", "ended_mono", "exited", "pid", "reaped", "start",
+                 "status", "stop_began", "timed_out")
 
     def __init__(self, pid: int, start: int | None) -> None:
         self.pid = pid
@@ -23,6 +23,8 @@ class ProcessHandle:
         self.status: int | None = None  # raw wait status, once it ended
         #: Epoch seconds it ended, when learnt after the fact (a task taken over).
         self.ended_at: float | None = None
+        #: Monotonic seconds it ended, when its collect came a while later (`ExitResult`).
+        self.ended_mono: float | None = None
         #: Monotonic seconds (the host's clock, the supervisor's too): when the supervisor
         #: reaped it, and when the runner first began to stop it. An exit reaped before its
         #: stop began is the task's own (`ExitResult.ended_before_stop`), however late the
@@ -39,6 +41,11 @@ class ProcessHandle:
     @property
     def ended(self) -> bool:
         return self.status is not None
+
+    @property
+    def exit_lost(self) -> bool:
+        """It ended with no word of how (`lost`)."""
+        return self.status is not None and self.status < 0
 
     def end(self, status: int, *, reaped: float | None = None) -> None:
         self.status = status
@@ -63,6 +70,8 @@ class ProcessHandle:
                  and self.reaped < self.stop_began)
         if os.WIFSIGNALED(status):
             return ExitResult(exit_code=None, signal=os.WTERMSIG(status), ended_at=self.ended_at,
-                              ended_before_stop=first, timed_out=self.timed_out)
+                              ended_mono=self.ended_mono, ended_before_stop=first,
+                              timed_out=self.timed_out)
         return ExitResult(exit_code=os.waitstatus_to_exitcode(status), ended_at=self.ended_at,
-                          ended_before_stop=first, timed_out=self.timed_out)
+                          ended_mono=self.ended_mono, ended_before_stop=first,
+                          timed_out=self.timed_out)

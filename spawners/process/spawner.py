@@ -230,8 +230,10 @@ class ProcessSpawner(ProcessServiceHooks):
             if not handle.ended:
                 handle.lost()
         await handle.exited
-        # The main process is gone; what it left in its group (a `cmd &`) goes too.
+        # The main process is gone; what it left in its group (a `cmd &`) goes too. The task
+        # ended with its command, not once a leftover that ignores TERM has had its grace.
         if group_alive(handle.pid):
+            handle.ended_mono = handle.reaped
             await kill_group(handle.pid, self.options.grace_period)
         await _within(handle.drained, DRAIN_WAIT)
         self._by_key.pop(_key(runtime_task), None)

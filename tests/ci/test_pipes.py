@@ -143,7 +143,27 @@ def test_a_stdout_on_a_full_disk_is_exit_74_not_an_internal_error(
                               stdout=full, stderr=subprocess.PIPE, text=True,
                               env=child_env(tmp_path), timeout=120)
     assert proc.returncode == 74
-    assert proc.stderr == "spawnkit: error: cannot write: No space left on device\n"
+    assert proc.stderr == ("spawnkit: error: cannot write to standard output: No space left on "
+                           "device\n")
+
+
+def test_a_run_s_summary_on_a_full_disk_names_stdout_and_the_job_folder(
+    taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    """`spawnkit run FILE > out` with no room for `out`: exit 74, and the one line says what
+    was not written and where the results are (found by a user's try: 'cannot write', and no
+    job folder anywhere in the log)."""
+    path = taskfile('[[task]]\nid = "t"\ncommand = "true"\n')
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "spawnkit.cli", "run", "-q", str(path)],
+                              stdout=full, stderr=subprocess.PIPE, text=True,
+                              env=child_env(tmp_path), cwd=tmp_path, timeout=120)
+    assert proc.returncode == 74, proc.stderr
+    [line] = proc.stderr.splitlines()
+    job_dir = (tmp_path / "results" / "latest").resolve()
+    assert line == ("spawnkit: error: cannot write the summary to standard output: No space "
+                    f"left on device (the results are in {job_dir})"), line
+    assert json.loads((job_dir / "results.json").read_text())["passed"] is True
 
 
 def test_a_copy_is_never_written_over_another_or_the_job_s_own(

@@ -231,6 +231,26 @@ def test_what_a_left_behind_process_leaves_ends_with_it_not_a_grace_later(
     assert time.monotonic() - began < 60  # not the 120 s grace
 
 
+def test_a_leftover_that_ignores_term_is_killed_but_not_counted_in_the_task_s_time(
+    run_cli: RunCli, taskfile: WriteTaskfile, tmp_path: Path
+) -> None:
+    """The command ends at once and leaves a process in its group that ignores TERM: it is
+    KILLed a grace later, and the task's time is its command's, not that grace (it was longer
+    than its timeout, found by a user's try)."""
+    pid = tmp_path / "pid"
+    path = taskfile(
+        f'[[task]]\nid = "t"\ntimeout = 1\ncommand = "sh -c \'trap \\"\\" TERM; echo $$ > {pid}; '
+        f'exec sleep 300\' & while [ ! -s {pid} ]; do sleep 0.01; done"\n'
+    )
+    run = run_cli("run", "--grace", "2", str(path))
+    assert run.code == 0, run.stderr
+    record = run.task("t")
+    assert record["result"] == "passed", record
+    assert record["duration"] < 1.0, record
+    assert record["end"] - record["start"] < 1.0, record
+    assert not pid_alive(int(pid.read_text()))
+
+
 def test_missing_working_folder_is_named(run_cli: RunCli, taskfile: WriteTaskfile) -> None:
     run = run_cli(
         "run", str(taskfile('[[task]]\nid = "t"\ncwd = "/no/such/dir"\ncommand = "true"\n'))

@@ -172,8 +172,8 @@ def test_a_crash_without_a_report_still_shows_as_failed(
 ) -> None:
     path = taskfile('[[task]]\nid = "crash"\njunit = "nowhere/*.xml"\n'
                     'command = "echo collection error >&2; exit 2"\n'
-                    '[[task]]\nid = "junk"\njunit = "junk.xml"\n'
-                    'command = "echo not xml > junk.xml; exit 1"\n')
+                    '[[task]]\nid = "junk"\njunit = "reports/junk.xml"\n'
+                    'command = "mkdir -p reports; echo not xml > reports/junk.xml; exit 1"\n')
     run = _run(run_cli, spawner_name, path)
     crash, junk = run.task("crash"), run.task("junk")
     assert (crash["result"], crash["tests"]) == ("failed", None)
@@ -184,7 +184,7 @@ def test_a_crash_without_a_report_still_shows_as_failed(
     else:
         assert crash["notes"] == ["no JUnit report matches nowhere/*.xml"]
         assert len(junk["notes"]) == 1 and junk["notes"][0].startswith(
-            "JUnit report junk.xml cannot be read")
+            "JUnit report reports/junk.xml cannot be read")  # where it was, not our copy
     xml = (run.job_dir / "results.xml").read_text()
     xmlschema.XMLSchema(XSD).validate(xml)
     failed = {c.get("name") for c in ET.fromstring(xml).iter("testcase")

@@ -395,7 +395,8 @@ def test_a_followed_log_outlasts_the_engine_calls_timeout(engine_name: str) -> N
     engine.open()
     try:
         began = time.monotonic()
-        followed = b"".join(engine.log_stream(cid, "stdout", follow=True))
+        followed = b"".join(chunk for name, chunk in engine.logs(cid, follow=True)
+                            if name == "stdout")
         assert followed == b"a\nb\n"
         assert time.monotonic() - began > 3  # it followed the silence, not a late read
     finally:

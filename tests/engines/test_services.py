@@ -258,14 +258,15 @@ def _service_gone(name: str, job_id: str, port: int) -> bool:
 
 
 def start_one_task(tmp_path: Path, spawner_name: str, port: int, command: str,
-                   extra: str = "") -> subprocess.Popen[str]:
+                   extra: str = "", later: str = "") -> subprocess.Popen[str]:
     """`spawnkit run` of one task, "t", that needs the web service and runs `touch started;
-    COMMAND` in its workspace (tmp_path/ws), returned once it runs. `extra`: its other keys."""
+    COMMAND` in its workspace (tmp_path/ws), returned once it runs. `extra`: its other keys;
+    `later`: tasks after it."""
     (tmp_path / "ws").mkdir()
     path = tmp_path / "tasks.toml"
     path.write_text(service_file(port, tasks=(
         '[[task]]\nid = "t"\nservices = ["web"]\nworkspace = "ws"\n' + extra
-        + f'command = {json.dumps("touch started; " + command)}\n')))
+        + f'command = {json.dumps("touch started; " + command)}\n' + later)))
     proc = start_cli(tmp_path, "--spawner", spawner_name, "--image", TEST_IMAGE, "--no-gc",
                      str(path))
     wait_until(lambda: (tmp_path / "ws" / "started").exists(), 120, "the task")
@@ -328,4 +329,37 @@ def test_a_service_that_ends_under_a_running_task_is_noted_on_its_failure(
     assert note.startswith("service 'web' ended after it was ready (killed by signal 9 "
                            "(SIGKILL)); "), note
     assert "its last lines (services/web/stderr): web: serving" in note, note
+    assert nothing_left(spawner_name, job_dir.name, port)
+
+
+def test_a_task_that_starts_after_its_service_ended_does_not_run(
+    service_backend: str, tmp_path: Path, no_leftovers: None
+) -> None:
+    """The service was ready for the first task and is killed from outside while it runs; the
+    next task that needs it (waiting on the first) does not start against a dead service: it
+    is an error naming the service and how it ended, and the job fails."""
+    spawner_name = service_backend
+    port = free_port()
+    later = ('[[task]]\nid = "next"\nservices = ["web"]\ndepends_on = ["t"]\n'
+             'workspace = "ws"\ncommand = "touch next-ran"\n')
+    proc = start_one_task(tmp_path, spawner_name, port, "until [ -e go ]; do sleep 0.05; done",
+                          "timeout = 120\n", later)
+    job_dir = job_dir_of(tmp_path)
+    serving = _serving(spawner_name, job_dir.name, port)
+    assert len(serving) == 1, serving
+    if spawner_name in ENGINES:
+        engine_cli(spawner_name, "kill", serving[0])
+    else:
+        os.kill(int(serving[0]), signal.SIGKILL)
+    wait_until(lambda: not _serving(spawner_name, job_dir.name, port), 60, "the service's end")
+    (tmp_path / "ws" / "go").touch()
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    records = {t["id"]: t for t in json.loads((job_dir / "results.json").read_text())["tasks"]}
+    assert records["t"]["result"] == "passed", records["t"]
+    nxt = records["next"]
+    assert (nxt["result"], nxt["cause"]) == ("error", "requirement"), nxt
+    assert nxt["reason"].startswith("service 'web' ended after it was ready (killed by signal 9 "
+                                    "(SIGKILL)); "), nxt
+    assert not (tmp_path / "ws" / "next-ran").exists()
     assert nothing_left(spawner_name, job_dir.name, port)

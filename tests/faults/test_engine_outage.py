@@ -131,7 +131,7 @@ class FakeEngine(Engine):
             return None
         return ContainerState(box.id, box.status, box.exit_code, False, None, dict(box.labels))
 
-    def log_stream(self, container_id: str, stream: str, *, follow: bool) -> Iterator[bytes]:
+    def logs(self, container_id: str, *, follow: bool) -> Iterator[tuple[str, bytes]]:
         self._answer()
         return iter(())
 

@@ -1,9 +1,10 @@
 """A resume and the stops around it, on the process backend: a stop a dead runner began, a
-resume itself cancelled and killed, a masked task's leftover, gc from another index. Each
-found by a CI engineer's try (a helper, this session)."""
+resume itself cancelled and killed, a masked task's leftover, gc from another index, a task
+gone with its supervisor. Each found by a CI engineer's try (a helper)."""
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from tests.conftest import RunCli
 from tests.faults.jobs import read_results, start_cli, wait_until
-from tests.helpers import pid_alive
+from tests.helpers import pid_alive, processes_with
 
 
 def _journal(tmp_path: Path) -> Path:
@@ -130,3 +131,34 @@ def test_gc_from_another_index_says_who_ended_the_task(tmp_path: Path, run_cli: 
     record = read_results(job_dir)["t"]
     assert record["result"] == "lost", record
     assert "`spawnkit gc` ended it once its runner was gone" in record["reason"], record
+
+
+def test_a_task_gone_with_its_supervisor_is_lost(tmp_path: Path, run_cli: RunCli) -> None:
+    """The runner, then the task supervisor, then the task are killed: nothing is left to say
+    how the task ended, so the resume reports it lost (as the README says of a task the
+    backend cannot find), not an error of the engine; the job runs on."""
+    marker = tmp_path / "pid"
+    path = tmp_path / "tasks.toml"
+    path.write_text(f'[[task]]\nid = "t"\ncommand = "echo $$ > {marker}; exec sleep 300"\n'
+                    '[[task]]\nid = "after"\ncommand = "true"\ndepends_on = ["t"]\n'
+                    '[[task]]\nid = "other"\ncommand = "true"\n')
+    proc = start_cli(tmp_path, "--max-running", "1", str(path))
+    journal = _journal(tmp_path)
+    wait_until(lambda: marker.exists() and '"started"' in journal.read_text(), 30, "the task")
+    proc.kill()
+    proc.communicate()
+    job_dir = journal.parent.resolve()
+    [supervisor] = processes_with("spawnkit.spawners.process.supervisor", "--job", job_dir.name)
+    os.kill(supervisor, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(supervisor), 30, "the supervisor's end")
+    pid = int(marker.read_text())
+    os.killpg(pid, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(pid), 30, "the task's end")
+    resumed = run_cli("resume", str(job_dir))
+    assert resumed.code == 1, resumed.stderr
+    results = read_results(job_dir)
+    assert results["t"]["result"] == "lost", results["t"]
+    assert "its process and the task supervisor that had it are gone" in results["t"]["reason"]
+    assert results["after"]["result"] == "skipped", results["after"]
+    assert results["other"]["result"] == "passed", results["other"]
+    assert not (job_dir / "tasks" / "t" / "exit-status").exists()
