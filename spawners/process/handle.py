@@ -14,8 +14,8 @@ __all__ = ["ProcessHandle"]
 class ProcessHandle:
     """A task's process, from its start until its outcome is collected."""
 
-    __slots__ = ("drained", "ended_at", "ended_mono", "exited", "pid", "reaped", "start",
-                 "status", "stop_began", "timed_out")
+    __slots__ = ("drained", "ended_at", "exited", "pid", "reaped", "start", "status",
+                 "stop_began", "timed_out")
 
     def __init__(self, pid: int, start: int | None) -> None:
         self.pid = pid
@@ -23,8 +23,6 @@ class ProcessHandle:
         self.status: int | None = None  # raw wait status, once it ended
         #: Epoch seconds it ended, when learnt after the fact (a task taken over).
         self.ended_at: float | None = None
-        #: Monotonic seconds it ended, when its collect came a while later (`ExitResult`).
-        self.ended_mono: float | None = None
         #: Monotonic seconds (the host's clock, the supervisor's too): when the supervisor
         #: reaped it, and when the runner first began to stop it. An exit reaped before its
         #: stop began is the task's own (`ExitResult.ended_before_stop`), however late the
@@ -63,15 +61,13 @@ class ProcessHandle:
 
     def exit_result(self) -> ExitResult:
         status = self.status
-        if status is None or status < 0:
+        if status is None or self.exit_lost:
             return ExitResult(exit_code=None, error="exit status lost: the task supervisor "
                               "ended before the task did")
         first = (self.stop_began is not None and self.reaped is not None
                  and self.reaped < self.stop_began)
         if os.WIFSIGNALED(status):
             return ExitResult(exit_code=None, signal=os.WTERMSIG(status), ended_at=self.ended_at,
-                              ended_mono=self.ended_mono, ended_before_stop=first,
-                              timed_out=self.timed_out)
+                              ended_before_stop=first, timed_out=self.timed_out)
         return ExitResult(exit_code=os.waitstatus_to_exitcode(status), ended_at=self.ended_at,
-                          ended_mono=self.ended_mono, ended_before_stop=first,
-                          timed_out=self.timed_out)
+                          ended_before_stop=first, timed_out=self.timed_out)

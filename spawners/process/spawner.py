@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -232,12 +233,14 @@ class ProcessSpawner(ProcessServiceHooks):
         await handle.exited
         # The main process is gone; what it left in its group (a `cmd &`) goes too. The task
         # ended with its command, not once a leftover that ignores TERM has had its grace.
-        if group_alive(handle.pid):
-            handle.ended_mono = handle.reaped
+        leftovers = group_alive(handle.pid)
+        if leftovers:
             await kill_group(handle.pid, self.options.grace_period)
         await _within(handle.drained, DRAIN_WAIT)
         self._by_key.pop(_key(runtime_task), None)
         exit = handle.exit_result()
+        if leftovers:
+            exit = dataclasses.replace(exit, ended_mono=handle.reaped)
         task = runtime_task.task
         if task.junit or task.artifacts:
             folder = HostFolder(Path(task.workdir() or os.getcwd()))

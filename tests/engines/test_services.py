@@ -300,6 +300,18 @@ def _serving(name: str, job_id: str, port: int) -> list[str]:
     return [str(pid) for pid in service_processes(port)]
 
 
+def _kill_service(name: str, job_id: str, port: int) -> None:
+    """SIGKILL the job's service from outside; back once it is gone as its engine sees it
+    (or reaped, on the process backend)."""
+    serving = _serving(name, job_id, port)
+    assert len(serving) == 1, serving
+    if name in ENGINES:
+        engine_cli(name, "kill", serving[0])
+    else:
+        os.kill(int(serving[0]), signal.SIGKILL)
+    wait_until(lambda: not _serving(name, job_id, port), 60, "the service's end")
+
+
 def test_a_service_that_ends_under_a_running_task_is_noted_on_its_failure(
     service_backend: str, tmp_path: Path, no_leftovers: None
 ) -> None:
@@ -310,14 +322,7 @@ def test_a_service_that_ends_under_a_running_task_is_noted_on_its_failure(
     proc = start_one_task(tmp_path, spawner_name, port,
                           "until [ -e go ]; do sleep 0.05; done; exit 1", "timeout = 120\n")
     job_dir = job_dir_of(tmp_path)
-    serving = _serving(spawner_name, job_dir.name, port)
-    assert len(serving) == 1, serving
-    if spawner_name in ENGINES:
-        engine_cli(spawner_name, "kill", serving[0])
-    else:
-        os.kill(int(serving[0]), signal.SIGKILL)
-    # Gone as its engine sees it (or reaped, on the process backend): then the task fails.
-    wait_until(lambda: not _serving(spawner_name, job_dir.name, port), 60, "the service's end")
+    _kill_service(spawner_name, job_dir.name, port)  # then the task fails
     (tmp_path / "ws" / "go").touch()
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
@@ -345,13 +350,7 @@ def test_a_task_that_starts_after_its_service_ended_does_not_run(
     proc = start_one_task(tmp_path, spawner_name, port, "until [ -e go ]; do sleep 0.05; done",
                           "timeout = 120\n", later)
     job_dir = job_dir_of(tmp_path)
-    serving = _serving(spawner_name, job_dir.name, port)
-    assert len(serving) == 1, serving
-    if spawner_name in ENGINES:
-        engine_cli(spawner_name, "kill", serving[0])
-    else:
-        os.kill(int(serving[0]), signal.SIGKILL)
-    wait_until(lambda: not _serving(spawner_name, job_dir.name, port), 60, "the service's end")
+    _kill_service(spawner_name, job_dir.name, port)
     (tmp_path / "ws" / "go").touch()
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err

@@ -19,6 +19,17 @@ def _journal(tmp_path: Path) -> Path:
     return tmp_path / "results" / "latest" / "journal.jsonl"
 
 
+def _runner_killed(tmp_path: Path, marker: Path, *args: str) -> Path:
+    """`spawnkit run ARGS`, killed with SIGKILL once its task wrote `marker` and its journal
+    says it started; its job folder."""
+    proc = start_cli(tmp_path, *args)
+    journal = _journal(tmp_path)
+    wait_until(lambda: marker.exists() and '"started"' in journal.read_text(), 30, "the task")
+    proc.kill()
+    proc.communicate()
+    return journal.parent.resolve()
+
+
 def test_a_carried_on_stop_is_not_retried(tmp_path: Path, run_cli: RunCli) -> None:
     """A CI's cancel cut short by a `kill -9`: the resume ends the task interrupted, and its
     retry policy does not start it again (it did: the retry ran on after the cancel)."""
@@ -55,12 +66,8 @@ def test_a_resume_killed_within_its_stop_still_kills(tmp_path: Path, run_cli: Ru
     path = tmp_path / "tasks.toml"
     path.write_text(f'[[task]]\nid = "t"\ncommand = "trap \'\' TERM; echo $$ > {marker}; '
                     'while :; do sleep 0.1; done"\n')
-    proc = start_cli(tmp_path, "--grace", "2", str(path))
-    journal = _journal(tmp_path)
-    wait_until(lambda: marker.exists() and '"started"' in journal.read_text(), 30, "the task")
-    proc.kill()
-    proc.communicate()
-    job_dir = journal.parent.resolve()
+    job_dir = _runner_killed(tmp_path, marker, "--grace", "2", str(path))
+    journal = job_dir / "journal.jsonl"
     resume = start_cli(tmp_path, str(job_dir), command="resume")
     wait_until(lambda: '"adopted"' in journal.read_text(), 30, "the takeover")
     resume.send_signal(signal.SIGTERM)
@@ -115,12 +122,7 @@ def test_gc_from_another_index_says_who_ended_the_task(tmp_path: Path, run_cli: 
     marker = tmp_path / "pid"
     path = tmp_path / "tasks.toml"
     path.write_text(f'[[task]]\nid = "t"\ncommand = "echo $$ > {marker}; exec sleep 300"\n')
-    proc = start_cli(tmp_path, str(path))
-    journal = _journal(tmp_path)
-    wait_until(lambda: marker.exists() and '"started"' in journal.read_text(), 30, "the task")
-    proc.kill()
-    proc.communicate()
-    job_dir = journal.parent.resolve()
+    job_dir = _runner_killed(tmp_path, marker, str(path))
     other = {"SPAWNKIT_STATE_DIR": str(tmp_path / "other-state")}
     gc = run_cli("gc", "--spawner", "process", env=other)
     assert gc.code == 0, gc.stderr
@@ -142,12 +144,7 @@ def test_a_task_gone_with_its_supervisor_is_lost(tmp_path: Path, run_cli: RunCli
     path.write_text(f'[[task]]\nid = "t"\ncommand = "echo $$ > {marker}; exec sleep 300"\n'
                     '[[task]]\nid = "after"\ncommand = "true"\ndepends_on = ["t"]\n'
                     '[[task]]\nid = "other"\ncommand = "true"\n')
-    proc = start_cli(tmp_path, "--max-running", "1", str(path))
-    journal = _journal(tmp_path)
-    wait_until(lambda: marker.exists() and '"started"' in journal.read_text(), 30, "the task")
-    proc.kill()
-    proc.communicate()
-    job_dir = journal.parent.resolve()
+    job_dir = _runner_killed(tmp_path, marker, "--max-running", "1", str(path))
     [supervisor] = processes_with("spawnkit.spawners.process.supervisor", "--job", job_dir.name)
     os.kill(supervisor, signal.SIGKILL)
     wait_until(lambda: not pid_alive(supervisor), 30, "the supervisor's end")
